@@ -1,0 +1,306 @@
+"""`ProjectStore`: searches and emitted families, in the same database as Optuna's trials.
+
+Every write goes through `session_scope`, the one session helper: it commits, or rolls back and
+turns a SQLAlchemy error into `UsageError` (server gone, duplicate name) or `StorageError`, with the
+password redacted. Nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from effscale.errors import UsageError
+from effscale.storage.engine import (
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_STORAGE_URL,
+    describe_db_error,
+    get_engine,
+    normalize_url,
+    redact_url,
+)
+from effscale.storage.tables import (
+    SCHEMA_VERSION,
+    STUDY_NAME_MAX,
+    FamilyRow,
+    SearchRow,
+    migrate,
+    read_schema_version,
+)
+
+STATUSES: tuple[str, ...] = ("pending", "running", "completed", "failed", "cancelled")
+TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+
+
+@dataclass(frozen=True)
+class SearchRecord:
+    """One search as stored; timestamps are timezone-aware UTC."""
+
+    study_name: str
+    status: str
+    config: dict[str, Any]
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    heartbeat_at: dt.datetime | None
+    error: str | None
+    cancel_requested: bool
+
+
+@contextmanager
+def session_scope(
+    engine: Engine, *, url: str, conflict_message: str | None = None
+) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error.
+
+    SQLAlchemy errors are wrapped (password redacted): an integrity error becomes
+    ``UsageError(conflict_message)`` when one is given; see `describe_db_error` for the rest.
+    Other exceptions pass through unchanged, after the rollback.
+    """
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except sa_exc.SQLAlchemyError as exc:
+        session.rollback()
+        if conflict_message is not None and isinstance(exc, sa_exc.IntegrityError):
+            raise UsageError(conflict_message) from None
+        raise describe_db_error(exc, url) from exc
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _to_json(value: Any, *, what: str) -> str:
+    if not isinstance(value, dict):
+        raise UsageError(f"{what} must be a dict, got {type(value).__name__}: pass a JSON object")
+    try:
+        return json.dumps(value, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(
+            f"{what} is not JSON-serializable ({exc}): use str/int/float/bool/list/dict values "
+            "and finite numbers"
+        ) from None
+
+
+def _check_study_name(study_name: str) -> str:
+    if not isinstance(study_name, str) or not study_name.strip():
+        raise UsageError(f"study name {study_name!r} is empty: pass a non-empty name")
+    if len(study_name) > STUDY_NAME_MAX:
+        raise UsageError(
+            f"study name {study_name[:40]!r}... is {len(study_name)} characters: "
+            f"use at most {STUDY_NAME_MAX}"
+        )
+    return study_name
+
+
+def _check_status(status: str) -> str:
+    if status not in STATUSES:
+        raise UsageError(f"search status {status!r} is unknown: use one of {', '.join(STATUSES)}")
+    return status
+
+
+def _record(row: SearchRow) -> SearchRecord:
+    return SearchRecord(
+        study_name=row.study_name,
+        status=row.status,
+        config=json.loads(row.config_json),
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        heartbeat_at=row.heartbeat_at,
+        error=row.error,
+        cancel_requested=bool(row.cancel_requested),
+    )
+
+
+class ProjectStore:
+    """Searches and families for one storage URL (the same database Optuna's storage uses).
+
+    Constructing it validates the URL, reaches the database (`UsageError` if it cannot) and
+    creates or migrates effscale's tables. Engines are shared per URL within a process.
+    """
+
+    def __init__(
+        self, url: str = DEFAULT_STORAGE_URL, *, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT_S
+    ) -> None:
+        self._url = normalize_url(url)
+        self._engine = get_engine(url, connect_timeout=connect_timeout)
+        self._schema_version = self._ensure_schema()
+
+    def __repr__(self) -> str:
+        return f"ProjectStore({redact_url(self._url)!r})"
+
+    @property
+    def url(self) -> str:
+        """The storage URL as given (may contain a password: print `redact_url(store.url)`)."""
+        return self._url
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def schema_version(self) -> int:
+        """The version of effscale's tables in this database (after migrating)."""
+        return self._schema_version
+
+    @contextmanager
+    def session(self, *, conflict_message: str | None = None) -> Iterator[Session]:
+        """`session_scope` on this store's engine: commit, or roll back and wrap the error."""
+        with session_scope(self._engine, url=self._url, conflict_message=conflict_message) as s:
+            yield s
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def _ensure_schema(self) -> int:
+        try:
+            with self._engine.connect() as connection:
+                if read_schema_version(connection) == SCHEMA_VERSION:
+                    return SCHEMA_VERSION
+            with self._engine.connect() as connection:
+                if connection.dialect.name == "sqlite":
+                    # Take the write lock first, so concurrent first uses run one after another
+                    # (the driver's implicit transactions would otherwise leave DDL outside one).
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
+                version = migrate(connection, url_for_messages=redact_url(self._url))
+                connection.commit()
+                return version
+        except sa_exc.SQLAlchemyError as exc:
+            raise describe_db_error(exc, self._url) from exc
+
+    # -- searches -------------------------------------------------------------------------
+
+    def create_search(
+        self, study_name: str, *, config: dict[str, Any], status: str = "pending"
+    ) -> SearchRecord:
+        """Insert a search; `UsageError` if one with this study name exists already."""
+        _check_study_name(study_name)
+        _check_status(status)
+        config_json = _to_json(config, what=f"config of search {study_name!r}")
+        now = _now()
+        conflict = (
+            f"search {study_name!r} already exists: choose another study name "
+            "or resume the existing search"
+        )
+        with self.session(conflict_message=conflict) as session:
+            if session.get(SearchRow, study_name) is not None:
+                raise UsageError(conflict)
+            row = SearchRow(
+                study_name=study_name,
+                status=status,
+                config_json=config_json,
+                created_at=now,
+                started_at=now if status == "running" else None,
+                finished_at=now if status in TERMINAL_STATUSES else None,
+                heartbeat_at=now if status == "running" else None,
+                error=None,
+                cancel_requested=False,
+            )
+            session.add(row)
+            session.flush()
+            return _record(row)
+
+    def get_search(self, study_name: str) -> SearchRecord | None:
+        with self.session() as session:
+            row = session.get(SearchRow, study_name)
+            return _record(row) if row is not None else None
+
+    def list_searches(self) -> list[SearchRecord]:
+        """All searches, oldest first."""
+        with self.session() as session:
+            rows = session.scalars(
+                sa.select(SearchRow).order_by(SearchRow.created_at, SearchRow.study_name)
+            ).all()
+            return [_record(row) for row in rows]
+
+    def set_status(self, study_name: str, status: str, *, error: str | None = None) -> None:
+        """Move a search to ``status`` and stamp its times.
+
+        -> running sets started_at; -> completed/failed/cancelled sets finished_at; every call
+        sets heartbeat_at and stores ``error`` (None clears it). Leaving a terminal status
+        (a resumed search) clears finished_at and the cancel request.
+        """
+        _check_status(status)
+        now = _now()
+        with self.session() as session:
+            row = self._row(session, study_name, for_update=True)
+            if row.status in TERMINAL_STATUSES and status not in TERMINAL_STATUSES:
+                row.finished_at = None
+                row.cancel_requested = False
+            if status == "running":
+                row.started_at = now
+            if status in TERMINAL_STATUSES:
+                row.finished_at = now
+            row.status = status
+            row.error = error
+            row.heartbeat_at = now
+
+    def heartbeat(self, study_name: str) -> None:
+        """Record that the search's driver is alive (orphan reaping compares heartbeat_at)."""
+        self._update(study_name, heartbeat_at=_now())
+
+    def request_cancel(self, study_name: str) -> None:
+        """Ask the driver to stop; it polls `cancel_requested` and then sets status cancelled."""
+        self._update(study_name, cancel_requested=True)
+
+    def cancel_requested(self, study_name: str) -> bool:
+        with self.session() as session:
+            return bool(self._row(session, study_name).cancel_requested)
+
+    # -- families -------------------------------------------------------------------------
+
+    def save_family(self, study_name: str, family: dict[str, Any]) -> None:
+        """Store the emitted family of a search, replacing any earlier one."""
+        family_json = _to_json(family, what=f"family of search {study_name!r}")
+        with self.session() as session:
+            self._row(session, study_name)
+            row = session.get(FamilyRow, study_name)
+            if row is None:
+                session.add(
+                    FamilyRow(study_name=study_name, family_json=family_json, saved_at=_now())
+                )
+            else:
+                row.family_json = family_json
+                row.saved_at = _now()
+
+    def load_family(self, study_name: str) -> dict[str, Any] | None:
+        """The saved family, or None when the search has none (or does not exist)."""
+        with self.session() as session:
+            row = session.get(FamilyRow, study_name)
+            return json.loads(row.family_json) if row is not None else None
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _row(self, session: Session, study_name: str, *, for_update: bool = False) -> SearchRow:
+        row = session.get(SearchRow, study_name, with_for_update=for_update or None)
+        if row is None:
+            raise UsageError(
+                f"search {study_name!r} does not exist in storage {redact_url(self._url)!r}: "
+                "check the study name (list searches to see them)"
+            )
+        return row
+
+    def _update(self, study_name: str, **values: Any) -> None:
+        with self.session() as session:
+            row = self._row(session, study_name)
+            for name, value in values.items():
+                setattr(row, name, value)
+
+
+__all__ = ["STATUSES", "TERMINAL_STATUSES", "ProjectStore", "SearchRecord", "session_scope"]

@@ -1,0 +1,196 @@
+"""effscale's own tables and their migrations.
+
+Trials stay in Optuna's tables; ours hold only what Optuna has no place for:
+
+* ``effscale_searches``: one row per search (keyed by the Optuna study name) with its status,
+  config (JSON text), timestamps, error and a cancel flag.
+* ``effscale_families``: the emitted scaled family (JSON text), one per search.
+* ``effscale_schema_version``: one row, the version of the tables above.
+
+Schema changes go through `MIGRATIONS`, an ordered list of steps; `migrate` applies those newer
+than the recorded version in one transaction and records the new version. To change the schema:
+edit the models, then append a step that brings a database at the previous version to the new one
+(each step must only use its own DDL, never the current models, so that old steps stay valid).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from effscale.errors import UsageError
+
+SEARCHES_TABLE = "effscale_searches"
+FAMILIES_TABLE = "effscale_families"
+VERSION_TABLE = "effscale_schema_version"
+STUDY_NAME_MAX = 512  # Optuna's own limit on study names
+
+# An arbitrary constant: the PostgreSQL advisory lock that serializes concurrent first uses.
+_MIGRATION_LOCK_KEY = 0x0EFF5CA1E
+
+
+class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so values are stored as UTC and
+    read back with ``tzinfo=UTC``. Naive datetimes are refused (they are always a bug here).
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: use datetime.now(timezone.utc)")
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with its own metadata (never Optuna's)."""
+
+
+class SearchRow(Base):
+    __tablename__ = SEARCHES_TABLE
+
+    study_name: Mapped[str] = mapped_column(sa.String(STUDY_NAME_MAX), primary_key=True)
+    status: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    config_json: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False)
+
+
+class FamilyRow(Base):
+    __tablename__ = FAMILIES_TABLE
+
+    study_name: Mapped[str] = mapped_column(
+        sa.String(STUDY_NAME_MAX),
+        sa.ForeignKey(f"{SEARCHES_TABLE}.study_name", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    family_json: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    saved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Migrations
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step: ``apply`` brings a database at ``version - 1`` to ``version``."""
+
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _v1_create_tables(connection: Connection) -> None:
+    # The v1 DDL, frozen here on purpose (not Base.metadata): later steps build on exactly this.
+    # checkfirst=True: a database whose version row was lost keeps its tables and data.
+    metadata = sa.MetaData()
+    sa.Table(
+        SEARCHES_TABLE,
+        metadata,
+        sa.Column("study_name", sa.String(STUDY_NAME_MAX), primary_key=True),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("config_json", sa.Text, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("error", sa.Text, nullable=True),
+        sa.Column("cancel_requested", sa.Boolean, nullable=False),
+    )
+    sa.Table(
+        FAMILIES_TABLE,
+        metadata,
+        sa.Column(
+            "study_name",
+            sa.String(STUDY_NAME_MAX),
+            sa.ForeignKey(f"{SEARCHES_TABLE}.study_name", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("family_json", sa.Text, nullable=False),
+        sa.Column("saved_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    metadata.create_all(connection, checkfirst=True)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "create effscale_searches and effscale_families", _v1_create_tables),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+_version_metadata = sa.MetaData()
+_version_table = sa.Table(
+    VERSION_TABLE,
+    _version_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+def read_schema_version(connection: Connection) -> int:
+    """The recorded version; 0 when the version table or its row is missing (a fresh database)."""
+    if not sa.inspect(connection).has_table(VERSION_TABLE):
+        return 0
+    value = connection.execute(
+        sa.select(_version_table.c.version).where(_version_table.c.id == 1)
+    ).scalar_one_or_none()
+    return int(value) if value is not None else 0
+
+
+def _write_schema_version(connection: Connection, version: int) -> None:
+    now = dt.datetime.now(dt.timezone.utc)
+    updated = connection.execute(
+        _version_table.update()
+        .where(_version_table.c.id == 1)
+        .values(version=version, updated_at=now)
+    ).rowcount
+    if not updated:
+        connection.execute(_version_table.insert().values(id=1, version=version, updated_at=now))
+
+
+def migrate(connection: Connection, *, url_for_messages: str) -> int:
+    """Bring our tables to `SCHEMA_VERSION` inside the caller's transaction; return the version.
+
+    On PostgreSQL a transaction-scoped advisory lock serializes concurrent first uses. A database
+    newer than this code raises `UsageError` rather than being touched.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK_KEY)))
+    current = read_schema_version(connection)
+    if current > SCHEMA_VERSION:
+        raise UsageError(
+            f"storage {url_for_messages!r} has effscale schema version {current}, newer than "
+            f"this effscale supports ({SCHEMA_VERSION}): upgrade effscale"
+        )
+    if current == SCHEMA_VERSION:
+        return current
+    _version_metadata.create_all(connection, checkfirst=True)
+    for step in MIGRATIONS:
+        if step.version > current:
+            step.apply(connection)
+            _write_schema_version(connection, step.version)
+    return SCHEMA_VERSION
