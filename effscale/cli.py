@@ -1,0 +1,292 @@
+"""The ``effscale`` command line.
+
+Every command takes ``--json`` (one JSON document on stdout) or prints a readable table. Bad input
+is one line on stderr naming the value and the fix, with exit code 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any, Callable, Sequence
+
+from effscale.errors import UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (argparse prints the whole usage block first)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        sys.exit(2)
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be > 0")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 0")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# output
+
+
+def _emit_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+def _print_table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*(str(cell) for cell in row))
+    Console(width=max(100, len(headers) * 12)).print(table)
+
+
+def _human(n: float) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.3g}{unit}"
+    return f"{n:g}"
+
+
+def _family_rows(family: Any) -> list[list[Any]]:
+    return [
+        [
+            m.name,
+            f"{m.phi:g}",
+            f"{m.depth:.3f}",
+            f"{m.width:.3f}",
+            m.resolution,
+            f"{m.params:,}",
+            _human(m.flops),
+            f"{m.flops_ratio:.2f}x",
+            f"{m.formula_ratio:.2f}x",
+        ]
+        for m in family.members
+    ]
+
+
+FAMILY_HEADERS = ("member", "phi", "depth d", "width w", "res", "params", "FLOPs", "measured /B0", "formula /B0")
+
+
+def _print_family(family: Any) -> None:
+    from effscale.models import FLOPS_CONVENTION
+
+    coeffs = family.coefficients
+    title = f"{family.baseline} family"
+    if coeffs:
+        title += f" (alpha={coeffs['alpha']:g}, beta={coeffs['beta']:g}, gamma={coeffs['gamma']:g})"
+    _print_table(title, FAMILY_HEADERS, _family_rows(family))
+    print(f"FLOPs: {FLOPS_CONVENTION}")
+    phi1 = next((m for m in family.members if m.phi == 1), None)
+    if phi1 is not None:
+        print(
+            f"phi=1 measures {phi1.flops_ratio:.2f}x {family.members[0].name} once built and rounded; "
+            f"the formula alpha*beta^2*gamma^2 says {phi1.formula_ratio:.2f}x."
+        )
+
+
+def family_document(family: Any) -> dict[str, Any]:
+    keys = ("name", "phi", "depth", "width", "resolution", "params", "flops", "flops_ratio", "formula_ratio", "arch_id")
+    return {
+        "baseline": family.baseline,
+        "coefficients": family.coefficients,
+        "base_resolution": family.base_resolution,
+        "num_classes": family.num_classes,
+        "flops_convention": family.flops_convention,
+        "members": [{k: getattr(m, k) for k in keys} for m in family.members],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# commands
+
+
+def _cmd_baselines(args: argparse.Namespace) -> int:
+    from effscale.models import FLOPS_CONVENTION, get_baseline, list_baselines, measure_cost
+
+    rows = []
+    for name in list_baselines():
+        baseline = get_baseline(name)
+        cost = measure_cost(baseline, baseline.base_resolution)
+        rows.append(
+            {
+                "name": name,
+                "base_resolution": baseline.base_resolution,
+                "min_resolution": baseline.min_resolution,
+                "params": cost.params,
+                "flops": cost.flops,
+                "source": baseline.source,
+            }
+        )
+    if args.json:
+        _emit_json({"flops_convention": FLOPS_CONVENTION, "baselines": rows})
+        return 0
+    _print_table(
+        "registered baselines (num_classes=1000)",
+        ("baseline", "base res", "params", "FLOPs", "source"),
+        [(r["name"], r["base_resolution"], f"{r['params']:,}", _human(r["flops"]), r["source"]) for r in rows],
+    )
+    print(f"FLOPs: {FLOPS_CONVENTION}. Also: any package.module:function(depth, width, num_classes).")
+    return 0
+
+
+def _cmd_cost(args: argparse.Namespace) -> int:
+    from effscale.models import ScaleFactors, get_baseline, measure_cost
+
+    baseline = get_baseline(args.baseline)
+    factors = ScaleFactors(args.depth, args.width, 1.0)
+    resolution = baseline.base_resolution if args.resolution is None else args.resolution
+    cost = measure_cost(baseline, resolution, depth=args.depth, width=args.width, num_classes=args.num_classes)
+    base = measure_cost(baseline, baseline.base_resolution, num_classes=args.num_classes)
+    document = {
+        "baseline": baseline.name,
+        "depth": args.depth,
+        "width": args.width,
+        "resolution": resolution,
+        "num_classes": args.num_classes,
+        "params": cost.params,
+        "flops": cost.flops,
+        "flops_convention": cost.flops_convention,
+        "flops_ratio": cost.flops / base.flops,
+        "formula_ratio": factors.formula_ratio * (resolution / baseline.base_resolution) ** 2,
+        "arch_id": cost.arch_id,
+        **baseline.describe(args.depth, args.width),
+    }
+    if args.json:
+        _emit_json(document)
+        return 0
+    _print_table(
+        f"{baseline.name} at depth {args.depth:g}, width {args.width:g}, {resolution}x{resolution}",
+        ("quantity", "value"),
+        [
+            ("params", f"{cost.params:,}"),
+            ("FLOPs", f"{cost.flops:,} ({_human(cost.flops)})"),
+            ("measured / baseline", f"{document['flops_ratio']:.3f}x"),
+            ("formula d*w^2*r^2", f"{document['formula_ratio']:.3f}x"),
+            ("arch id", cost.arch_id),
+        ]
+        + [(k, str(v)) for k, v in baseline.describe(args.depth, args.width).items()],
+    )
+    print(f"FLOPs: {cost.flops_convention}")
+    return 0
+
+
+def _cmd_family(args: argparse.Namespace) -> int:
+    from effscale.models import Coefficients
+    from effscale.search import emit_family, published_efficientnet_family
+
+    if args.published:
+        family = published_efficientnet_family(num_classes=args.num_classes)
+    else:
+        if args.baseline is None or None in (args.alpha, args.beta, args.gamma):
+            raise UsageError("family needs BASELINE --alpha A --beta B --gamma G (or --published)")
+        coefficients = Coefficients(args.alpha, args.beta, args.gamma, allow_scale_down=args.allow_scale_down)
+        family = emit_family(
+            args.baseline,
+            coefficients,
+            phis=range(args.max_phi + 1),
+            base_resolution=args.base_resolution,
+            num_classes=args.num_classes,
+        )
+    if args.out:
+        family.save(args.out)
+    if args.json:
+        _emit_json(family_document(family))
+        return 0
+    _print_family(family)
+    if args.out:
+        print(f"wrote {args.out}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="effscale", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+        p.set_defaults(handler=handler)
+        return p
+
+    command("baselines", _cmd_baselines, "list the registered baselines with base resolution, params and FLOPs")
+
+    p = command("cost", _cmd_cost, "params and fvcore FLOPs of a baseline scaled by depth and width")
+    p.add_argument("baseline", help="registered name or package.module:function")
+    p.add_argument("--depth", type=_finite_float, default=1.0, help="depth multiplier d (default 1)")
+    p.add_argument("--width", type=_finite_float, default=1.0, help="width multiplier w (default 1)")
+    p.add_argument("--resolution", type=int, default=None, help="input size R (default: the baseline's)")
+    p.add_argument("--num-classes", type=_positive_int, default=1000, help="classifier outputs (default 1000)")
+
+    p = command("family", _cmd_family, "emit the B0..B7 family for a baseline and (alpha, beta, gamma)")
+    p.add_argument("baseline", nargs="?", help="registered name or package.module:function")
+    p.add_argument("--alpha", type=_finite_float, help="depth coefficient")
+    p.add_argument("--beta", type=_finite_float, help="width coefficient")
+    p.add_argument("--gamma", type=_finite_float, help="resolution coefficient")
+    p.add_argument("--base-resolution", type=_positive_int, default=None, help="B0's input size (default: baseline's)")
+    p.add_argument("--max-phi", type=_non_negative_int, default=7, help="largest phi (default 7: B0..B7)")
+    p.add_argument("--num-classes", type=_positive_int, default=1000, help="classifier outputs (default 1000)")
+    p.add_argument("--allow-scale-down", action="store_true", help="accept coefficients below 1")
+    p.add_argument("--published", action="store_true", help="the released EfficientNet B0..B7 table instead")
+    p.add_argument("--out", help="also write the family as JSON to this file")
+    return parser
+
+
+def _version() -> str:
+    from effscale import __version__
+
+    return f"effscale {__version__}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except UsageError as exc:
+        sys.stderr.write(f"effscale {args.command}: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write(f"effscale {args.command}: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Block library, baselines as data, scaling rules, registry and measured cost."""
+
+from effscale.models.cost import FLOPS_CONVENTION, Cost, count_params, measure_cost
+from effscale.models.registry import (
+    Baseline,
+    FunctionBaseline,
+    SpecBaseline,
+    build_model,
+    get_baseline,
+    list_baselines,
+    register_baseline,
+)
+from effscale.models.scaling import Coefficients, ScaleFactors, round_channels, round_repeats, scale_resolution
+from effscale.models.specs import BaselineSpec, ScaledSpec, StageSpec, scale_spec
+
+__all__ = [
+    "FLOPS_CONVENTION",
+    "Baseline",
+    "BaselineSpec",
+    "Coefficients",
+    "Cost",
+    "FunctionBaseline",
+    "ScaleFactors",
+    "ScaledSpec",
+    "SpecBaseline",
+    "StageSpec",
+    "build_model",
+    "count_params",
+    "get_baseline",
+    "list_baselines",
+    "measure_cost",
+    "register_baseline",
+    "round_channels",
+    "round_repeats",
+    "scale_resolution",
+    "scale_spec",
+]

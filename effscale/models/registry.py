@@ -1,0 +1,192 @@
+"""Baselines registered by name, plus user-supplied ``package.module:function`` baselines.
+
+A `Baseline` is anything that can build itself at (depth, width) and say which network that is
+(its architecture signature), so cost, family and search treat built-in and user baselines alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from torch import nn
+
+from effscale.errors import UsageError
+from effscale.models.network import ScalableNet
+from effscale.models.specs import BUILTIN_SPECS, BaselineSpec, scale_spec
+
+_REGISTRY: dict[str, "Baseline"] = {}
+
+
+class Baseline:
+    """A network family that effscale can scale by (depth, width) and measure."""
+
+    name: str
+    base_resolution: int
+    min_resolution: int
+    source: str
+
+    def build(self, depth: float = 1.0, width: float = 1.0, num_classes: int = 1000) -> nn.Module:
+        raise NotImplementedError
+
+    def signature(self, depth: float = 1.0, width: float = 1.0) -> tuple:
+        """Hashable description of the network (depth, width) builds; equal means same network."""
+        raise NotImplementedError
+
+    def describe(self, depth: float = 1.0, width: float = 1.0) -> dict[str, Any]:
+        return {}
+
+
+@dataclass(frozen=True, eq=False)
+class SpecBaseline(Baseline):
+    """A baseline given as data (`BaselineSpec`), scaled by `scale_spec`."""
+
+    spec: BaselineSpec
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.spec.name
+
+    @property
+    def base_resolution(self) -> int:  # type: ignore[override]
+        return self.spec.base_resolution
+
+    @property
+    def min_resolution(self) -> int:  # type: ignore[override]
+        return self.spec.total_stride
+
+    @property
+    def source(self) -> str:  # type: ignore[override]
+        return self.spec.source
+
+    def build(self, depth: float = 1.0, width: float = 1.0, num_classes: int = 1000) -> nn.Module:
+        return ScalableNet(scale_spec(self.spec, depth, width), num_classes)
+
+    def signature(self, depth: float = 1.0, width: float = 1.0) -> tuple:
+        return scale_spec(self.spec, depth, width).signature
+
+    def describe(self, depth: float = 1.0, width: float = 1.0) -> dict[str, Any]:
+        scaled = scale_spec(self.spec, depth, width)
+        return {
+            "repeats": [s.repeats for s in scaled.stages],
+            "channels": [scaled.stem_channels, *(s.out_channels for s in scaled.stages)]
+            + ([scaled.head_channels] if scaled.head_channels else []),
+            "blocks": scaled.num_blocks,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class FunctionBaseline(Baseline):
+    """A user baseline: ``package.module:function(depth, width, num_classes) -> nn.Module``.
+
+    Its rounding is the user's, so its signature is read off the module it builds: the ordered
+    parameter shapes and module types. Optional function attributes ``base_resolution`` and
+    ``min_resolution`` describe it; the defaults are ImageNet's 224 and total stride 32.
+    """
+
+    target: str
+    function: Callable[..., nn.Module]
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.target
+
+    @property
+    def base_resolution(self) -> int:  # type: ignore[override]
+        return int(getattr(self.function, "base_resolution", 224))
+
+    @property
+    def min_resolution(self) -> int:  # type: ignore[override]
+        return int(getattr(self.function, "min_resolution", 32))
+
+    @property
+    def source(self) -> str:  # type: ignore[override]
+        return f"user function {self.target}"
+
+    def build(self, depth: float = 1.0, width: float = 1.0, num_classes: int = 1000) -> nn.Module:
+        try:
+            model = self.function(depth, width, num_classes)
+        except Exception as exc:  # the user's code: report, don't crash with their traceback
+            raise UsageError(
+                f"baseline {self.target}({depth}, {width}, {num_classes}) raised {type(exc).__name__}: {exc}; "
+                "fix the function so it takes (depth: float, width: float, num_classes: int)"
+            ) from None
+        if not isinstance(model, nn.Module):
+            raise UsageError(
+                f"baseline {self.target} returned {type(model).__name__}, not an nn.Module; "
+                "return the built torch.nn.Module"
+            )
+        return model
+
+    def signature(self, depth: float = 1.0, width: float = 1.0) -> tuple:
+        model = self.build(depth, width, num_classes=10)
+        layout = [(n, tuple(p.shape)) for n, p in model.named_parameters()]
+        layout += [(n, type(m).__name__) for n, m in model.named_modules()]
+        digest = hashlib.sha1(repr(layout).encode()).hexdigest()[:16]
+        return (self.target, digest)
+
+
+def register_baseline(baseline: Baseline | BaselineSpec) -> Baseline:
+    """Register a baseline by its name; a duplicate name is an error (as in torchvision)."""
+    if isinstance(baseline, BaselineSpec):
+        baseline = SpecBaseline(baseline)
+    if baseline.name in _REGISTRY:
+        raise ValueError(f"a baseline named {baseline.name!r} is already registered; choose another name")
+    _REGISTRY[baseline.name] = baseline
+    return baseline
+
+
+def list_baselines() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def _import_function(target: str) -> FunctionBaseline:
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise UsageError(f"baseline {target!r} is not of the form package.module:function")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise UsageError(
+            f"baseline {target!r}: cannot import {module_name!r} ({type(exc).__name__}: {exc}); "
+            "check the module is on PYTHONPATH"
+        ) from None
+    function = getattr(module, attr, None)
+    if function is None or not callable(function):
+        raise UsageError(f"baseline {target!r}: {module_name} has no function {attr!r}")
+    try:
+        inspect.signature(function).bind(1.0, 1.0, 10)
+    except (TypeError, ValueError):
+        raise UsageError(
+            f"baseline {target!r} must take (depth: float, width: float, num_classes: int)"
+        ) from None
+    baseline = FunctionBaseline(target, function)
+    baseline.build(1.0, 1.0, 10)  # fail now, with a clear message, not inside a trial
+    return baseline
+
+
+def get_baseline(name: str | Baseline) -> Baseline:
+    """A registered baseline by name, or a user one given as ``package.module:function``."""
+    if isinstance(name, Baseline):
+        return name
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if ":" in name:
+        return _import_function(name)
+    raise UsageError(f"unknown baseline {name!r}; known: {', '.join(list_baselines())} (or package.module:function)")
+
+
+def build_model(
+    baseline: str | Baseline, *, depth: float = 1.0, width: float = 1.0, num_classes: int = 1000
+) -> nn.Module:
+    """Build ``baseline`` scaled by (depth, width) as an `nn.Module`."""
+    if num_classes < 1:
+        raise UsageError(f"num_classes={num_classes} must be >= 1")
+    return get_baseline(baseline).build(depth, width, num_classes)
+
+
+for _spec in BUILTIN_SPECS:
+    register_baseline(_spec)

@@ -1,0 +1,222 @@
+"""Baselines as data: each is a stem, a list of frozen `StageSpec` rows and a head.
+
+`scale_spec` is the one pure function that turns (spec, depth, width) into the concrete network
+description that gets built, measured and cached. Each table below names the paper table it copies.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from effscale.models.scaling import round_channels, round_repeats
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One row of a paper's architecture table.
+
+    ``channels`` is the stage's output width, except for ``bottleneck`` stages where it is the
+    bottleneck width and the output is ``channels * expansion`` (ResNet's 64-64-256 rows), so that
+    width scaling rounds the 3x3 conv's width, as the paper scales "channels".
+    """
+
+    block: str
+    repeats: int
+    channels: int
+    stride: int
+    kernel: int = 3
+    expansion: float = 1.0
+    se_ratio: float = 0.0
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    name: str
+    stages: tuple[StageSpec, ...]
+    stem_channels: int
+    stem_kernel: int = 3
+    stem_stride: int = 2
+    stem_pool: bool = False  # ResNet's 3x3/2 max-pool after the stem
+    head_channels: int | None = None  # a 1x1 conv before pooling (EfficientNet, MobileNetV2)
+    act: str = "relu"
+    dropout: float = 0.0
+    drop_path: float = 0.0  # stochastic depth, rising linearly to this over the blocks
+    base_resolution: int = 224
+    source: str = ""
+
+    @property
+    def total_stride(self) -> int:
+        return self.stem_stride * (2 if self.stem_pool else 1) * math.prod(s.stride for s in self.stages)
+
+
+@dataclass(frozen=True)
+class ScaledStage:
+    block: str
+    repeats: int
+    in_channels: int
+    out_channels: int
+    stride: int
+    kernel: int
+    expansion: float
+    se_ratio: float
+
+
+@dataclass(frozen=True)
+class ScaledSpec:
+    """A baseline after scaling and rounding: exactly the network that gets built."""
+
+    name: str
+    stem_channels: int
+    stages: tuple[ScaledStage, ...]
+    head_channels: int | None
+    spec: BaselineSpec = field(compare=False, repr=False)
+
+    @property
+    def signature(self) -> tuple:
+        """What makes two settings the same network: rounded repeats and channels per stage."""
+        return (
+            self.name,
+            self.stem_channels,
+            tuple((s.block, s.repeats, s.in_channels, s.out_channels) for s in self.stages),
+            self.head_channels,
+        )
+
+    @property
+    def num_blocks(self) -> int:
+        return sum(s.repeats for s in self.stages)
+
+
+def scale_spec(spec: BaselineSpec, depth: float = 1.0, width: float = 1.0) -> ScaledSpec:
+    """Scale ``spec`` by depth and width with the paper's rounding rules (see `scaling`)."""
+    stem = round_channels(spec.stem_channels, width)
+    in_ch = stem
+    stages = []
+    for stage in spec.stages:
+        out_ch = round_channels(stage.channels, width)
+        if stage.block == "bottleneck":
+            out_ch = int(out_ch * stage.expansion)
+        stages.append(
+            ScaledStage(
+                block=stage.block,
+                repeats=round_repeats(stage.repeats, depth),
+                in_channels=in_ch,
+                out_channels=out_ch,
+                stride=stage.stride,
+                kernel=stage.kernel,
+                expansion=stage.expansion,
+                se_ratio=stage.se_ratio,
+            )
+        )
+        in_ch = out_ch
+    head = round_channels(spec.head_channels, width) if spec.head_channels else None
+    return ScaledSpec(name=spec.name, stem_channels=stem, stages=tuple(stages), head_channels=head, spec=spec)
+
+
+def _mbconv(expansion: float, kernel: int, stride: int, channels: int, repeats: int) -> StageSpec:
+    return StageSpec("mbconv", repeats, channels, stride, kernel, expansion, se_ratio=0.25)
+
+
+# EfficientNet paper, Table 1 (EfficientNet-B0); stem 32 and head 1280 scale with width too.
+EFFICIENTNET_B0 = BaselineSpec(
+    name="efficientnet_b0",
+    stem_channels=32,
+    stages=(
+        _mbconv(1, 3, 1, 16, 1),
+        _mbconv(6, 3, 2, 24, 2),
+        _mbconv(6, 5, 2, 40, 2),
+        _mbconv(6, 3, 2, 80, 3),
+        _mbconv(6, 5, 1, 112, 3),
+        _mbconv(6, 5, 2, 192, 4),
+        _mbconv(6, 3, 1, 320, 1),
+    ),
+    head_channels=1280,
+    act="silu",
+    dropout=0.2,
+    drop_path=0.2,
+    source="EfficientNet (Tan & Le, 2019), Table 1",
+)
+
+
+def _resnet(name: str, block: str, repeats: tuple[int, int, int, int]) -> BaselineSpec:
+    expansion = 4.0 if block == "bottleneck" else 1.0
+    return BaselineSpec(
+        name=name,
+        stem_channels=64,
+        stem_kernel=7,
+        stem_pool=True,
+        stages=tuple(
+            StageSpec(block, n, c, s, 3, expansion) for n, c, s in zip(repeats, (64, 128, 256, 512), (1, 2, 2, 2))
+        ),
+        act="relu",
+        source="ResNet (He et al., 2016), Table 1",
+    )
+
+
+# ResNet paper, Table 1: conv2_x..conv5_x, 64/128/256/512 wide (x4 out for bottlenecks).
+RESNET18 = _resnet("resnet18", "basic", (2, 2, 2, 2))
+RESNET34 = _resnet("resnet34", "basic", (3, 4, 6, 3))
+RESNET50 = _resnet("resnet50", "bottleneck", (3, 4, 6, 3))
+
+# MobileNetV1 paper, Table 1: 13 depthwise-separable layers (the last 1024 block at stride 1).
+MOBILENET_V1 = BaselineSpec(
+    name="mobilenet_v1",
+    stem_channels=32,
+    stages=(
+        StageSpec("dwsep", 1, 64, 1),
+        StageSpec("dwsep", 2, 128, 2),
+        StageSpec("dwsep", 2, 256, 2),
+        StageSpec("dwsep", 6, 512, 2),
+        StageSpec("dwsep", 2, 1024, 2),
+    ),
+    act="relu",
+    source="MobileNets (Howard et al., 2017), Table 1",
+)
+
+# MobileNetV2 paper, Table 2: (t, c, n, s) rows, head 1x1 conv to 1280.
+MOBILENET_V2 = BaselineSpec(
+    name="mobilenet_v2",
+    stem_channels=32,
+    stages=tuple(
+        StageSpec("inverted_residual", n, c, s, 3, t)
+        for t, c, n, s in (
+            (1, 16, 1, 1),
+            (6, 24, 2, 2),
+            (6, 32, 3, 2),
+            (6, 64, 4, 2),
+            (6, 96, 3, 1),
+            (6, 160, 3, 2),
+            (6, 320, 1, 1),
+        )
+    ),
+    head_channels=1280,
+    act="relu6",
+    dropout=0.2,
+    source="MobileNetV2 (Sandler et al., 2018), Table 2",
+)
+
+# Not from a paper: a three-stage MBConv net (total stride 8) that trains in seconds, for CI.
+TINY = BaselineSpec(
+    name="tiny",
+    stem_channels=16,
+    stages=(
+        _mbconv(1, 3, 1, 16, 1),
+        _mbconv(4, 3, 2, 24, 2),
+        _mbconv(4, 5, 2, 40, 2),
+    ),
+    head_channels=128,
+    act="silu",
+    dropout=0.1,
+    base_resolution=32,
+    source="effscale test model",
+)
+
+BUILTIN_SPECS: tuple[BaselineSpec, ...] = (
+    EFFICIENTNET_B0,
+    RESNET18,
+    RESNET34,
+    RESNET50,
+    MOBILENET_V1,
+    MOBILENET_V2,
+    TINY,
+)

@@ -1,0 +1,180 @@
+"""Family emission: a baseline and (α, β, γ) become members B0..B7, each built and measured.
+
+Each member records both cost figures: the formula's (α·β²·γ²)^φ and the FLOPs fvcore measures
+on the network built after rounding (the paper's footnote: "FLOPS may differ from theoretical
+value due to rounding"; for B0 with the paper's triple, φ=1 measures ~2.55x, not 1.92x).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from torch import nn
+
+from effscale.errors import UsageError
+from effscale.models import FLOPS_CONVENTION, Coefficients, get_baseline, measure_cost, scale_resolution
+from effscale.models.registry import Baseline
+
+FAMILY_FORMAT = "effscale.family/1"
+
+
+@dataclass(frozen=True)
+class FamilyMember:
+    name: str
+    phi: float
+    depth: float
+    width: float
+    resolution: int
+    params: int
+    flops: int
+    flops_ratio: float  # measured FLOPs / B0's measured FLOPs
+    formula_ratio: float  # (α·β²·γ²)^φ
+    arch_id: str
+    dropout: float | None = None  # set for the published table only
+
+
+@dataclass(frozen=True)
+class Family:
+    baseline: str
+    coefficients: dict[str, float] | None  # None for the published EfficientNet table
+    base_resolution: int
+    num_classes: int
+    members: tuple[FamilyMember, ...]
+    flops_convention: str = FLOPS_CONVENTION
+    source: str = "compound scaling"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def member(self, name: str) -> FamilyMember:
+        for m in self.members:
+            if m.name.lower() == name.lower():
+                return m
+        raise UsageError(f"no member {name!r} in this family; choose one of {', '.join(m.name for m in self.members)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["format"] = FAMILY_FORMAT
+        data["members"] = [asdict(m) for m in self.members]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Family":
+        if data.get("format") != FAMILY_FORMAT:
+            raise UsageError(f"not an effscale family (format {data.get('format')!r}, expected {FAMILY_FORMAT!r})")
+        fields = {k: v for k, v in data.items() if k != "format"}
+        fields["members"] = tuple(FamilyMember(**m) for m in data["members"])
+        return cls(**fields)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        tmp.replace(path)  # atomic: a reader never sees half a file
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Family":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise UsageError(f"family file {path} does not exist; write one with `effscale family ... --out FILE`") from None
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"family file {path} is not valid JSON ({exc})") from None
+        return cls.from_dict(data)
+
+
+def _check_phis(phis: Iterable[float]) -> list[float]:
+    values = list(phis)
+    if not values:
+        raise UsageError("phis is empty; pass e.g. 0..7")
+    for phi in values:
+        if not math.isfinite(phi) or phi < 0:
+            raise UsageError(f"phi={phi} must be a finite number >= 0")
+    return values
+
+
+def emit_family(
+    baseline: str | Baseline,
+    coefficients: Coefficients,
+    *,
+    phis: Iterable[float] = range(8),
+    base_resolution: int | None = None,
+    num_classes: int = 1000,
+) -> Family:
+    """Members B<φ> for each φ: d=α^φ, w=β^φ, r=γ^φ, built and measured with fvcore."""
+    base = get_baseline(baseline)
+    base_resolution = base.base_resolution if base_resolution is None else base_resolution
+    phis = _check_phis(phis)
+    b0 = measure_cost(base, base_resolution, num_classes=num_classes)
+    members = []
+    for phi in phis:
+        factors = coefficients.scale(phi)
+        resolution = scale_resolution(base_resolution, factors.resolution)
+        cost = measure_cost(base, resolution, depth=factors.depth, width=factors.width, num_classes=num_classes)
+        members.append(
+            FamilyMember(
+                name=f"B{phi:g}",
+                phi=float(phi),
+                depth=factors.depth,
+                width=factors.width,
+                resolution=resolution,
+                params=cost.params,
+                flops=cost.flops,
+                flops_ratio=cost.flops / b0.flops,
+                formula_ratio=factors.formula_ratio,
+                arch_id=cost.arch_id,
+            )
+        )
+    return Family(base.name, coefficients.as_dict(), base_resolution, num_classes, tuple(members))
+
+
+# As released in the official code and torchvision (width, depth, resolution, dropout); not α^φ.
+PUBLISHED_EFFICIENTNET: tuple[tuple[str, float, float, int, float], ...] = (
+    ("B0", 1.0, 1.0, 224, 0.2),
+    ("B1", 1.0, 1.1, 240, 0.2),
+    ("B2", 1.1, 1.2, 260, 0.3),
+    ("B3", 1.2, 1.4, 300, 0.3),
+    ("B4", 1.4, 1.8, 380, 0.4),
+    ("B5", 1.6, 2.2, 456, 0.4),
+    ("B6", 1.8, 2.6, 528, 0.5),
+    ("B7", 2.0, 3.1, 600, 0.5),
+)
+
+
+def published_efficientnet_family(*, num_classes: int = 1000) -> Family:
+    """The released EfficientNet-B0..B7, measured the same way, to compare with an α^φ family."""
+    b0 = measure_cost("efficientnet_b0", 224, num_classes=num_classes)
+    members = []
+    for phi, (name, width, depth, resolution, dropout) in enumerate(PUBLISHED_EFFICIENTNET):
+        cost = measure_cost("efficientnet_b0", resolution, depth=depth, width=width, num_classes=num_classes)
+        members.append(
+            FamilyMember(
+                name=name,
+                phi=float(phi),
+                depth=depth,
+                width=width,
+                resolution=resolution,
+                params=cost.params,
+                flops=cost.flops,
+                flops_ratio=cost.flops / b0.flops,
+                formula_ratio=depth * width**2 * (resolution / 224) ** 2,
+                arch_id=cost.arch_id,
+                dropout=dropout,
+            )
+        )
+    return Family("efficientnet_b0", None, 224, num_classes, tuple(members), source="published (official code)")
+
+
+def build_member(family: Family, name: str, *, num_classes: int | None = None) -> nn.Module:
+    """The `nn.Module` for member ``name`` (e.g. "B3") of ``family``; its input is member.resolution."""
+    member = family.member(name)
+    classes = family.num_classes if num_classes is None else num_classes
+    model = get_baseline(family.baseline).build(member.depth, member.width, classes)
+    if member.dropout is not None and hasattr(model, "dropout") and isinstance(model.dropout, nn.Dropout):
+        model.dropout.p = member.dropout
+    return model

@@ -1,0 +1,93 @@
+"""The CLI: JSON documents, readable tables, and bad input as one line with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from effscale.cli import main
+
+TESTS = Path(__file__).parent
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    return subprocess.run(
+        [sys.executable, "-m", "effscale.cli", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def test_cost_json() -> None:
+    proc = run_cli("cost", "efficientnet_b0", "--depth", "1.2", "--width", "1.1", "--resolution", "258", "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert {"baseline", "depth", "width", "resolution", "params", "flops", "flops_convention"} <= doc.keys()
+    assert doc["params"] == 9_109_994
+    assert 2.45 < doc["flops_ratio"] < 2.65
+    assert doc["formula_ratio"] == pytest.approx(1.2 * 1.1**2 * (258 / 224) ** 2)
+    assert doc["blocks"] == 23
+    assert "1 multiply-add = 1 flop" in doc["flops_convention"]
+
+
+def test_family_json_and_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "fam.json"
+    code = main(["family", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--max-phi", "3",
+                 "--out", str(out), "--json"])
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["baseline"] == "tiny"
+    assert doc["coefficients"] == {"alpha": 1.2, "beta": 1.1, "gamma": 1.15}
+    assert [m["name"] for m in doc["members"]] == ["B0", "B1", "B2", "B3"]
+    for member in doc["members"]:
+        assert {"name", "phi", "depth", "width", "resolution", "params", "flops", "flops_ratio", "formula_ratio"} <= member.keys()
+    assert json.loads(out.read_text())["members"][3]["flops"] == doc["members"][3]["flops"]
+
+
+def test_family_table_shows_both_ratios(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["family", "efficientnet_b0", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--max-phi", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "measured /B0" in out and "formula /B0" in out
+    assert "phi=1 measures 2.5" in out and "says 1.92x" in out
+    assert "1 multiply-add = 1 flop" in out
+
+
+def test_baselines_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["baselines", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    by_name = {b["name"]: b for b in doc["baselines"]}
+    assert by_name["resnet50"]["params"] == 25_557_032
+    assert by_name["efficientnet_b0"]["base_resolution"] == 224
+    assert "flops_convention" in doc
+
+
+def test_cost_table_for_user_baseline(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cost", "user_baselines:small_cnn", "--num-classes", "10"]) == 0
+    assert "params" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["cost", "effnet"], "unknown baseline 'effnet'; known: efficientnet_b0"),
+        (["cost", "efficientnet_b0", "--resolution", "0"], "resolution=0 is too small"),
+        (["cost", "efficientnet_b0", "--depth", "nan"], "'nan' is not a finite number"),
+        (["family", "efficientnet_b0", "--alpha", "0.9", "--beta", "1.1", "--gamma", "1.1"], "alpha=0.9 is below 1"),
+        (["family", "efficientnet_b0", "--alpha", "nan", "--beta", "1.1", "--gamma", "1.1"], "not a finite number"),
+        (["family", "efficientnet_b0", "--alpha", "1.2"], "needs BASELINE --alpha A --beta B --gamma G"),
+        (["family", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.1", "--base-resolution", "-3"], "must be > 0"),
+        (["cost", "no_such_pkg_q:fn"], "cannot import 'no_such_pkg_q'"),
+        (["cost", "user_baselines:not_a_module"], "returned str, not an nn.Module"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args: list[str], message: str) -> None:
+    proc = run_cli(*args)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stdout == ""

@@ -1,0 +1,71 @@
+"""Measured cost with real fvcore: counts, the cache by architecture signature, quiet output."""
+
+from __future__ import annotations
+
+import pytest
+
+from effscale.errors import UsageError
+from effscale.models import FLOPS_CONVENTION, build_model, measure_cost
+from effscale.models.cost import clear_cost_cache, cost_cache_info
+
+
+def test_b0_flops_match_the_paper_scale() -> None:
+    cost = measure_cost("efficientnet_b0", 224)
+    assert cost.params == 5_288_548
+    # The paper lists 0.39B multiply-adds; fvcore adds BatchNorm/pooling/SE on top.
+    assert 0.38e9 < cost.flops < 0.42e9
+    assert cost.flops_convention == FLOPS_CONVENTION
+
+
+def test_model_and_baseline_paths_agree() -> None:
+    a = measure_cost("resnet18", 64, num_classes=10, use_cache=False)
+    b = measure_cost(build_model("resnet18", num_classes=10), 64)
+    assert (a.params, a.flops) == (b.params, b.flops)
+
+
+def test_flops_grow_with_resolution_squared() -> None:
+    small = measure_cost("resnet18", 112).flops
+    large = measure_cost("resnet18", 224).flops
+    # Convolutions grow 4x; the classifier does not, so a little under 4.
+    assert 3.6 < large / small < 4.0
+
+
+def test_paper_triple_measures_about_2_5x_not_1_92x() -> None:
+    b0 = measure_cost("efficientnet_b0", 224)
+    phi1 = measure_cost("efficientnet_b0", 258, depth=1.2, width=1.1)
+    ratio = phi1.flops / b0.flops
+    assert 2.45 < ratio < 2.65
+    assert abs(ratio - 1.2 * 1.1**2 * 1.15**2) > 0.5
+
+
+def test_cache_measures_each_network_once_and_exposes_aliases() -> None:
+    clear_cost_cache()
+    costs = [measure_cost("efficientnet_b0", 64, depth=d, width=1.0) for d in (1.05, 1.1, 1.2, 1.25)]
+    info = cost_cache_info()
+    assert info["misses"] == 1 and info["hits"] == 3
+    assert len({c.arch_id for c in costs}) == 1
+    other = measure_cost("efficientnet_b0", 64, depth=1.3)
+    assert other.arch_id != costs[0].arch_id
+    # Same network, other resolution: another measurement, another id.
+    assert measure_cost("efficientnet_b0", 72, depth=1.1).arch_id != costs[0].arch_id
+
+
+def test_user_baseline_is_measured_and_cached() -> None:
+    clear_cost_cache()
+    a = measure_cost("user_baselines:small_cnn", 32, depth=1.1)
+    b = measure_cost("user_baselines:small_cnn", 32, depth=1.4)
+    assert a == b and cost_cache_info()["misses"] == 1
+    assert a.flops > 0 and a.params > 0
+
+
+def test_fvcore_stays_quiet(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    measure_cost("efficientnet_b0", 40, use_cache=False)  # SiLU, sigmoid, mul: ops fvcore skips
+    out, err = capfd.readouterr()
+    assert "Unsupported operator" not in out + err + caplog.text
+    assert "encountered" not in out + err + caplog.text
+
+
+@pytest.mark.parametrize("resolution", [0, -5, 16])
+def test_resolution_below_total_stride_is_refused(resolution: int) -> None:
+    with pytest.raises(UsageError, match=f"resolution={resolution}"):
+        measure_cost("efficientnet_b0", resolution)
