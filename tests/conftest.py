@@ -1,0 +1,139 @@
+"""Shared pytest fixtures.
+
+Sections (add new fixtures to the matching section, or start a new one):
+
+* Environment: helpers for reading CI / test settings from the environment.
+* Storage: database URLs. ``sqlite_url`` (a fresh file per test), ``postgres_url`` (the session's
+  PostgreSQL server), ``postgres_clean_url`` (a fresh, empty schema per test on that server) and
+  ``storage_url`` (parametrized over both, for contract tests that must pass on each backend).
+
+PostgreSQL: start it with ``bash scripts/start-postgres.sh``, or point
+``EFFSCALE_TEST_POSTGRES_URL`` at another server. When it is unreachable, PostgreSQL tests are
+skipped on a developer machine, but fail when ``CI`` is set: CI must never skip them silently.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# ---------------------------------------------------------------------------------------------
+# Environment
+# ---------------------------------------------------------------------------------------------
+
+
+def in_ci() -> bool:
+    """True when the ``CI`` environment variable is set to something other than 0/false/no."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+# ---------------------------------------------------------------------------------------------
+# Storage
+# ---------------------------------------------------------------------------------------------
+
+DEFAULT_TEST_POSTGRES_URL = "postgresql+psycopg2://effscale:effscale@127.0.0.1:5432/effscale_test"
+POSTGRES_URL_ENV = "EFFSCALE_TEST_POSTGRES_URL"
+_POSTGRES_HINT = "PostgreSQL not running: run scripts/start-postgres.sh"
+
+
+def _dispose_storage_engines() -> None:
+    """Close effscale's memoized engines so no pooled connection outlives a test's database."""
+    try:
+        from effscale.storage import dispose_engines
+    except ImportError:  # storage package not importable: nothing was memoized
+        return
+    dispose_engines()
+
+
+def _with_search_path(url: str, schema: str) -> str:
+    """``url`` whose connections use ``schema`` first (libpq ``options=-csearch_path=...``)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    query = dict(parsed.query)
+    query["options"] = f"-csearch_path={schema}"
+    return parsed.set(query=query).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """URL of the test PostgreSQL database (env ``EFFSCALE_TEST_POSTGRES_URL`` or the default).
+
+    Shared by the whole session: tests that write should use ``postgres_clean_url`` instead.
+    """
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    url = os.environ.get(POSTGRES_URL_ENV) or DEFAULT_TEST_POSTGRES_URL
+    engine = sqlalchemy.create_engine(
+        url, poolclass=NullPool, connect_args={"connect_timeout": 5}
+    )
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        from effscale.storage import redact_url
+
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        message = f"{_POSTGRES_HINT} ({redact_url(url)} unreachable: {reason})"
+        if in_ci():
+            pytest.fail(f"CI is set, so PostgreSQL tests must not be skipped: {message}")
+        pytest.skip(message)
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture
+def postgres_clean_url(postgres_url: str) -> Iterator[str]:
+    """A URL to an empty, private schema in the test database; dropped after the test.
+
+    Each test gets its own schema (via the connection's search_path), so tests, and engineers
+    running the suite at the same time, never share tables.
+    """
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = sqlalchemy.create_engine(
+        postgres_url, poolclass=NullPool, connect_args={"connect_timeout": 5}
+    )
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield _with_search_path(postgres_url, schema)
+    finally:
+        _dispose_storage_engines()
+        try:
+            with admin.begin() as connection:
+                connection.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
+                connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        except Exception as exc:  # noqa: BLE001 - a leftover schema must not fail the test
+            warnings.warn(f"could not drop test schema {schema}: {exc}", stacklevel=1)
+        finally:
+            admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> Iterator[str]:
+    """A URL to a SQLite file that does not exist yet, in the test's own temporary directory."""
+    yield f"sqlite:///{tmp_path / 'effscale.db'}"
+    _dispose_storage_engines()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ]
+)
+def storage_url(request: pytest.FixtureRequest) -> str:
+    """A clean database URL on each backend; contract tests run once per backend."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_url")
+    return request.getfixturevalue("postgres_clean_url")
