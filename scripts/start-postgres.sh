@@ -58,8 +58,12 @@ fi
 status="$(pg_lsclusters -h | awk -v v="$PG_VERSION" -v c="$PG_CLUSTER" '$1==v && $2==c {print $4}')"
 if [ "$status" != "online" ]; then
     log "starting cluster ${PG_VERSION}/${PG_CLUSTER}"
-    pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" "$PG_CLUSTER" start >&2 \
-        || die "pg_ctlcluster start failed; see /var/log/postgresql/postgresql-${PG_VERSION}-${PG_CLUSTER}.log"
+    if ! pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" "$PG_CLUSTER" start >&2; then
+        # Someone else may have started it at the same moment; only fail if it is still down.
+        pg_lsclusters -h | awk -v v="$PG_VERSION" -v c="$PG_CLUSTER" '$1==v && $2==c {print $4}' \
+            | grep -qx online \
+            || die "pg_ctlcluster start failed; see /var/log/postgresql/postgresql-${PG_VERSION}-${PG_CLUSTER}.log"
+    fi
 fi
 
 # 4. Ready? (up to 30 s)
@@ -86,7 +90,11 @@ for db in "${DATABASES[@]}"; do
         || die "could not query databases"
     if [ "$exists" != "1" ]; then
         log "creating database ${db}"
-        psql_admin -c "CREATE DATABASE ${db} OWNER ${ROLE}" >&2 || die "could not create database ${db}"
+        if ! psql_admin -c "CREATE DATABASE ${db} OWNER ${ROLE}" >&2; then
+            # A concurrent run may have created it first.
+            [ "$(psql_admin -tA -c "SELECT 1 FROM pg_database WHERE datname = '${db}'")" = "1" ] \
+                || die "could not create database ${db}"
+        fi
     fi
     # PostgreSQL 15 no longer grants CREATE on schema public to everyone; the owner needs it.
     as_postgres psql --no-psqlrc -X -q -v ON_ERROR_STOP=1 -p "$PG_PORT" -d "$db" \

@@ -198,7 +198,11 @@ def get_engine(url: str, *, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT_S) ->
     engine = _wrap_connect_errors(url, lambda: sqlalchemy.create_engine(url, **options))
     if engine.dialect.name == "sqlite":
         sqlalchemy.event.listen(engine, "connect", _sqlite_on_connect)
-    check_reachable(engine, url)
+    try:
+        check_reachable(engine, url)
+    except UsageError:
+        engine.dispose()
+        raise
     with _ENGINES_LOCK:
         existing = _ENGINES.setdefault(key, engine)
     if existing is not engine:
@@ -266,12 +270,12 @@ def _wrap_connect_errors(url: str, action: Callable[[], Any]) -> Any:
 def describe_db_error(exc: sa_exc.SQLAlchemyError, url: str) -> Exception:
     """Turn a SQLAlchemy error raised mid-use into `UsageError` (server gone) or `StorageError`."""
     reason = _scrub(str(getattr(exc, "orig", None) or exc), url)
-    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)) and not isinstance(
-        exc, sa_exc.IntegrityError
-    ):
-        return UsageError(
-            f"storage {redact_url(url)!r} is unavailable: {reason}: check the database server"
-        )
+    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+        if url.startswith("sqlite"):
+            fix = "check the file, its permissions, and that no other process holds it locked"
+        else:
+            fix = "check that the database server is running and reachable"
+        return UsageError(f"storage {redact_url(url)!r} is unavailable: {reason}: {fix}")
     return StorageError(f"database error on storage {redact_url(url)!r}: {reason}")
 
 
