@@ -1,0 +1,134 @@
+"""The FastAPI application: REST API under ``/api``, OpenAPI at ``/docs``, dashboard at ``/``.
+
+``create_app(storage_url)`` builds it (nothing is opened until the first request, so a server
+can start before its database); ``serve(...)`` runs it with uvicorn (``effscale serve``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import exc as sa_exc
+
+from effscale.errors import UsageError
+from effscale.service import routes_health, routes_searches, routes_studies
+from effscale.service.deps import TOKEN_ENV, ServiceState
+from effscale.service.launcher import SearchLauncher, scrub
+from effscale.storage import StorageError, normalize_url, redact_url, validate_url
+
+log = logging.getLogger("effscale.service")
+
+STATIC_DIR = Path(__file__).with_name("static")
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+_DESCRIPTION = """\
+effscale's compound-scaling searches: studies, trials, learning curves, candidate maps and the
+emitted B0..B7 families (read-only, open), and launching / cancelling searches (bearer token: the
+server's `EFFSCALE_TOKEN`). The dashboard is at `/`.
+"""
+
+
+def _loc(loc: Any) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def create_app(
+    storage_url: str,
+    *,
+    token: str | None = None,
+    ray_address: str | None = None,
+    launcher: Any = None,
+) -> Any:
+    """The effscale service for ``storage_url``.
+
+    ``token`` guards launching and cancelling (default: env ``EFFSCALE_TOKEN``; none means those
+    endpoints refuse). ``ray_address`` is passed to launched searches. ``launcher`` replaces the
+    subprocess launcher (tests). A malformed URL raises `UsageError` here, password redacted.
+    """
+    from effscale import __version__
+
+    url = normalize_url(storage_url)
+    validate_url(url)
+    if token is None:
+        token = os.environ.get(TOKEN_ENV) or None
+    state = ServiceState(
+        storage_url=url,
+        token=token or None,
+        ray_address=ray_address or None,
+        launcher=launcher if launcher is not None else SearchLauncher(url),
+    )
+    app = FastAPI(
+        title="effscale",
+        version=__version__,
+        description=_DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.effscale = state
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+            for e in exc.errors()
+        ]
+        message = "; ".join(f"{_loc(e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
+        return JSONResponse(status_code=422, content={"detail": errors, "message": message})
+
+    @app.exception_handler(UsageError)
+    async def _usage(_: Request, exc: UsageError) -> JSONResponse:
+        # Raised by the storage layer when the database is unreachable or refuses (message redacted).
+        return JSONResponse(status_code=503, content={"detail": scrub(str(exc), url)})
+
+    @app.exception_handler(StorageError)
+    async def _storage(_: Request, exc: StorageError) -> JSONResponse:
+        log.error("storage error: %s", scrub(str(exc), url))
+        return JSONResponse(status_code=503, content={"detail": scrub(str(exc), url)})
+
+    @app.exception_handler(sa_exc.SQLAlchemyError)
+    async def _sqlalchemy(_: Request, exc: sa_exc.SQLAlchemyError) -> JSONResponse:
+        reason = scrub(" ".join(str(getattr(exc, "orig", None) or exc).split()), url)
+        log.error("database error on %s: %s", redact_url(url), reason)
+        return JSONResponse(
+            status_code=503, content={"detail": f"storage {redact_url(url)} is unavailable: {reason}"}
+        )
+
+    app.include_router(routes_health.router)
+    app.include_router(routes_studies.router)
+    app.include_router(routes_searches.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def dashboard() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    return app
+
+
+def serve(
+    storage_url: str,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    ray_address: str | None = None,
+) -> None:
+    """Run the service with uvicorn until interrupted (``effscale serve``)."""
+    import uvicorn
+
+    app = create_app(storage_url, ray_address=ray_address)
+    state: ServiceState = app.state.effscale
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    log.info("effscale serve: storage %s, dashboard http://%s:%d/, API docs /docs", state.redacted_url, host, port)
+    if not state.token:
+        log.warning("%s is not set: launching and cancelling searches through the API is disabled", TOKEN_ENV)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("listening on %s: the API is reachable from other machines", host)
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)

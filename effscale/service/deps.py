@@ -1,0 +1,159 @@
+"""The service's shared state (storage, store, launcher, token) and the routes' dependencies."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from optuna.trial import FrozenTrial
+
+from effscale.errors import UsageError
+from effscale.storage import ProjectStore, SearchRecord, open_storage, redact_url
+
+TOKEN_ENV = "EFFSCALE_TOKEN"
+NO_TOKEN_MESSAGE = (
+    "launching and cancelling searches is disabled because the server has no token: "
+    f"start it with {TOKEN_ENV} set (e.g. `export {TOKEN_ENV}=$(openssl rand -hex 32)` "
+    f"then `effscale serve --storage URL`) and send the header `Authorization: Bearer <token>`"
+)
+
+
+class StudyNotFound(LookupError):
+    """No study (and no search record or launch) with that name."""
+
+
+@dataclass
+class ServiceState:
+    storage_url: str
+    token: str | None
+    ray_address: str | None
+    launcher: Any
+    _storage: optuna.storages.BaseStorage | None = None
+    _store: ProjectStore | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def redacted_url(self) -> str:
+        return redact_url(self.storage_url)
+
+    def storage(self) -> optuna.storages.BaseStorage:
+        """Optuna's storage, opened on first use (`UsageError` when the database is unreachable)."""
+        with self._lock:
+            if self._storage is None:
+                self._storage = open_storage(self.storage_url)
+            return self._storage
+
+    def store(self) -> ProjectStore:
+        with self._lock:
+            if self._store is None:
+                self._store = ProjectStore(self.storage_url)
+            return self._store
+
+    # -- reads --------------------------------------------------------------------------
+
+    def study_names(self) -> list[str]:
+        names = [s.study_name for s in self.storage().get_all_studies()]
+        for record in self.store().list_searches():
+            if record.study_name not in names:
+                names.append(record.study_name)
+        for launch in self.launcher.list():
+            if launch["study_name"] not in names:
+                names.append(launch["study_name"])
+        return names
+
+    def study_id(self, name: str) -> int | None:
+        try:
+            return self.storage().get_study_id_from_name(name)
+        except KeyError:
+            return None
+
+    def load(self, name: str) -> "StudyData":
+        """Everything about one study; `StudyNotFound` when nothing by that name exists."""
+        storage = self.storage()
+        study_id = self.study_id(name)
+        record = self.store().get_search(name)
+        launch = self.launcher.get(name)
+        if study_id is None and record is None and launch is None:
+            raise StudyNotFound(name)
+        if study_id is None:
+            return StudyData(name, None, record, launch, {}, [], [])
+        return StudyData(
+            name,
+            study_id,
+            record,
+            launch,
+            storage.get_study_user_attrs(study_id),
+            [d.name.lower() for d in storage.get_study_directions(study_id)],
+            storage.get_all_trials(study_id, deepcopy=False),
+        )
+
+
+@dataclass
+class StudyData:
+    name: str
+    study_id: int | None
+    record: SearchRecord | None
+    launch: dict[str, Any] | None
+    user_attrs: dict[str, Any]
+    directions: list[str]
+    trials: list[FrozenTrial]
+
+
+def get_state(request: Request) -> ServiceState:
+    return request.app.state.effscale
+
+
+def not_found(what: str) -> HTTPException:
+    return HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=what)
+
+
+def load_study(study_name: str, state: ServiceState = Depends(get_state)) -> StudyData:
+    try:
+        return state.load(study_name)
+    except StudyNotFound:
+        raise not_found(
+            f"study {study_name!r} not found in storage {state.redacted_url}: GET /api/studies lists them"
+        ) from None
+
+
+_bearer = HTTPBearer(auto_error=False, description=f"the server's {TOKEN_ENV}")
+
+
+def require_token(
+    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    state: ServiceState = Depends(get_state),
+) -> None:
+    """Bearer-token check for the endpoints that spend compute (launch, cancel)."""
+    if not state.token:
+        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail=NO_TOKEN_MESSAGE)
+    if credentials is None:
+        raise HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail=f"missing token: send the header `Authorization: Bearer <token>` with the server's {TOKEN_ENV}",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not secrets.compare_digest(credentials.credentials.encode("utf-8", "replace"), state.token.encode()):
+        raise HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail=f"wrong token: send the {TOKEN_ENV} the server was started with",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+__all__ = [
+    "NO_TOKEN_MESSAGE",
+    "TOKEN_ENV",
+    "ServiceState",
+    "StudyData",
+    "StudyNotFound",
+    "UsageError",
+    "get_state",
+    "load_study",
+    "not_found",
+    "require_token",
+]

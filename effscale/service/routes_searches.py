@@ -1,0 +1,141 @@
+"""Launching and cancelling searches (bearer token), and their status."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, HTTPException, Path, status
+
+from effscale.service import serializers as ser
+from effscale.service.deps import ServiceState, get_state, not_found, require_token
+from effscale.service.routes_studies import study_url
+from effscale.service.schemas import (
+    STUDY_NAME_PATTERN,
+    Problem,
+    SearchConfig,
+    SearchLaunched,
+    SearchList,
+    SearchStatus,
+)
+from effscale.storage import TERMINAL_STATUSES
+
+router = APIRouter(prefix="/api/searches", tags=["searches"])
+
+AUTH = {
+    401: {"model": Problem, "description": "missing or wrong bearer token"},
+    403: {"model": Problem, "description": "the server has no token configured (EFFSCALE_TOKEN)"},
+}
+StudyName = Path(..., max_length=120, description="the search's study name")
+
+
+def search_url(name: str) -> str:
+    return f"/api/searches/{quote(name, safe='')}"
+
+
+def _generated_name(baseline: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "-", baseline.split(":")[-1].split(".")[-1])[:60].strip("-.") or "search"
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{stem}-{stamp}-{secrets.token_hex(2)}"
+
+
+def _status(state: ServiceState, name: str) -> dict[str, Any] | None:
+    record = state.store().get_search(name)
+    launch = state.launcher.get(name)
+    if record is None and launch is None:
+        return None
+    return ser.search_status(name, record=record, launch=launch, study_url=study_url(name))
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SearchLaunched,
+    responses={**AUTH, 409: {"model": Problem, "description": "a study with that name exists"}},
+    dependencies=[Depends(require_token)],
+    summary="Launch a search",
+)
+def launch_search(config: SearchConfig, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
+    """Start ``effscale search`` in the background on the server's Ray (local or cluster).
+
+    The body takes the CLI's options; storage and Ray address are the server's. Poll
+    ``status_url`` (or the study at ``study_url``) for progress.
+    """
+    name = config.study or _generated_name(config.baseline)
+    if not re.fullmatch(STUDY_NAME_PATTERN, name):  # a generated name always matches; belt and braces
+        raise HTTPException(status_code=422, detail=f"study name {name!r} is not allowed")
+    launch = state.launcher.get(name)
+    if (
+        state.study_id(name) is not None
+        or state.store().get_search(name) is not None
+        or (launch is not None and launch.get("returncode") is None)
+    ):
+        raise HTTPException(
+            status_code=status.HTTP_409_CONFLICT,
+            detail=f"study {name!r} already exists: choose another `study` name or omit it to get a fresh one",
+        )
+    argv = config.to_argv(storage_url=state.storage_url, study=name, ray_address=state.ray_address)
+    try:
+        launched = state.launcher.launch(name, argv)
+    except RuntimeError as exc:
+        raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(exc)) from None
+    return {
+        "study_name": name,
+        "status": launched.get("status", "starting"),
+        "status_url": search_url(name),
+        "study_url": study_url(name),
+        "pid": launched.get("pid"),
+    }
+
+
+@router.get("", response_model=SearchList, summary="Searches launched by this server")
+def list_launched(state: ServiceState = Depends(get_state)) -> dict[str, Any]:
+    searches = []
+    for launch in state.launcher.list():
+        found = _status(state, launch["study_name"])
+        if found is not None:
+            searches.append(found)
+    return {"searches": searches}
+
+
+@router.get("/{study_name}", response_model=SearchStatus, responses={404: {"model": Problem}}, summary="A search's status")
+def get_search(study_name: str = StudyName, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
+    found = _status(state, study_name)
+    if found is None:
+        raise not_found(f"no search {study_name!r} in storage {state.redacted_url}: GET /api/studies lists them")
+    return found
+
+
+@router.post(
+    "/{study_name}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SearchStatus,
+    responses={**AUTH, 404: {"model": Problem}, 409: {"model": Problem, "description": "the search already finished"}},
+    dependencies=[Depends(require_token)],
+    summary="Cancel a running search",
+)
+def cancel_search(study_name: str = StudyName, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
+    """Ask the search to stop (its driver polls the flag); a search launched by this server is
+    also terminated after a grace period."""
+    store = state.store()
+    record = store.get_search(study_name)
+    launch = state.launcher.get(study_name)
+    if record is None and launch is None:
+        raise not_found(f"no search {study_name!r} in storage {state.redacted_url}: GET /api/studies lists them")
+    running_here = launch is not None and launch.get("returncode") is None
+    if not running_here and (record is None or record.status in TERMINAL_STATUSES):
+        final = record.status if record is not None else launch.get("status") if launch else "unknown"
+        raise HTTPException(
+            status_code=status.HTTP_409_CONFLICT,
+            detail=f"search {study_name!r} is not running (status {final}): nothing to cancel",
+        )
+    if record is not None:
+        store.request_cancel(study_name)
+    state.launcher.cancel(study_name)
+    found = _status(state, study_name)
+    assert found is not None
+    found["cancel_requested"] = True
+    return found

@@ -1,0 +1,317 @@
+"""Optuna trials, effscale search records and candidate grids as JSON-ready dicts.
+
+Pure functions, no I/O: the routes fetch, these shape. Every float goes through `_num`, so NaN and
+infinities (which JSON cannot carry) become null instead of a 500.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+from effscale.storage import SearchRecord
+
+STATE_NAMES: dict[TrialState, str] = {
+    TrialState.COMPLETE: "complete",
+    TrialState.PRUNED: "pruned",
+    TrialState.FAIL: "fail",
+    TrialState.RUNNING: "running",
+    TrialState.WAITING: "waiting",
+}
+STATES_BY_NAME: dict[str, TrialState] = {v: k for k, v in STATE_NAMES.items()}
+DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+def _num(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _int(value: Any) -> int | None:
+    number = _num(value)
+    return int(number) if number is not None else None
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc).isoformat()
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats replaced by None, recursively (lists, tuples, dicts)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def state_name(trial: FrozenTrial) -> str:
+    return STATE_NAMES.get(trial.state, trial.state.name.lower())
+
+
+def trial_top1(trial: FrozenTrial) -> float | None:
+    """Validation top-1 of a trial: its value when complete, else its last reported epoch."""
+    if trial.state == TrialState.COMPLETE and trial.values:
+        return _num(trial.values[0])
+    attr = _num(trial.user_attrs.get("val_top1"))
+    if attr is not None:
+        return attr
+    if trial.intermediate_values:
+        return _num(trial.intermediate_values[max(trial.intermediate_values)])
+    return None
+
+
+def serialize_trial(trial: FrozenTrial) -> dict[str, Any]:
+    """One row of the trial table."""
+    attrs = trial.user_attrs
+    params = trial.params
+    duration = None
+    if trial.datetime_start is not None and trial.datetime_complete is not None:
+        duration = (trial.datetime_complete - trial.datetime_start).total_seconds()
+    aliases = attrs.get("aliases") or []
+    return {
+        "number": trial.number,
+        "state": state_name(trial),
+        "alpha": _num(params.get("alpha")),
+        "beta": _num(params.get("beta")),
+        "gamma": _num(params.get("gamma")),
+        "depth": _num(attrs.get("depth")),
+        "width": _num(attrs.get("width")),
+        "resolution": _int(attrs.get("resolution")),
+        "flops": _int(attrs.get("flops")),
+        "params": _int(attrs.get("params")),
+        "flops_ratio": _num(attrs.get("flops_ratio")),
+        "formula_ratio": _num(attrs.get("formula_ratio")),
+        "top1": trial_top1(trial),
+        "val_loss": _num(attrs.get("val_loss")),
+        "train_seconds": _num(attrs.get("train_seconds")),
+        "images_per_s": _num(attrs.get("images_per_s")),
+        "epochs": _int(attrs.get("epochs")),
+        "duration_s": _num(duration),
+        "arch_id": attrs.get("arch_id") if isinstance(attrs.get("arch_id"), str) else None,
+        "aliases": [
+            [_num(v) for v in alias] for alias in aliases if isinstance(alias, (list, tuple))
+        ],
+        "representative_rule": attrs.get("representative_rule"),
+        "datetime_start": _iso(trial.datetime_start),
+        "datetime_complete": _iso(trial.datetime_complete),
+    }
+
+
+def serialize_curve(study: str, trial: FrozenTrial) -> dict[str, Any]:
+    """Per-epoch points: the trial's ``history`` attribute, else its intermediate values."""
+    history = trial.user_attrs.get("history")
+    points: list[dict[str, Any]] = []
+    if isinstance(history, list) and history:
+        for i, entry in enumerate(history):
+            if not isinstance(entry, dict):
+                continue
+            point = {k: json_safe(v) for k, v in entry.items() if isinstance(k, str)}
+            point["epoch"] = _int(entry.get("epoch")) or i + 1
+            point["val_top1"] = _num(entry.get("val_top1"))
+            points.append(point)
+    else:
+        for step in sorted(trial.intermediate_values):
+            points.append({"epoch": int(step), "val_top1": _num(trial.intermediate_values[step])})
+    return {"study": study, "number": trial.number, "state": state_name(trial), "points": points}
+
+
+def progress(trials: Sequence[FrozenTrial], counts: dict[str, Any] | None) -> dict[str, Any]:
+    """Candidates done / running / left (left = unique − done − running)."""
+    by_state = {state: 0 for state in TrialState}
+    for trial in trials:
+        by_state[trial.state] += 1
+    done = sum(by_state[s] for s in DONE_STATES)
+    running = by_state[TrialState.RUNNING]
+    counts = counts or {}
+    unique = _int(counts.get("unique"))
+    left = max(unique - done - running, 0) if unique is not None else None
+    total = unique if unique is not None else None
+    return {
+        "grid": _int(counts.get("grid")),
+        "feasible": _int(counts.get("feasible")),
+        "unique": unique,
+        "aliases": _int(counts.get("aliases")),
+        "done": done,
+        "running": running,
+        "waiting": by_state[TrialState.WAITING],
+        "left": left,
+        "complete": by_state[TrialState.COMPLETE],
+        "pruned": by_state[TrialState.PRUNED],
+        "fail": by_state[TrialState.FAIL],
+        "fraction": (min(done / total, 1.0) if total else (1.0 if total == 0 else None)),
+    }
+
+
+def best_trial(trials: Iterable[FrozenTrial]) -> FrozenTrial | None:
+    """The complete trial with the highest top-1 (the study maximizes), lowest number on ties."""
+    best: FrozenTrial | None = None
+    for trial in trials:
+        if trial.state != TrialState.COMPLETE or not trial.values:
+            continue
+        value = _num(trial.values[0])
+        if value is None:
+            continue
+        if best is None or value > float(best.values[0]):
+            best = trial
+    return best
+
+
+def study_status(record: SearchRecord | None, launch: dict[str, Any] | None, trials: Sequence[FrozenTrial]) -> str:
+    if record is not None:
+        return record.status
+    if launch is not None:
+        return str(launch.get("status", "starting"))
+    if any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials):
+        return "running"
+    return "unknown"
+
+
+def study_summary(
+    name: str,
+    *,
+    record: SearchRecord | None,
+    user_attrs: dict[str, Any],
+    trials: Sequence[FrozenTrial],
+    launch: dict[str, Any] | None,
+    has_family: bool,
+    url: str,
+) -> dict[str, Any]:
+    config = user_attrs.get("effscale") if isinstance(user_attrs.get("effscale"), dict) else None
+    if config is None and record is not None:
+        config = record.config
+    config = config or {}
+    best = best_trial(trials)
+    counts = user_attrs.get("counts") if isinstance(user_attrs.get("counts"), dict) else None
+    return {
+        "name": name,
+        "status": study_status(record, launch, trials),
+        "baseline": config.get("baseline") if isinstance(config.get("baseline"), str) else None,
+        "created_at": _iso(record.created_at) if record is not None else None,
+        "n_trials": len(trials),
+        "progress": progress(trials, counts),
+        "best": serialize_trial(best) if best is not None else None,
+        "has_family": has_family,
+        "url": url,
+    }
+
+
+def study_detail(
+    name: str,
+    *,
+    record: SearchRecord | None,
+    user_attrs: dict[str, Any],
+    directions: Sequence[str],
+    trials: Sequence[FrozenTrial],
+    launch: dict[str, Any] | None,
+    has_family: bool,
+    url: str,
+) -> dict[str, Any]:
+    summary = study_summary(
+        name, record=record, user_attrs=user_attrs, trials=trials, launch=launch, has_family=has_family, url=url
+    )
+    config = user_attrs.get("effscale")
+    if not isinstance(config, dict):
+        config = record.config if record is not None else {}
+    counts = user_attrs.get("counts") if isinstance(user_attrs.get("counts"), dict) else {}
+    summary.update(
+        config=json_safe(config),
+        counts=json_safe(counts),
+        started_at=_iso(record.started_at) if record else None,
+        finished_at=_iso(record.finished_at) if record else None,
+        heartbeat_at=_iso(record.heartbeat_at) if record else None,
+        error=record.error if record else None,
+        cancel_requested=bool(record.cancel_requested) if record else False,
+        directions=list(directions),
+        launch=launch,
+    )
+    return summary
+
+
+def candidate_map(study: str, user_attrs: dict[str, Any], trials: Sequence[FrozenTrial]) -> dict[str, Any]:
+    """The grid of candidates, each with the top-1 of the trial that trained its network."""
+    config = user_attrs.get("effscale") if isinstance(user_attrs.get("effscale"), dict) else {}
+    raw = user_attrs.get("candidates")
+    candidates = [c for c in raw if isinstance(c, dict)] if isinstance(raw, list) else []
+    by_arch: dict[str, FrozenTrial] = {}
+    for trial in trials:
+        arch = trial.user_attrs.get("arch_id")
+        if isinstance(arch, str):
+            by_arch[arch] = trial
+    rows = []
+    for cand in candidates:
+        trial = by_arch.get(cand.get("arch_id")) if isinstance(cand.get("arch_id"), str) else None
+        row = json_safe(dict(cand))
+        row["feasible"] = bool(cand.get("feasible"))
+        row["representative"] = bool(cand.get("representative"))
+        row["alias"] = row["feasible"] and not row["representative"]
+        row["trial_number"] = trial.number if trial is not None else None
+        row["state"] = state_name(trial) if trial is not None else None
+        row["top1"] = trial_top1(trial) if trial is not None else None
+        rows.append(row)
+    grid_cfg = config.get("grid") if isinstance(config.get("grid"), dict) else {}
+    grid: dict[str, list[float]] = {}
+    for axis in ("alpha", "beta", "gamma"):
+        values = grid_cfg.get(axis)
+        if isinstance(values, list) and all(_num(v) is not None for v in values):
+            grid[axis] = [float(v) for v in values]
+        else:
+            grid[axis] = sorted({float(r[axis]) for r in rows if _num(r.get(axis)) is not None})
+    return {
+        "study": study,
+        "constraint": config.get("constraint") if isinstance(config.get("constraint"), str) else None,
+        "target_ratio": _num(config.get("target_ratio")),
+        "tolerance": _num(config.get("tolerance")),
+        "counts": json_safe(user_attrs.get("counts") or {}),
+        "grid": grid,
+        "candidates": rows,
+    }
+
+
+def sort_trials(trials: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
+    """Sort serialized trials by ``value``/``number``/``flops`` (``-`` for descending); nulls last."""
+    descending = sort.startswith("-")
+    key = sort.lstrip("-")
+    field = {"value": "top1", "number": "number", "flops": "flops"}[key]
+    present = [t for t in trials if t.get(field) is not None]
+    missing = [t for t in trials if t.get(field) is None]
+    present.sort(key=lambda t: (t[field], t["number"]), reverse=descending)
+    return present + missing
+
+
+def search_status(
+    study: str,
+    *,
+    record: SearchRecord | None,
+    launch: dict[str, Any] | None,
+    study_url: str,
+) -> dict[str, Any]:
+    status = record.status if record is not None else (launch or {}).get("status", "unknown")
+    error = record.error if record is not None and record.error else (launch or {}).get("error")
+    return {
+        "study_name": study,
+        "status": status,
+        "launched_here": launch is not None,
+        "pid": (launch or {}).get("pid"),
+        "returncode": (launch or {}).get("returncode"),
+        "cancel_requested": bool(record.cancel_requested) if record is not None else bool((launch or {}).get("cancel_requested")),
+        "error": error,
+        "started_at": _iso(record.started_at) if record is not None else (launch or {}).get("started_at"),
+        "finished_at": _iso(record.finished_at) if record is not None else (launch or {}).get("finished_at"),
+        "study_url": study_url,
+    }

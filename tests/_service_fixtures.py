@@ -1,0 +1,267 @@
+"""Databases for the service tests: a fake search written to the data contract, and a real one.
+
+``make_fake_search(url)`` writes exactly what a search writes (Optuna study with the ``effscale``,
+``candidates`` and ``counts`` user attributes, one trial per unique feasible network in every
+state, a `ProjectStore` record and a family) without training anything: deterministic states for
+filter and pagination tests. ``real_search_url(tmp_path_factory)`` runs a real small search once
+per test session (``effscale search tiny ...``) and returns its storage URL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+FAKE_STUDY = "svc-fake"
+REAL_STUDY = "svc-test"
+REAL_SEARCH_ARGS = [
+    "tiny",
+    "--data", "synthetic:classes=3,size=16,n=120",
+    "--alpha", "1.0,1.1",
+    "--beta", "1.0,1.1",
+    "--gamma", "1.0,1.15",
+    "--constraint", "formula",
+    "--tolerance", "1",
+    "--epochs", "1",
+]
+REAL_SEARCH_CONFIG: dict[str, Any] = {
+    "baseline": "tiny",
+    "data": "synthetic:classes=3,size=16,n=120",
+    "alpha": "1.0,1.1",
+    "beta": "1.0,1.1",
+    "gamma": "1.0,1.15",
+    "constraint": "formula",
+    "tolerance": 1,
+    "epochs": 1,
+}
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _round_res(base: int, gamma: float) -> int:
+    return int(round(base * gamma / 4) * 4)
+
+
+def make_fake_search(url: str, study: str = FAKE_STUDY, *, status: str = "completed") -> dict[str, Any]:
+    """Write a fake 2×2×2 search to ``url``; return what a test needs to check the API against.
+
+    Grid α, β ∈ {1.0, 1.1}, γ ∈ {1.0, 1.15}, target 2 with tolerance 1 on the formula ratio
+    (feasible: 1 ≤ α·β²·γ² ≤ 3, i.e. all 8). Two points alias (same network): 7 unique networks,
+    6 trials so far (3 COMPLETE, 1 PRUNED, 1 FAIL, 1 RUNNING), 1 left.
+    """
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState
+
+    from effscale.storage import ProjectStore, open_storage
+
+    base_res, base_flops, base_params = 16, 1_000_000, 50_000
+    grid = {"alpha": [1.0, 1.1], "beta": [1.0, 1.1], "gamma": [1.0, 1.15]}
+    config = {
+        "baseline": "tiny",
+        "data": "synthetic:classes=3,size=16,n=120",
+        "budget": {"epochs": 3},
+        "grid": grid,
+        "constraint": "formula",
+        "target_ratio": 2.0,
+        "tolerance": 1.0,
+        "base_resolution": base_res,
+        "seed": 0,
+        "version": "0.1.0",
+        "scheduler": "none",
+    }
+    candidates: list[dict[str, Any]] = []
+    for alpha, beta, gamma in itertools.product(grid["alpha"], grid["beta"], grid["gamma"]):
+        formula = alpha * beta**2 * gamma**2
+        resolution = _round_res(base_res, gamma)
+        flops = int(base_flops * alpha * beta**2 * (resolution / base_res) ** 2 * 1.03)
+        # α=1.1 at β=1.0 rounds to the same depth as α=1.0 (an alias), for γ=1.0 only.
+        depth_key = 1.0 if (alpha == 1.1 and beta == 1.0 and gamma == 1.0) else alpha
+        arch = f"arch-d{depth_key}-w{beta}-r{resolution}"
+        candidates.append(
+            {
+                "alpha": alpha, "beta": beta, "gamma": gamma,
+                "depth": depth_key, "width": beta, "resolution": resolution,
+                "flops": flops, "params": int(base_params * beta**2 * depth_key),
+                "flops_ratio": flops / base_flops, "formula_ratio": formula,
+                "feasible": 1.0 <= formula <= 3.0, "arch_id": arch, "representative": True,
+            }
+        )
+    seen: dict[str, dict[str, Any]] = {}
+    for cand in candidates:
+        if cand["arch_id"] in seen:
+            cand["representative"] = False
+        else:
+            seen[cand["arch_id"]] = cand
+    feasible = [c for c in candidates if c["feasible"]]
+    unique = [c for c in feasible if c["representative"]]
+    counts = {"grid": len(candidates), "feasible": len(feasible), "unique": len(unique),
+              "aliases": len(feasible) - len(unique)}
+
+    storage = open_storage(url)
+    optuna_study = optuna.create_study(storage=storage, study_name=study, direction="maximize")
+    optuna_study.set_user_attr("effscale", config)
+    optuna_study.set_user_attr("candidates", candidates)
+    optuna_study.set_user_attr("counts", counts)
+    states = [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.PRUNED, TrialState.COMPLETE,
+              TrialState.FAIL, TrialState.RUNNING]
+    dist = FloatDistribution(0.5, 2.0)
+    top1s = []
+    for i, (cand, state) in enumerate(zip(unique, states)):
+        epochs = {TrialState.COMPLETE: 3, TrialState.PRUNED: 1, TrialState.FAIL: 0, TrialState.RUNNING: 2}[state]
+        history = [
+            {"epoch": e, "train_loss": 1.0 / e, "val_top1": 0.3 + 0.1 * e + 0.02 * i,
+             "val_loss": 1.2 / e, "lr": 0.1, "seconds": 1.5}
+            for e in range(1, epochs + 1)
+        ]
+        aliases = [[c["alpha"], c["beta"], c["gamma"]] for c in feasible
+                   if c["arch_id"] == cand["arch_id"] and c is not cand]
+        attrs = {
+            "depth": cand["depth"], "width": cand["width"], "resolution": cand["resolution"],
+            "flops": cand["flops"], "params": cand["params"], "flops_ratio": cand["flops_ratio"],
+            "formula_ratio": cand["formula_ratio"], "arch_id": cand["arch_id"], "aliases": aliases,
+            "representative_rule": "smallest alpha, then beta, then gamma", "epochs": epochs,
+            "history": history, "train_seconds": 1.5 * epochs, "images_per_s": 800.0,
+        }
+        if history:
+            attrs["val_top1"] = history[-1]["val_top1"]
+            attrs["val_loss"] = history[-1]["val_loss"]
+        value = history[-1]["val_top1"] if state == TrialState.COMPLETE else None
+        if value is not None:
+            top1s.append(value)
+        trial = optuna.trial.create_trial(
+            state=state if state != TrialState.RUNNING else TrialState.COMPLETE,
+            value=value if state == TrialState.COMPLETE else (0.0 if state == TrialState.RUNNING else None),
+            params={"alpha": cand["alpha"], "beta": cand["beta"], "gamma": cand["gamma"]},
+            distributions={"alpha": dist, "beta": dist, "gamma": dist},
+            user_attrs=attrs,
+            intermediate_values={h["epoch"]: h["val_top1"] for h in history},
+        )
+        if state == TrialState.RUNNING:
+            # create_trial cannot make a RUNNING trial; add one through the storage API.
+            study_id = storage.get_study_id_from_name(study)
+            trial_id = storage.create_new_trial(study_id)
+            for name in ("alpha", "beta", "gamma"):
+                storage.set_trial_param(trial_id, name, cand[name], dist)
+            for key, value in attrs.items():
+                storage.set_trial_user_attr(trial_id, key, value)
+            for h in history:
+                storage.set_trial_intermediate_value(trial_id, h["epoch"], h["val_top1"])
+        else:
+            optuna_study.add_trial(trial)
+
+    store = ProjectStore(url)
+    store.create_search(study, config=config, status="running")
+    if status != "running":
+        store.set_status(study, status)
+    family = {
+        "format": "effscale.family/1", "baseline": "tiny",
+        "coefficients": {"alpha": 1.1, "beta": 1.0, "gamma": 1.15},
+        "base_resolution": base_res, "num_classes": 3, "flops_convention": "fvcore: one fused multiply-add = 1 FLOP",
+        "source": "compound scaling", "extra": {},
+        "members": [
+            {"name": f"B{phi}", "phi": float(phi), "depth": 1.1**phi, "width": 1.0,
+             "resolution": _round_res(base_res, 1.15**phi), "params": base_params,
+             "flops": int(base_flops * 1.1**phi * 1.15 ** (2 * phi)),
+             "flops_ratio": 1.1**phi * 1.15 ** (2 * phi), "formula_ratio": (1.1 * 1.15**2) ** phi,
+             "arch_id": f"fam-{phi}", "dropout": None}
+            for phi in range(8)
+        ],
+    }
+    store.save_family(study, family)
+    return {
+        "study": study, "counts": counts, "n_trials": len(states),
+        "states": {"complete": 3, "pruned": 1, "fail": 1, "running": 1},
+        "best_top1": max(top1s), "n_candidates": len(candidates),
+    }
+
+
+def search_available() -> bool:
+    """True once effscale's search module exposes ``run_search`` (the lead's work)."""
+    try:
+        from effscale.search import run_search  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run_real_search(url: str, study: str = REAL_STUDY, *, timeout_s: float = 240.0) -> None:
+    """``effscale search tiny ... --storage URL --study STUDY`` in a subprocess; raises on failure."""
+    cmd = [sys.executable, "-m", "effscale.cli", "search", *REAL_SEARCH_ARGS, "--storage", url, "--study", study]
+    env = dict(os.environ, PYTHONUNBUFFERED="1", RAY_DEDUP_LOGS="0")
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s)
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"real search failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+
+
+def shared_search_db(base: Path, *, kind: str) -> tuple[str, str]:
+    """A storage URL holding one search, built once per session under ``base`` and copied per use.
+
+    ``kind`` is "real" (a real small search; needs `search_available()`) or "fake".
+    """
+    master = base / f"shared-{kind}.db"
+    lock = base / f"shared-{kind}.lock"
+    study = REAL_STUDY if kind == "real" else FAKE_STUDY
+    if not master.exists():
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                os.close(fd)
+                break
+            except FileExistsError:
+                if master.exists() or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+        if not master.exists():
+            tmp = base / f"building-{kind}.db"
+            tmp.unlink(missing_ok=True)
+            url = f"sqlite:///{tmp}"
+            if kind == "real":
+                run_real_search(url, study)
+            else:
+                make_fake_search(url, study)
+            from effscale.storage import dispose_engines
+
+            dispose_engines()
+            tmp.replace(master)
+    copy = base / f"copy-{kind}-{time.monotonic_ns()}.db"
+    shutil.copyfile(master, copy)
+    return f"sqlite:///{copy}", study
+
+
+def summarize(url: str, study: str) -> dict[str, Any]:
+    """What the API should report for ``study``, read directly from Optuna and the store."""
+    import optuna
+
+    from effscale.storage import ProjectStore, open_storage
+
+    s = optuna.load_study(study_name=study, storage=open_storage(url))
+    trials = s.get_trials(deepcopy=False)
+    by_state: dict[str, int] = {}
+    for t in trials:
+        by_state[t.state.name.lower()] = by_state.get(t.state.name.lower(), 0) + 1
+    complete = [t for t in trials if t.state.name == "COMPLETE" and t.value is not None]
+    return {
+        "n_trials": len(trials),
+        "states": by_state,
+        "counts": s.user_attrs.get("counts"),
+        "n_candidates": len(s.user_attrs.get("candidates") or []),
+        "best_top1": max((t.value for t in complete), default=None),
+        "n_with_curve": sum(1 for t in trials if t.intermediate_values or t.user_attrs.get("history")),
+        "family": ProjectStore(url).load_family(study),
+        "record": json.loads(json.dumps(ProjectStore(url).get_search(study).__dict__, default=str)),
+    }
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
