@@ -1,0 +1,551 @@
+"""Proxy datasets: loaded once into memory as uint8 tensors, split deterministically by seed.
+
+A source is a string (``load_data("digits")``, ``"synthetic:classes=4,size=16,n=200"``,
+``"folder:PATH"``, ``"cifar:PATH"``, ``"npz:PATH"``). Whatever the source, the result is a
+`ProxyData` of plain tensors -- uint8 N×C×H×W images and int64 labels -- so that it pickles
+cheaply to Ray workers and moves to a GPU in one copy. Resizing to a trial's resolution and
+augmentation happen later, on the device, in `effscale.trainer.proxy`.
+
+Sources that ship their own split (``folder:`` with ``train/`` and ``val/``, CIFAR's test batch,
+an npz with ``x_val``/``y_val``) keep it; the others are split per class by ``seed``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import tarfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from effscale.errors import UsageError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "SOURCES",
+    "ProxyData",
+    "decode_count",
+    "default_cache_dir",
+    "load_data",
+]
+
+SOURCES = ("digits", "synthetic", "folder", "cifar", "npz")
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"})
+# Folder images are stored square at the smallest short side found, capped here: proxy trials
+# train at 32..~100 px, so keeping more pixels would only cost memory and resize time.
+FOLDER_MAX_SIZE = 128
+_CACHE_VERSION = 1
+
+# Images decoded from folders since the process started: lets tests (and users) check that a
+# second load of the same folder is served from the cache.
+_DECODED = 0
+
+
+def decode_count() -> int:
+    """How many image files this process has decoded with Pillow (cache hits decode none)."""
+    return _DECODED
+
+
+def default_cache_dir() -> Path:
+    """``$EFFSCALE_CACHE_DIR``, else ``~/.cache/effscale/data``."""
+    env = os.environ.get("EFFSCALE_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "effscale" / "data"
+
+
+@dataclass
+class ProxyData:
+    """A proxy dataset in memory: uint8 N×C×H×W images, int64 labels, and what the trainer needs.
+
+    ``mean``/``std`` are the training images' per-channel statistics on the 0..1 scale; the
+    trainer normalises with them after resizing. ``allow_flip`` is False where a mirror image is a
+    different class (digits) or is not a plausible sample (synthetic prototypes).
+    """
+
+    x_train: Tensor = field(repr=False)
+    y_train: Tensor = field(repr=False)
+    x_val: Tensor = field(repr=False)
+    y_val: Tensor = field(repr=False)
+    num_classes: int
+    channels: int
+    native_size: int
+    allow_flip: bool
+    spec: str
+    mean: Tensor = field(repr=False)  # the dataclass repr would print every pixel
+    std: Tensor = field(repr=False)
+    classes: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def num_train(self) -> int:
+        return int(self.x_train.shape[0])
+
+    @property
+    def num_val(self) -> int:
+        return int(self.x_val.shape[0])
+
+    @property
+    def device(self) -> torch.device:
+        return self.x_train.device
+
+    def to(self, device: str | torch.device, *, non_blocking: bool = False) -> ProxyData:
+        """A copy on ``device`` (the same object if it is already there)."""
+        device = torch.device(device)
+        if self.x_train.device == device:
+            return self
+        move = lambda t: t.to(device, non_blocking=non_blocking)  # noqa: E731
+        return replace(
+            self,
+            x_train=move(self.x_train),
+            y_train=move(self.y_train),
+            x_val=move(self.x_val),
+            y_val=move(self.y_val),
+            mean=move(self.mean),
+            std=move(self.std),
+        )
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec,
+            "num_train": self.num_train,
+            "num_val": self.num_val,
+            "num_classes": self.num_classes,
+            "channels": self.channels,
+            "native_size": self.native_size,
+            "allow_flip": self.allow_flip,
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# Spec parsing
+
+
+def _parse_spec(spec: str) -> tuple[str, str]:
+    if not isinstance(spec, str) or not spec.strip():
+        raise UsageError(f"data source {spec!r} is empty; pass one of {', '.join(SOURCES)}")
+    spec = spec.strip()
+    # Split on the first colon only: paths may contain colons.
+    kind, _, arg = spec.partition(":")
+    kind = kind.strip().lower()
+    if kind not in SOURCES:
+        raise UsageError(
+            f"unknown data source {spec!r}; pass digits, synthetic[:classes=N,size=S,n=K], "
+            "folder:PATH, cifar:PATH or npz:PATH"
+        )
+    return kind, arg.strip()
+
+
+def _parse_options(spec: str, arg: str, allowed: dict[str, int]) -> dict[str, int]:
+    opts = dict(allowed)
+    if not arg:
+        return opts
+    for item in arg.split(","):
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if key not in allowed or not eq:
+            raise UsageError(
+                f"{spec}: bad option {item.strip()!r}; options are "
+                + ", ".join(f"{k}=INT" for k in allowed)
+            )
+        try:
+            opts[key] = int(value)
+        except ValueError:
+            raise UsageError(f"{spec}: option {key}={value.strip()!r} is not an integer") from None
+        if opts[key] < 1:
+            raise UsageError(f"{spec}: option {key}={opts[key]} must be >= 1")
+    return opts
+
+
+def _require_path(spec: str, arg: str, kind: str, what: str) -> Path:
+    if not arg:
+        raise UsageError(f"{spec}: no path given; pass {kind}:PATH with {what}")
+    path = Path(arg).expanduser()
+    if not path.exists():
+        raise UsageError(f"{spec}: no such file or directory; pass {kind}:PATH with {what}")
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Sources. Each returns images as a uint8 N×H×W×C numpy array, labels, and optionally a given
+# split (a boolean "is validation" mask).
+
+
+@dataclass
+class _Raw:
+    x: np.ndarray  # uint8 N×H×W×C
+    y: np.ndarray  # int64 N
+    num_classes: int
+    allow_flip: bool
+    is_val: np.ndarray | None = None
+    classes: list[str] = field(default_factory=list)
+
+
+def _load_digits(spec: str, arg: str) -> _Raw:
+    if arg:
+        raise UsageError(f"{spec}: digits takes no options; pass digits")
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    # Pixel values are 0..16 (4x4 block counts); spread them over the uint8 range.
+    x = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    return _Raw(x, bunch.target.astype(np.int64), 10, allow_flip=False,
+                classes=[str(c) for c in range(10)])
+
+
+def _load_synthetic(spec: str, arg: str) -> _Raw:
+    """Class prototypes (smooth random colour fields) plus noise and a random shift: learnable in
+    a few epochs, hard enough that an untrained network is at chance."""
+    opts = _parse_options(spec, arg, {"classes": 10, "size": 32, "n": 1000})
+    classes, size, n = opts["classes"], opts["size"], opts["n"]
+    # Fixed generator: the *data* is the same for every seed; only the split follows the seed.
+    g = torch.Generator().manual_seed(1234 + 7 * classes + 13 * size)
+    protos = torch.rand(classes, 3, 4, 4, generator=g)
+    protos = torch.nn.functional.interpolate(protos, size=(size, size), mode="bilinear",
+                                             align_corners=False)
+    y = torch.arange(n) % classes
+    y = y[torch.randperm(n, generator=g)]
+    shift = torch.randint(-max(1, size // 8), max(1, size // 8) + 1, (2,), generator=g)
+    x = protos[y] + 0.25 * torch.randn(n, 3, size, size, generator=g)
+    x = torch.roll(x, shifts=(int(shift[0]), int(shift[1])), dims=(2, 3))
+    x = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+    return _Raw(x.numpy(), y.numpy().astype(np.int64), classes, allow_flip=False,
+                classes=[str(c) for c in range(classes)])
+
+
+def _list_images(d: Path) -> list[Path]:
+    return sorted(p for p in d.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+def _class_dirs(spec: str, root: Path) -> dict[str, list[Path]]:
+    dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    out: dict[str, list[Path]] = {}
+    for d in dirs:
+        files = _list_images(d)
+        if not files:
+            raise UsageError(
+                f"{spec}: class folder {d} has no images; add images ({', '.join(sorted(IMAGE_EXTENSIONS))}) "
+                "or remove the folder"
+            )
+        out[d.name] = files
+    return out
+
+
+def _decode(path: Path, size: int) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    global _DECODED
+    try:
+        with Image.open(path) as im:
+            # draft() lets JPEG decode straight to a smaller scale: most of the decode time saved.
+            im.draft("RGB", (size, size))
+            im = im.convert("RGB")
+            w, h = im.size
+            s = min(w, h)
+            left, top = (w - s) // 2, (h - s) // 2
+            im = im.crop((left, top, left + s, top + s))
+            if s != size:
+                im = im.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
+            arr = np.asarray(im, dtype=np.uint8)
+    except UnidentifiedImageError:
+        raise UsageError(f"corrupt image {path}: cannot identify image file; remove or replace it") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"corrupt image {path}: {reason}; remove or replace it") from None
+    _DECODED += 1
+    return arr
+
+
+def _image_short_side(path: Path) -> int:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:  # reads the header only
+            return min(im.size)
+    except UnidentifiedImageError:
+        raise UsageError(f"corrupt image {path}: cannot identify image file; remove or replace it") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise UsageError(f"corrupt image {path}: {exc}; remove or replace it") from None
+
+
+def _load_folder(spec: str, arg: str, cache_dir: Path | None) -> _Raw:
+    what = "one subfolder per class (or train/ and val/ above them)"
+    root = _require_path(spec, arg, "folder", what)
+    if not root.is_dir():
+        raise UsageError(f"{spec}: not a directory; pass folder:PATH with {what}")
+    root = root.resolve()
+    split_layout = (root / "train").is_dir() and (root / "val").is_dir()
+    if split_layout:
+        train, val = _class_dirs(spec, root / "train"), _class_dirs(spec, root / "val")
+        extra = sorted(set(val) - set(train))
+        if extra:
+            raise UsageError(f"{spec}: val/ has classes missing from train/: {', '.join(extra)}; "
+                             "give every class training images")
+        classes = sorted(train)
+        files = [(p, c, False) for c in classes for p in train[c]]
+        files += [(p, c, True) for c in sorted(val) for p in val[c]]
+    else:
+        tree = _class_dirs(spec, root)
+        classes = sorted(tree)
+        files = [(p, c, False) for c in classes for p in tree[c]]
+    if not files:
+        raise UsageError(f"{spec}: no images found; pass folder:PATH with {what}")
+    if len(classes) < 2:
+        raise UsageError(f"{spec}: only one class ({classes[0]}); a classifier needs at least two "
+                         "class subfolders")
+
+    # Cache key: the folder, every file's relative path, size and mtime -- any edit re-decodes.
+    h = hashlib.sha256(f"v{_CACHE_VERSION}|{root}|{FOLDER_MAX_SIZE}".encode())
+    for p, c, is_val in files:
+        st = p.stat()
+        h.update(f"|{p.relative_to(root)}|{c}|{int(is_val)}|{st.st_size}|{st.st_mtime_ns}".encode())
+    cache_root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    cache_file = cache_root / f"folder-{root.name}-{h.hexdigest()[:20]}.npz"
+    if cache_file.is_file():
+        try:
+            with np.load(cache_file, allow_pickle=False) as z:
+                return _Raw(z["x"], z["y"], len(classes), allow_flip=True,
+                            is_val=z["is_val"] if split_layout else None, classes=classes)
+        except (OSError, ValueError, KeyError):
+            pass  # a truncated cache file: decode again and overwrite it
+
+    # The smallest short side (capped) is the stored size: no image is upsampled at load time.
+    size = min(FOLDER_MAX_SIZE, *(_image_short_side(p) for p, _, _ in files))
+    # Pillow releases the GIL while decoding, so threads do overlap.
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        arrays = list(pool.map(lambda f: _decode(f[0], size), files))
+    x = np.stack(arrays)
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[c] for _, c, _ in files], dtype=np.int64)
+    is_val = np.array([v for _, _, v in files], dtype=bool)
+    try:
+        cache_root.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, x=x, y=y, is_val=is_val)
+        os.replace(tmp, cache_file)  # atomic: a concurrent reader never sees half a file
+    except OSError:
+        pass  # a read-only cache dir only costs the next load a decode
+    return _Raw(x, y, len(classes), allow_flip=True, is_val=is_val if split_layout else None,
+                classes=classes)
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """CIFAR's archives are pickles; allow only what they contain (dicts, bytes, numpy arrays) so
+    that a tampered archive cannot run code."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR batch")
+
+
+def _unpickle(blob: bytes, where: str, spec: str) -> dict[bytes, Any]:
+    try:
+        obj = _CifarUnpickler(io.BytesIO(blob), encoding="bytes").load()
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
+        raise UsageError(f"{spec}: {where} is not a CIFAR python batch ({exc}); "
+                         "pass the python version of the archive") from None
+    if not isinstance(obj, dict):
+        raise UsageError(f"{spec}: {where} is not a CIFAR python batch; pass the python version")
+    return {(k.encode() if isinstance(k, str) else k): v for k, v in obj.items()}
+
+
+_CIFAR10 = (["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5"], ["test_batch"], b"labels", 10)
+_CIFAR100 = (["train"], ["test"], b"fine_labels", 100)
+
+
+def _load_cifar(spec: str, arg: str) -> _Raw:
+    what = "the CIFAR-10/100 python archive (.tar.gz or extracted)"
+    path = _require_path(spec, arg, "cifar", what)
+    # Map the batch's base name to a reader, whether the batches sit in a tarball or a directory.
+    blobs: dict[str, Any] = {}
+    tar: tarfile.TarFile | None = None
+    if path.is_file():
+        try:
+            tar = tarfile.open(path, "r:*")
+        except (tarfile.TarError, OSError) as exc:
+            raise UsageError(f"{spec}: cannot open archive ({exc}); pass {what}") from None
+        for m in tar.getmembers():
+            if m.isfile():
+                blobs.setdefault(Path(m.name).name, m)
+    else:
+        for p in sorted(path.rglob("*")):
+            if p.is_file():
+                blobs.setdefault(p.name, p)
+    try:
+        for train_names, test_names, label_key, num_classes in (_CIFAR10, _CIFAR100):
+            if all(n in blobs for n in train_names + test_names):
+                break
+        else:
+            raise UsageError(f"{spec}: no CIFAR batches found (data_batch_1..5 + test_batch, or "
+                             f"train + test); pass {what}")
+
+        def read(name: str) -> tuple[np.ndarray, np.ndarray]:
+            src = blobs[name]
+            blob = tar.extractfile(src).read() if tar is not None else Path(src).read_bytes()
+            d = _unpickle(blob, name, spec)
+            if b"data" not in d or label_key not in d:
+                raise UsageError(f"{spec}: {name} lacks b'data' or {label_key!r}; pass {what}")
+            data = np.asarray(d[b"data"], dtype=np.uint8)
+            if data.ndim != 2 or data.shape[1] != 3072:
+                raise UsageError(f"{spec}: {name} data has shape {data.shape}, not N×3072; pass {what}")
+            # Rows are 1024 red, then green, then blue values, each 32×32 row-major.
+            return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), np.asarray(d[label_key], dtype=np.int64)
+
+        parts = [read(n) for n in train_names] + [read(n) for n in test_names]
+    finally:
+        if tar is not None:
+            tar.close()
+    x = np.concatenate([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
+    is_val = np.concatenate([np.full(len(p[1]), i >= len(train_names)) for i, p in enumerate(parts)])
+    return _Raw(x, y, num_classes, allow_flip=True, is_val=is_val)
+
+
+def _load_npz(spec: str, arg: str) -> _Raw:
+    what = "arrays x (uint8 N×H×W×C) and y"
+    path = _require_path(spec, arg, "npz", what)
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{spec}: cannot read ({exc}); pass an .npz with {what}") from None
+    with z:
+        if "x" not in z or "y" not in z:
+            raise UsageError(f"{spec}: has arrays {sorted(z.files)}; pass an .npz with {what}")
+        xs, ys = [z["x"]], [z["y"]]
+        has_val = "x_val" in z and "y_val" in z
+        if has_val:
+            xs.append(z["x_val"])
+            ys.append(z["y_val"])
+        declared = int(z["num_classes"]) if "num_classes" in z else None
+        allow_flip = bool(z["allow_flip"]) if "allow_flip" in z else True
+    for name, x, y in zip(("x", "x_val"), xs, ys):
+        if x.dtype != np.uint8:
+            raise UsageError(f"{spec}: {name} has dtype {x.dtype}; store images as uint8 0..255")
+        if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[3] not in (1, 3)):
+            raise UsageError(f"{spec}: {name} has shape {x.shape}; pass N×H×W×C with C 1 or 3 (or N×H×W)")
+        if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
+            raise UsageError(f"{spec}: y for {name} must be {len(x)} integers, got {y.dtype} {y.shape}")
+    x = np.concatenate([a if a.ndim == 4 else a[..., None] for a in xs])
+    y = np.concatenate(ys).astype(np.int64)
+    if len(y) == 0:
+        raise UsageError(f"{spec}: holds no images; pass an .npz with {what}")
+    num_classes = declared if declared is not None else int(y.max()) + 1
+    bad = (y < 0) | (y >= num_classes)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise UsageError(f"{spec}: label y[{i}]={int(y[i])} is out of range 0..{num_classes - 1}; "
+                         "use labels 0..num_classes-1")
+    is_val = np.concatenate([np.zeros(len(ys[0]), bool), np.ones(len(ys[1]), bool)]) if has_val else None
+    return _Raw(x, y, num_classes, allow_flip=allow_flip, is_val=is_val)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _stratified_split(y: Tensor, val_fraction: float, seed: int) -> Tensor:
+    """Boolean is-validation mask: each class split in the same proportion, the same for a seed."""
+    g = torch.Generator().manual_seed(seed)
+    is_val = torch.zeros(len(y), dtype=torch.bool)
+    for c in torch.unique(y).tolist():
+        idx = torch.nonzero(y == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        # At least one validation sample per class (tiny folders would otherwise validate on
+        # nothing) and at least one training sample; a class of one stays in training.
+        k = min(len(idx) - 1, max(1, int(len(idx) * val_fraction + 0.5)))
+        is_val[idx[:k]] = True
+    return is_val
+
+
+def load_data(
+    spec: str,
+    *,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    device: str | torch.device = "cpu",
+    cache_dir: str | os.PathLike[str] | None = None,
+    channels: int = 3,
+) -> ProxyData:
+    """Load a proxy dataset into memory; see the module docstring for the sources.
+
+    ``channels=3`` repeats grayscale images so that ImageNet stems accept them; ``channels=1``
+    keeps (or converts to) a single luminance channel. Raises `UsageError` on any bad input.
+    """
+    if not (0.0 < float(val_fraction) < 1.0):
+        raise UsageError(f"val_fraction={val_fraction} must be between 0 and 1 (exclusive), e.g. 0.2")
+    if channels not in (1, 3):
+        raise UsageError(f"channels={channels}; pass 1 or 3")
+    kind, arg = _parse_spec(spec)
+    if kind == "digits":
+        raw = _load_digits(spec, arg)
+    elif kind == "synthetic":
+        raw = _load_synthetic(spec, arg)
+    elif kind == "folder":
+        raw = _load_folder(spec, arg, Path(cache_dir) if cache_dir is not None else None)
+    elif kind == "cifar":
+        raw = _load_cifar(spec, arg)
+    else:
+        raw = _load_npz(spec, arg)
+
+    x = torch.from_numpy(np.ascontiguousarray(raw.x)).permute(0, 3, 1, 2)  # N×C×H×W
+    if x.shape[1] != channels:
+        if channels == 3:
+            x = x.expand(-1, 3, -1, -1)
+        else:  # ITU-R 601 luma, the same weights as Pillow's convert("L")
+            w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            x = (x.float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    x = x.contiguous()
+    y = torch.from_numpy(raw.y)
+    present = torch.unique(y)
+    if raw.num_classes < 2 or len(present) < 2:
+        raise UsageError(f"{spec}: only one class in the data; a classifier needs at least two")
+    if int(y.min()) < 0 or int(y.max()) >= raw.num_classes:
+        raise UsageError(f"{spec}: labels out of range 0..{raw.num_classes - 1}")
+
+    is_val = torch.from_numpy(raw.is_val) if raw.is_val is not None else _stratified_split(y, val_fraction, seed)
+    if not is_val.any() or is_val.all():
+        raise UsageError(f"{spec}: the train/validation split left one side empty "
+                         f"({int((~is_val).sum())} train, {int(is_val.sum())} val); add images")
+    x_train, y_train = x[~is_val], y[~is_val]
+    x_val, y_val = x[is_val], y[is_val]
+    # Statistics in float64 over the whole training set, in chunks to bound memory.
+    total = torch.zeros(x.shape[1], dtype=torch.float64)
+    total_sq = torch.zeros_like(total)
+    for chunk in x_train.split(8192):
+        c = chunk.to(torch.float64) / 255.0
+        total += c.sum(dim=(0, 2, 3))
+        total_sq += (c * c).sum(dim=(0, 2, 3))
+    count = x_train.shape[0] * x_train.shape[2] * x_train.shape[3]
+    mean = total / count
+    std = (total_sq / count - mean * mean).clamp_min(1e-12).sqrt().clamp_min(1e-3)
+    data = ProxyData(
+        x_train=x_train.contiguous(),
+        y_train=y_train.contiguous(),
+        x_val=x_val.contiguous(),
+        y_val=y_val.contiguous(),
+        num_classes=int(raw.num_classes),
+        channels=int(x.shape[1]),
+        native_size=int(min(x.shape[2], x.shape[3])),
+        allow_flip=raw.allow_flip,
+        spec=spec,
+        mean=mean.float(),
+        std=std.float(),
+        classes=raw.classes or [str(c) for c in range(raw.num_classes)],
+    )
+    return data.to(device)

@@ -1,0 +1,283 @@
+"""The proxy trainer on real data and real (small) networks: results, determinism, the report
+callback, budgets, the augmentation ops, the bad inputs and the ``effscale train`` command body."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+from collections.abc import Iterator
+
+import pytest
+import torch
+from torch import nn
+
+from effscale.errors import UsageError
+from effscale.trainer import Budget, ProxyResult, TrainConfig, check_resolution, load_data, train_proxy
+from effscale.trainer._augment import crop_flip, resize_uint8
+from effscale.trainer.proxy import _lr_at, _param_groups
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    # The box's 2 cores are shared: two OpenMP threads fighting other jobs run up to 10x slower
+    # than one, and one thread also makes the timings here stable.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class SmallNet(nn.Module):
+    """Conv-BN-ReLU ×2 with stride 2 each, global pool, linear: enough to learn synthetic data."""
+
+    def __init__(self, num_classes: int, *, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(inplace=True),
+            nn.Conv2d(16, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(inplace=True),
+        )
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
+                                  nn.Linear(32, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+@pytest.fixture(scope="module")
+def synth():
+    return load_data("synthetic:classes=4,size=16,n=400", seed=0)
+
+
+def _net(num_classes: int = 4, seed: int = 0, **kw) -> SmallNet:
+    torch.manual_seed(seed)
+    return SmallNet(num_classes, **kw)
+
+
+def test_result_fields_and_learning(synth) -> None:
+    result = train_proxy(_net(), synth, resolution=16, budget=Budget(epochs=4), batch_size=32)
+    assert isinstance(result, ProxyResult)
+    assert (result.epochs, result.steps) == (4, 4 * (synth.num_train // 32))
+    assert result.val_top1 > 0.6, result.history  # chance is 0.25
+    assert 0 < result.val_loss < math.log(4)
+    assert result.train_seconds > 0 and result.images_per_s > 0
+    assert [h["epoch"] for h in result.history] == [1, 2, 3, 4]
+    assert set(result.history[0]) >= {"epoch", "train_loss", "val_top1", "val_loss", "lr", "seconds"}
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.history[-1]["val_top1"] == result.val_top1
+    doc = json.loads(json.dumps(result.to_dict()))
+    assert doc["val_top1"] == result.val_top1 and len(doc["history"]) == 4
+    assert doc["config"]["label_smoothing"] == 0.1 and doc["config"]["optimizer"] == "sgd"
+
+
+def test_same_seed_same_result_on_cpu(synth) -> None:
+    runs = [
+        train_proxy(_net(dropout=0.2), synth, resolution=20, budget=2, batch_size=32, seed=seed)
+        for seed in (3, 3, 4)
+    ]
+    strip = lambda r: [{k: v for k, v in h.items() if k not in ("seconds", "images_per_s")} for h in r.history]  # noqa: E731
+    assert runs[0].val_top1 == runs[1].val_top1
+    assert strip(runs[0]) == strip(runs[1])
+    assert strip(runs[0]) != strip(runs[2])
+    # flip-allowed data goes through the mirror path, and stays deterministic too
+    flip = load_data("synthetic:classes=4,size=16,n=200")
+    flip.allow_flip = True
+    a, b = (train_proxy(_net(), flip, resolution=16, budget=1, batch_size=32, seed=1) for _ in range(2))
+    assert strip(a) == strip(b)
+
+
+def test_global_rng_state_is_restored(synth) -> None:
+    net = _net()  # seeds the global RNG itself, so before the state under test
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    train_proxy(net, synth, resolution=16, budget=Budget(steps=2), batch_size=32, seed=9)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_report_called_after_each_epoch(synth) -> None:
+    calls: list[tuple[int, dict]] = []
+    result = train_proxy(_net(), synth, resolution=16, budget=3, batch_size=64,
+                         report=lambda epoch, metrics: calls.append((epoch, metrics)))
+    assert [e for e, _ in calls] == [1, 2, 3]
+    assert all({"val_top1", "val_loss", "train_loss", "lr"} <= set(m) for _, m in calls)
+    assert calls[-1][1]["val_top1"] == result.val_top1
+    assert not result.stopped_early
+
+
+@pytest.mark.parametrize("answer", [True, "stop"])
+def test_report_can_stop_the_trial(synth, answer) -> None:
+    seen: list[int] = []
+
+    def report(epoch: int, metrics: dict) -> object:
+        seen.append(epoch)
+        return answer if epoch == 2 else None
+
+    result = train_proxy(_net(), synth, resolution=16, budget=10, batch_size=64, report=report)
+    assert seen == [1, 2]
+    assert result.stopped_early and result.epochs == 2 and len(result.history) == 2
+
+
+def test_report_exception_propagates(synth) -> None:
+    class Stop(Exception):
+        pass
+
+    def report(epoch: int, metrics: dict) -> None:
+        raise Stop
+
+    with pytest.raises(Stop):
+        train_proxy(_net(), synth, resolution=16, budget=3, batch_size=64, report=report)
+
+
+def test_step_budget_and_progress(synth) -> None:
+    per_epoch = synth.num_train // 64
+    ticks: list[tuple[int, int]] = []
+    result = train_proxy(_net(), synth, resolution=16, budget=Budget(steps=per_epoch + 2),
+                         batch_size=64, progress=lambda s, t: ticks.append((s, t)))
+    assert result.steps == per_epoch + 2
+    assert result.epochs == 2  # one full epoch, then a partial one, each evaluated
+    assert ticks == [(s, per_epoch + 2) for s in range(1, per_epoch + 3)]
+
+
+def test_rmsprop_and_batch_larger_than_data(synth) -> None:
+    small = load_data("synthetic:classes=3,size=12,n=60")
+    result = train_proxy(_net(3), small, resolution=12, budget=2, batch_size=1000, optimizer="rmsprop")
+    assert result.batch_size == small.num_train and result.steps == 2
+    assert math.isfinite(result.val_loss)
+
+
+def test_digits_with_the_registry_tiny_baseline() -> None:
+    models = pytest.importorskip("effscale.models")
+    data = load_data("digits")
+    baseline = models.get_baseline("tiny")
+    model = baseline.build(1.0, 1.0, data.num_classes)
+    result = train_proxy(model, data, resolution=max(16, baseline.min_resolution),
+                         budget=Budget(steps=3), min_resolution=baseline.min_resolution)
+    assert result.steps == 3 and math.isfinite(result.history[-1]["train_loss"])
+
+
+def test_warmup_then_cosine_schedule() -> None:
+    lrs = [_lr_at(s, peak=1.0, warmup=4, total=20) for s in range(20)]
+    assert lrs[:4] == [0.25, 0.5, 0.75, 1.0]
+    assert all(a >= b for a, b in zip(lrs[3:], lrs[4:]))
+    assert lrs[-1] < 0.01
+    # The default peak scales linearly with the batch size; an explicit lr is taken as given.
+    assert TrainConfig(batch_size=256).peak_lr == pytest.approx(2 * TrainConfig(batch_size=128).peak_lr)
+    assert TrainConfig(batch_size=256, lr=0.3).peak_lr == 0.3
+
+
+def test_no_weight_decay_on_batchnorm_and_biases() -> None:
+    net = _net()
+    decay, no_decay = _param_groups(net, 1e-4)
+    assert decay["weight_decay"] == 1e-4 and no_decay["weight_decay"] == 0.0
+    bn_and_bias = {id(p) for m in net.modules() if isinstance(m, nn.BatchNorm2d) for p in m.parameters()}
+    bn_and_bias.add(id(net.head[-1].bias))
+    assert {id(p) for p in no_decay["params"]} == bn_and_bias
+    assert id(net.head[-1].weight) in {id(p) for p in decay["params"]}
+
+
+def test_resize_is_antialiased_and_crop_flip_is_a_gather() -> None:
+    stripes = torch.zeros(1, 1, 32, 32, dtype=torch.uint8)
+    stripes[..., ::2] = 255  # 1-pixel stripes alias to solid black or white without antialiasing
+    small = resize_uint8(stripes, 8)
+    assert small.dtype == torch.uint8 and small.shape == (1, 1, 8, 8)
+    assert 110 <= int(small.float().mean()) <= 145 and int(small.max()) - int(small.min()) < 30
+
+    x = torch.arange(2 * 3 * 6 * 6, dtype=torch.int64).view(2, 3, 6, 6).to(torch.uint8)
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1))
+    g = torch.Generator().manual_seed(0)
+    out = crop_flip(padded, torch.tensor([1, 0, 1, 1, 0, 0, 1, 0]), 6, flip=True, generator=g)
+    assert out.shape == (8, 3, 6, 6)
+    # Every output is some 6×6 window of its padded source, possibly mirrored.
+    src_idx = [1, 0, 1, 1, 0, 0, 1, 0]
+    for k, i in enumerate(src_idx):
+        windows = [padded[i, :, a : a + 6, b : b + 6] for a in range(3) for b in range(3)]
+        assert any(torch.equal(out[k], w) or torch.equal(out[k], w.flip(-1)) for w in windows)
+
+
+# ---- bad inputs ----------------------------------------------------------------------------
+
+
+def test_resolution_too_small() -> None:
+    with pytest.raises(UsageError, match="resolution 16 is too small .* at least 32"):
+        check_resolution(16, 32)
+    assert check_resolution(32, 32) == 32
+    with pytest.raises(UsageError, match="resolution 24 is too small"):
+        train_proxy(_net(), load_data("synthetic:classes=2,size=8,n=40"), resolution=24,
+                    budget=1, min_resolution=32)
+    with pytest.raises(UsageError, match="not a whole number"):
+        check_resolution(31.5, 1)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"epochs": 0}, "epochs=0 must be > 0"),
+    ({"steps": -5}, "steps=-5 must be > 0"),
+    ({"epochs": 2.5}, "epochs=2.5 is not a whole number"),
+    ({}, "exactly one of"),
+    ({"epochs": 1, "steps": 1}, "exactly one of"),
+])
+def test_bad_budget(kwargs, match) -> None:
+    with pytest.raises(UsageError, match=match):
+        Budget(**kwargs)
+
+
+def test_budget_parse() -> None:
+    assert Budget.parse("3") == Budget(epochs=3) == Budget.parse("3e") == Budget.parse(3)
+    assert Budget.parse("200s") == Budget(steps=200) == Budget.parse("200 steps")
+    with pytest.raises(UsageError, match="budget '0e'|epochs=0"):
+        Budget.parse("0e")
+    with pytest.raises(UsageError, match="not understood"):
+        Budget.parse("three")
+
+
+def test_bad_hyperparameters_and_model_mismatch(synth) -> None:
+    with pytest.raises(UsageError, match="optimizer='adam'"):
+        train_proxy(_net(), synth, resolution=16, budget=1, optimizer="adam")
+    with pytest.raises(UsageError, match="batch_size=0"):
+        train_proxy(_net(), synth, resolution=16, budget=1, batch_size=0)
+    with pytest.raises(UsageError, match="data has 4 classes; build it with num_classes=4"):
+        train_proxy(_net(num_classes=2), synth, resolution=16, budget=1)
+
+
+# ---- the CLI command body ------------------------------------------------------------------
+
+
+def _cli_args(*argv: str) -> argparse.Namespace:
+    from effscale.trainer.command import add_train_arguments
+
+    return add_train_arguments(argparse.ArgumentParser(prog="effscale train")).parse_args(list(argv))
+
+
+def test_train_command_json() -> None:
+    pytest.importorskip("effscale.models")
+    from effscale.trainer.command import run_train
+
+    out, err = io.StringIO(), io.StringIO()
+    args = _cli_args("tiny", "--data", "synthetic:classes=3,size=16,n=120", "--steps", "2",
+                     "--batch-size", "32", "--json")
+    result = run_train(args, out=out, err=err)
+    doc = json.loads(out.getvalue())
+    assert doc["val_top1"] == result.val_top1 and doc["images_per_s"] > 0
+    assert doc["baseline"] == "tiny" and doc["steps"] == 2 and doc["data"]["num_classes"] == 3
+
+
+def test_train_command_bad_resolution_fails_before_training() -> None:
+    models = pytest.importorskip("effscale.models")
+    from effscale.trainer.command import run_train
+
+    minimum = models.get_baseline("resnet18").min_resolution
+    with pytest.raises(UsageError, match=f"resolution {minimum - 1} is too small"):
+        run_train(_cli_args("resnet18", "--data", "digits", "--resolution", str(minimum - 1)),
+                  out=io.StringIO(), err=io.StringIO())
+
+
+@pytest.mark.slow
+def test_digits_quality_tiny_baseline() -> None:
+    """Quality bar: digits at the proxy base resolution 32 reaches >= 0.9 top-1 in a few epochs."""
+    models = pytest.importorskip("effscale.models")
+    data = load_data("digits", seed=0)
+    torch.manual_seed(0)
+    model = models.build_model("tiny", num_classes=data.num_classes)
+    result = train_proxy(model, data, resolution=32, budget=Budget(epochs=5), seed=0)
+    assert result.val_top1 >= 0.9, result.history
