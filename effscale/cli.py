@@ -13,6 +13,7 @@ import sys
 from typing import Any, Callable, Sequence
 
 from effscale.errors import UsageError
+from effscale.search.family import family_document
 
 
 class _Parser(argparse.ArgumentParser):
@@ -117,18 +118,6 @@ def _print_family(family: Any) -> None:
         )
 
 
-def family_document(family: Any) -> dict[str, Any]:
-    keys = ("name", "phi", "depth", "width", "resolution", "params", "flops", "flops_ratio", "formula_ratio", "arch_id")
-    return {
-        "baseline": family.baseline,
-        "coefficients": family.coefficients,
-        "base_resolution": family.base_resolution,
-        "num_classes": family.num_classes,
-        "flops_convention": family.flops_convention,
-        "members": [{k: getattr(m, k) for k in keys} for m in family.members],
-    }
-
-
 # ---------------------------------------------------------------------------------------------
 # commands
 
@@ -207,11 +196,17 @@ def _cmd_family(args: argparse.Namespace) -> int:
     from effscale.models import Coefficients
     from effscale.search import emit_family, published_efficientnet_family
 
-    if args.published:
+    if args.study:
+        from effscale.search.queries import load_family
+
+        family = load_family(args.storage, args.study)
+    elif args.published:
         family = published_efficientnet_family(num_classes=args.num_classes)
     else:
         if args.baseline is None or None in (args.alpha, args.beta, args.gamma):
-            raise UsageError("family needs BASELINE --alpha A --beta B --gamma G (or --published)")
+            raise UsageError(
+                "family needs BASELINE --alpha A --beta B --gamma G (or --published, or --storage URL --study NAME)"
+            )
         coefficients = Coefficients(args.alpha, args.beta, args.gamma, allow_scale_down=args.allow_scale_down)
         family = emit_family(
             args.baseline,
@@ -228,6 +223,101 @@ def _cmd_family(args: argparse.Namespace) -> int:
     _print_family(family)
     if args.out:
         print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    import effscale.search
+
+    result = effscale.search(
+        args.baseline,
+        data=args.data,
+        alpha=args.alpha,
+        beta=args.beta,
+        gamma=args.gamma,
+        target_ratio=args.target_ratio,
+        tolerance=args.tolerance,
+        constraint=args.constraint,
+        base_resolution=args.base_resolution,
+        epochs=args.epochs,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        seed=args.seed,
+        scheduler=args.scheduler,
+        grace_period=args.grace_period,
+        max_phi=args.max_phi,
+        storage=args.storage,
+        study=args.study,
+        ray_address=args.ray_address,
+        cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial,
+        max_concurrent=args.max_concurrent,
+        max_retries=args.max_retries,
+        out=args.out,
+        progress=not args.json or None,
+    )
+    family_path = result.family_path or result.family.save(f"family-{result.study}.json")
+    if args.json:
+        _emit_json({**result.to_dict(), "family_path": str(family_path)})
+        return 0
+    best, counts = result.best, result.counts
+    print(
+        f"winner: alpha={best['alpha']:g} beta={best['beta']:g} gamma={best['gamma']:g}  "
+        f"val top-1 {best['val_top1']:.4f}  measured {best['flops_ratio']:.2f}x / formula {best['formula_ratio']:.2f}x"
+    )
+    print(
+        f"candidates: {counts['grid']} on the grid, {counts['feasible']} feasible, {counts['unique']} distinct networks "
+        f"trained, {counts['aliases']} aliases; trials: " + ", ".join(f"{k} {v}" for k, v in result.trials.items() if v)
+    )
+    _print_family(result.family)
+    print(f"study {result.study} in {result.storage}; family written to {family_path}")
+    return 0
+
+
+def _cmd_studies(args: argparse.Namespace) -> int:
+    from effscale.search.queries import list_studies
+
+    rows = list_studies(args.storage)
+    if args.json:
+        _emit_json(rows)
+        return 0
+    _print_table(
+        "studies",
+        ("study", "baseline", "data", "status", "trials", "best top-1", "best (alpha, beta, gamma)"),
+        [
+            (
+                r["study"], r["baseline"], r["data"], r["status"], r["n_trials"],
+                "-" if r["best_value"] is None else f"{r['best_value']:.4f}",
+                "-" if r["best_params"] is None else "({alpha:g}, {beta:g}, {gamma:g})".format(**r["best_params"]),
+            )
+            for r in rows
+        ],
+    )
+    return 0
+
+
+TRIAL_COLUMNS = ("number", "state", "alpha", "beta", "gamma", "depth", "width", "resolution", "flops",
+                 "flops_ratio", "formula_ratio", "val_top1", "seconds")
+
+
+def _cmd_trials(args: argparse.Namespace) -> int:
+    from effscale.search.queries import list_trials
+
+    rows = list_trials(args.storage, args.study, sort=args.sort, limit=args.limit)
+    if args.json:
+        _emit_json([{k: r[k] for k in TRIAL_COLUMNS} for r in rows])
+        return 0
+
+    def fmt(v: Any) -> str:
+        if v is None:
+            return "-"
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return str(v)
+
+    _print_table(f"trials of {args.study}", TRIAL_COLUMNS, [[fmt(r[k]) for k in TRIAL_COLUMNS] for r in rows])
     return 0
 
 
@@ -266,6 +356,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-scale-down", action="store_true", help="accept coefficients below 1")
     p.add_argument("--published", action="store_true", help="the released EfficientNet B0..B7 table instead")
     p.add_argument("--out", help="also write the family as JSON to this file")
+    p.add_argument("--storage", default=None, help="with --study: the database of a finished search")
+    p.add_argument("--study", default=None, help="print the family emitted by this search")
+
+    p = command("search", _cmd_search, "grid-search (alpha, beta, gamma) under a FLOPs constraint and emit B0..B7")
+    p.add_argument("baseline", help="registered name or package.module:function")
+    p.add_argument("--data", required=True, help="digits | synthetic[:classes=N,size=S,n=K] | folder:PATH | cifar:PATH | npz:PATH")
+    g = p.add_argument_group("grid and constraint")
+    g.add_argument("--alpha", help="depth grid: start:stop:step or a,b,c (default 1.0:1.4:0.05)")
+    g.add_argument("--beta", help="width grid (default 1.0:1.3:0.05)")
+    g.add_argument("--gamma", help="resolution grid (default 1.0:1.3:0.05)")
+    g.add_argument("--target-ratio", type=_finite_float, default=2.0, help="FLOPs ratio wanted at phi=1 (default 2)")
+    g.add_argument("--tolerance", type=_finite_float, default=0.05, help="relative tolerance (default 0.05 = 5%%)")
+    g.add_argument("--constraint", choices=("measured", "formula"), default="measured",
+                   help="measured: fvcore FLOPs of the built network (default); formula: alpha*beta^2*gamma^2")
+    g.add_argument("--base-resolution", type=_positive_int, default=None, help="B0's input size (default: baseline's)")
+    t = p.add_argument_group("proxy training")
+    budget = t.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=int, default=None, help="epochs per trial (default 3)")
+    budget.add_argument("--steps", type=int, default=None, help="or optimizer steps per trial")
+    t.add_argument("--batch-size", type=_positive_int, default=128)
+    t.add_argument("--lr", type=_finite_float, default=None, help="peak learning rate (default: scaled by batch size)")
+    t.add_argument("--optimizer", choices=("sgd", "rmsprop"), default="sgd")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--scheduler", choices=("none", "asha"), default="none", help="asha: stop weak trials early (pruned)")
+    t.add_argument("--grace-period", type=_positive_int, default=1, help="epochs before ASHA may stop a trial")
+    r = p.add_argument_group("execution and storage")
+    r.add_argument("--ray-address", default=None, help="join this Ray cluster (default: a local in-process Ray)")
+    r.add_argument("--cpus-per-trial", type=_finite_float, default=1.0)
+    r.add_argument("--gpus-per-trial", type=_finite_float, default=0.0, help="fractions share a GPU, e.g. 0.25")
+    r.add_argument("--max-concurrent", type=_positive_int, default=None, help="trials at once (default: what fits)")
+    r.add_argument("--max-retries", type=_non_negative_int, default=2, help="retries of a failed worker (default 2)")
+    r.add_argument("--storage", default=None, help="SQLAlchemy URL (default sqlite:///effscale.db)")
+    r.add_argument("--study", default=None, help="study name; re-run with the same name to resume")
+    r.add_argument("--max-phi", type=_non_negative_int, default=7, help="emit B0..B<max-phi> (default 7)")
+    r.add_argument("--out", default=None, help="family JSON file (default family-STUDY.json)")
+
+    p = command("studies", _cmd_studies, "list the searches in a database")
+    p.add_argument("--storage", default=None, help="SQLAlchemy URL (default sqlite:///effscale.db)")
+
+    p = command("trials", _cmd_trials, "the trials of one search")
+    p.add_argument("--storage", default=None, help="SQLAlchemy URL (default sqlite:///effscale.db)")
+    p.add_argument("--study", required=True)
+    p.add_argument("--sort", choices=("number", "value", "flops"), default="value",
+                   help="value: best top-1 first (default); number; flops: cheapest first")
+    p.add_argument("--limit", type=_positive_int, default=None)
     return parser
 
 

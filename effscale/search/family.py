@@ -170,6 +170,19 @@ def published_efficientnet_family(*, num_classes: int = 1000) -> Family:
     return Family("efficientnet_b0", None, 224, num_classes, tuple(members), source="published (official code)")
 
 
+def family_document(family: Family) -> dict[str, Any]:
+    """The JSON view `effscale family --json` and `effscale search --json` print."""
+    keys = ("name", "phi", "depth", "width", "resolution", "params", "flops", "flops_ratio", "formula_ratio", "arch_id")
+    return {
+        "baseline": family.baseline,
+        "coefficients": family.coefficients,
+        "base_resolution": family.base_resolution,
+        "num_classes": family.num_classes,
+        "flops_convention": family.flops_convention,
+        "members": [{k: getattr(m, k) for k in keys} for m in family.members],
+    }
+
+
 def build_member(family: Family, name: str, *, num_classes: int | None = None) -> nn.Module:
     """The `nn.Module` for member ``name`` (e.g. "B3") of ``family``; its input is member.resolution."""
     member = family.member(name)

@@ -1,0 +1,156 @@
+"""One search is one Optuna study: its configuration, its candidates, and one trial per network.
+
+Optuna's `GridSampler` takes only a Cartesian product and Ray's `OptunaSearch` rejects
+`tune.grid_search`, so the driver hands the feasible representatives to the study itself with
+`enqueue_trial` (each carrying its static attributes), and a grid sampler is never asked for a
+point. Optuna's heartbeat does not cover ask/tell, so `reap_orphans` fails the RUNNING trials of a
+driver that died, and their candidates are enqueued again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from optuna.distributions import FloatDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from effscale.errors import UsageError
+from effscale.search.space import REPRESENTATIVE_RULE, Candidate, CandidateSet, Grid
+
+CONFIG_ATTR = "effscale"
+CANDIDATES_ATTR = "candidates"
+COUNTS_ATTR = "counts"
+PARAMS = ("alpha", "beta", "gamma")
+
+
+def distributions(grid: Grid) -> dict[str, FloatDistribution]:
+    """α, β, γ as the trials' own parameters, over the grid's range (what optuna-dashboard shows)."""
+    return {name: FloatDistribution(min(values), max(values)) for name, values in zip(PARAMS, (grid.alpha, grid.beta, grid.gamma))}
+
+
+def candidate_key(trial: FrozenTrial) -> tuple[float, float, float] | None:
+    params = trial.params or (trial.system_attrs.get("fixed_params") or {})
+    if not all(p in params for p in PARAMS):
+        return None
+    return tuple(round(float(params[p]), 6) for p in PARAMS)  # type: ignore[return-value]
+
+
+def open_search_study(
+    storage: optuna.storages.BaseStorage, study_name: str, identity: dict[str, Any]
+) -> tuple[optuna.Study, bool]:
+    """Load ``study_name`` if it holds the same search, or report that it does not exist.
+
+    Returns (study or None, exists). Raises `UsageError` when the name holds another search, so
+    nothing is written under it.
+    """
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        return None, False  # type: ignore[return-value]
+    stored = study.user_attrs.get(CONFIG_ATTR)
+    if stored is None:
+        raise UsageError(f"study {study_name!r} exists but was not made by effscale; choose another --study")
+    stored_identity = stored.get("identity", {})
+    if stored_identity != identity:
+        differences = sorted(k for k in set(stored_identity) | set(identity) if stored_identity.get(k) != identity.get(k))
+        raise UsageError(
+            f"study {study_name!r} already holds a search with another configuration "
+            f"(differs in: {', '.join(differences)}); re-run it with the same options, or pass a new --study"
+        )
+    return study, True
+
+
+def create_search_study(
+    storage: optuna.storages.BaseStorage, study_name: str, config: dict[str, Any], candidates: CandidateSet
+) -> optuna.Study:
+    study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize")
+    study.set_user_attr(CONFIG_ATTR, config)
+    study.set_user_attr(CANDIDATES_ATTR, [c.as_dict() for c in candidates.candidates])
+    study.set_user_attr(COUNTS_ATTR, candidates.counts())
+    return study
+
+
+def reap_orphans(study: optuna.Study) -> int:
+    """Fail trials left RUNNING by a driver that is gone; their candidates will run again."""
+    storage = study._storage
+    reaped = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        storage.set_trial_system_attr(trial._trial_id, "effscale_reaped", True)
+        if storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+            reaped += 1
+    return reaped
+
+
+def static_attrs(candidate: Candidate, candidates: CandidateSet) -> dict[str, Any]:
+    return {
+        "depth": candidate.depth,
+        "width": candidate.width,
+        "resolution": candidate.resolution,
+        "flops": candidate.flops,
+        "params": candidate.params,
+        "flops_ratio": candidate.flops_ratio,
+        "formula_ratio": candidate.formula_ratio,
+        "arch_id": candidate.arch_id,
+        "aliases": candidates.aliases_of(candidate.arch_id),
+        "representative_rule": REPRESENTATIVE_RULE,
+    }
+
+
+def enqueue_pending(study: optuna.Study, candidates: CandidateSet) -> list[Candidate]:
+    """Enqueue each representative that has no finished or waiting trial; return what is left to run.
+
+    COMPLETE and PRUNED trials are final: their networks are never trained again. FAIL trials
+    (after Ray's retries, or reaped) run again.
+    """
+    done_or_queued: set[tuple[float, float, float]] = set()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.WAITING)):
+        key = candidate_key(trial)
+        if key is not None:
+            done_or_queued.add(key)
+    for rep in candidates.representatives:
+        if rep.key not in done_or_queued:
+            study.enqueue_trial(dict(zip(PARAMS, rep.key)), user_attrs=static_attrs(rep, candidates))
+    waiting = {candidate_key(t) for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))}
+    return [rep for rep in candidates.representatives if rep.key in waiting]
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    """Highest validation top-1 among COMPLETE trials, ties broken by lower measured FLOPs."""
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+    if not complete:
+        return None
+    return min(complete, key=lambda t: (-t.value, t.user_attrs.get("flops", float("inf")), t.number))
+
+
+def trial_counts(study: optuna.Study) -> dict[str, int]:
+    counts = {"complete": 0, "pruned": 0, "failed": 0, "running": 0, "waiting": 0}
+    names = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
+             TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
+    for trial in study.get_trials(deepcopy=False):
+        counts[names[trial.state]] += 1
+    return counts
+
+
+def trial_row(trial: FrozenTrial) -> dict[str, Any]:
+    """The flat view of a trial that `effscale trials` and the REST API print."""
+    attrs = trial.user_attrs
+    params = trial.params or (trial.system_attrs.get("fixed_params") or {})
+    duration = (trial.datetime_complete - trial.datetime_start).total_seconds() if trial.datetime_complete and trial.datetime_start else None
+    return {
+        "number": trial.number,
+        "state": trial.state.name.lower(),
+        "alpha": params.get("alpha"),
+        "beta": params.get("beta"),
+        "gamma": params.get("gamma"),
+        "depth": attrs.get("depth"),
+        "width": attrs.get("width"),
+        "resolution": attrs.get("resolution"),
+        "flops": attrs.get("flops"),
+        "params": attrs.get("params"),
+        "flops_ratio": attrs.get("flops_ratio"),
+        "formula_ratio": attrs.get("formula_ratio"),
+        "val_top1": trial.value if trial.value is not None else attrs.get("val_top1"),
+        "seconds": attrs.get("train_seconds", duration),
+        "aliases": len(attrs.get("aliases", [])),
+    }
