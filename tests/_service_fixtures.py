@@ -184,12 +184,12 @@ def make_fake_search(url: str, study: str = FAKE_STUDY, *, status: str = "comple
 
 
 def search_available() -> bool:
-    """True once effscale's search module exposes ``run_search`` (the lead's work)."""
+    """True once effscale's search exists (``effscale.search.search`` and ``effscale search``)."""
     try:
-        from effscale.search import run_search  # noqa: F401
+        from effscale.search import search
     except ImportError:
         return False
-    return True
+    return callable(search)
 
 
 def run_real_search(url: str, study: str = REAL_STUDY, *, timeout_s: float = 240.0) -> None:

@@ -31,6 +31,7 @@ from _service_fixtures import (
     REAL_STUDY,
     make_fake_search,
     search_available,
+    shared_search_db,
     summarize,
 )
 from effscale.service import create_app
@@ -80,20 +81,38 @@ def fake_db(storage_url: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def client(fake_db: dict[str, Any]) -> Iterator[TestClient]:
+def quick_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The same fake search in SQLite, copied from a file built once per session (fast)."""
+    url, study = shared_search_db(tmp_path_factory.getbasetemp(), kind="fake")
+    yield {"url": url, "study": study}
+    dispose_engines()
+
+
+def _client(url: str) -> TestClient:
     launcher = FakeLauncher()
-    app = create_app(fake_db["url"], token=TOKEN, launcher=launcher)
-    with TestClient(app) as c:
-        c.launcher = launcher  # type: ignore[attr-defined]
-        yield c
+    c = TestClient(create_app(url, token=TOKEN, launcher=launcher))
+    c.launcher = launcher  # type: ignore[attr-defined]
+    return c
+
+
+@pytest.fixture
+def client(fake_db: dict[str, Any]) -> TestClient:
+    """A client on the fake search, on each backend (contract tests)."""
+    return _client(fake_db["url"])
+
+
+@pytest.fixture
+def qclient(quick_db: dict[str, Any]) -> TestClient:
+    """A client on the fake search in SQLite only (validation and auth tests)."""
+    return _client(quick_db["url"])
 
 
 # ---------------------------------------------------------------------------------------------
 # reading
 
 
-def test_healthz(client: TestClient) -> None:
-    body = client.get("/healthz").json()
+def test_healthz(qclient: TestClient) -> None:
+    body = qclient.get("/healthz").json()
     assert body["status"] == "ok" and body["version"]
 
 
@@ -206,16 +225,16 @@ def test_unknown_things_are_404_with_a_clear_detail(client: TestClient, fake_db:
         ({"limit": 10**6}, "limit"),
     ],
 )
-def test_bad_query_parameters_are_422(client: TestClient, params: dict[str, Any], field: str) -> None:
-    res = client.get(f"/api/studies/{FAKE_STUDY}/trials", params=params)
+def test_bad_query_parameters_are_422(qclient: TestClient, params: dict[str, Any], field: str) -> None:
+    res = qclient.get(f"/api/studies/{FAKE_STUDY}/trials", params=params)
     assert res.status_code == 422
     body = res.json()
     assert f"query.{field}" in body["message"] and body["detail"][0]["loc"] == ["query", field]
 
 
-def test_bad_path_parameters_are_422(client: TestClient) -> None:
-    assert client.get(f"/api/studies/{FAKE_STUDY}/trials/abc").status_code == 422
-    assert client.get(f"/api/studies/{FAKE_STUDY}/trials/-1").status_code == 422
+def test_bad_path_parameters_are_422(qclient: TestClient) -> None:
+    assert qclient.get(f"/api/studies/{FAKE_STUDY}/trials/abc").status_code == 422
+    assert qclient.get(f"/api/studies/{FAKE_STUDY}/trials/-1").status_code == 422
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,19 +244,19 @@ def test_bad_path_parameters_are_422(client: TestClient) -> None:
 GOOD = dict(REAL_SEARCH_CONFIG, study="launched-1")
 
 
-def test_launch_needs_a_configured_token(fake_db: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_launch_needs_a_configured_token(quick_db: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("EFFSCALE_TOKEN", raising=False)
     launcher = FakeLauncher()
-    c = TestClient(create_app(fake_db["url"], launcher=launcher))
+    c = TestClient(create_app(quick_db["url"], launcher=launcher))
     for res in (c.post("/api/searches", json=GOOD, headers=AUTH), c.post(f"/api/searches/{FAKE_STUDY}/cancel")):
         assert res.status_code == 403
         assert "EFFSCALE_TOKEN" in res.json()["detail"] and "Authorization: Bearer" in res.json()["detail"]
     assert launcher.launched == [] and launcher.cancelled == []
 
 
-def test_token_comes_from_the_environment(fake_db: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_token_comes_from_the_environment(quick_db: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EFFSCALE_TOKEN", "from-env")
-    c = TestClient(create_app(fake_db["url"], launcher=FakeLauncher()))
+    c = TestClient(create_app(quick_db["url"], launcher=FakeLauncher()))
     assert c.post("/api/searches", json=GOOD, headers={"Authorization": "Bearer from-env"}).status_code == 202
 
 
@@ -246,50 +265,50 @@ def test_token_comes_from_the_environment(fake_db: dict[str, Any], monkeypatch: 
     [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}, {"Authorization": "Bearer "}],
     ids=["no-header", "wrong-token", "wrong-scheme", "empty-token"],
 )
-def test_launch_and_cancel_refuse_without_the_right_token(client: TestClient, headers: dict[str, str]) -> None:
-    for res in (client.post("/api/searches", json=GOOD, headers=headers),
-                client.post(f"/api/searches/{FAKE_STUDY}/cancel", headers=headers)):
+def test_launch_and_cancel_refuse_without_the_right_token(qclient: TestClient, headers: dict[str, str]) -> None:
+    for res in (qclient.post("/api/searches", json=GOOD, headers=headers),
+                qclient.post(f"/api/searches/{FAKE_STUDY}/cancel", headers=headers)):
         assert res.status_code == 401, res.text
         assert res.headers["www-authenticate"] == "Bearer"
-    assert client.launcher.launched == [] and client.launcher.cancelled == []  # type: ignore[attr-defined]
+    assert qclient.launcher.launched == [] and qclient.launcher.cancelled == []  # type: ignore[attr-defined]
 
 
-def test_launch_with_the_right_token(client: TestClient, fake_db: dict[str, Any]) -> None:
-    res = client.post("/api/searches", json=GOOD, headers=AUTH)
+def test_launch_with_the_right_token(qclient: TestClient, quick_db: dict[str, Any]) -> None:
+    res = qclient.post("/api/searches", json=GOOD, headers=AUTH)
     assert res.status_code == 202, res.text
     body = res.json()
     assert body == {"study_name": "launched-1", "status": "starting", "status_url": "/api/searches/launched-1",
                     "study_url": "/api/studies/launched-1", "pid": 4242}
-    ((study, argv),) = client.launcher.launched  # type: ignore[attr-defined]
+    ((study, argv),) = qclient.launcher.launched  # type: ignore[attr-defined]
     assert study == "launched-1"
     assert argv[:3] == ["tiny", "--data", "synthetic:classes=3,size=16,n=120"]
-    assert argv[argv.index("--storage") + 1] == fake_db["url"] and argv[argv.index("--study") + 1] == "launched-1"
+    assert argv[argv.index("--storage") + 1] == quick_db["url"] and argv[argv.index("--study") + 1] == "launched-1"
     assert argv[argv.index("--alpha") + 1] == "1.0,1.1" and argv[argv.index("--constraint") + 1] == "formula"
     # status and the studies list know it before the search has written anything
-    status = client.get(body["status_url"]).json()
+    status = qclient.get(body["status_url"]).json()
     assert status["status"] == "starting" and status["launched_here"] and status["pid"] == 4242
-    assert "launched-1" in [s["name"] for s in client.get("/api/studies").json()["studies"]]
+    assert "launched-1" in [s["name"] for s in qclient.get("/api/studies").json()["studies"]]
     # the same name again is a conflict
-    assert client.post("/api/searches", json=GOOD, headers=AUTH).status_code == 409
-    res = client.post("/api/searches", json=dict(GOOD, study=FAKE_STUDY), headers=AUTH)
+    assert qclient.post("/api/searches", json=GOOD, headers=AUTH).status_code == 409
+    res = qclient.post("/api/searches", json=dict(GOOD, study=FAKE_STUDY), headers=AUTH)
     assert res.status_code == 409 and "already exists" in res.json()["detail"]
     # without a name, one is generated from the baseline
-    res = client.post("/api/searches", json={k: v for k, v in GOOD.items() if k != "study"}, headers=AUTH)
+    res = qclient.post("/api/searches", json={k: v for k, v in GOOD.items() if k != "study"}, headers=AUTH)
     assert res.status_code == 202 and res.json()["study_name"].startswith("tiny-")
 
 
-def test_cancel_with_the_right_token(client: TestClient, fake_db: dict[str, Any]) -> None:
-    store = ProjectStore(fake_db["url"])
+def test_cancel_with_the_right_token(qclient: TestClient, quick_db: dict[str, Any]) -> None:
+    store = ProjectStore(quick_db["url"])
     store.set_status(FAKE_STUDY, "running")
-    res = client.post(f"/api/searches/{FAKE_STUDY}/cancel", headers=AUTH)
+    res = qclient.post(f"/api/searches/{FAKE_STUDY}/cancel", headers=AUTH)
     assert res.status_code == 202, res.text
     assert res.json()["cancel_requested"] is True
     assert store.get_search(FAKE_STUDY).cancel_requested is True
-    assert client.launcher.cancelled == [FAKE_STUDY]  # type: ignore[attr-defined]
+    assert qclient.launcher.cancelled == [FAKE_STUDY]  # type: ignore[attr-defined]
     store.set_status(FAKE_STUDY, "cancelled")
-    res = client.post(f"/api/searches/{FAKE_STUDY}/cancel", headers=AUTH)
+    res = qclient.post(f"/api/searches/{FAKE_STUDY}/cancel", headers=AUTH)
     assert res.status_code == 409 and "not running" in res.json()["detail"]
-    assert client.post("/api/searches/nope/cancel", headers=AUTH).status_code == 404
+    assert qclient.post("/api/searches/nope/cancel", headers=AUTH).status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -311,18 +330,18 @@ def test_cancel_with_the_right_token(client: TestClient, fake_db: dict[str, Any]
         ({"gpus_per_trial": "lots"}, "gpus_per_trial"),
     ],
 )
-def test_bad_search_configs_are_422_with_a_message(client: TestClient, change: dict[str, Any], needle: str) -> None:
+def test_bad_search_configs_are_422_with_a_message(qclient: TestClient, change: dict[str, Any], needle: str) -> None:
     body = {**GOOD, **change}
     body = {k: v for k, v in body.items() if v is not None}
-    res = client.post("/api/searches", json=body, headers=AUTH)
+    res = qclient.post("/api/searches", json=body, headers=AUTH)
     assert res.status_code == 422, res.text
     assert needle in res.json()["message"], res.json()["message"]
-    assert client.launcher.launched == []  # type: ignore[attr-defined]
+    assert qclient.launcher.launched == []  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("raw", ['{"baseline": "tiny", "data": "digits", "target_ratio": NaN}', "not json", "[]", '"x"'])
-def test_malformed_bodies_are_422(client: TestClient, raw: str) -> None:
-    res = client.post("/api/searches", content=raw, headers={**AUTH, "Content-Type": "application/json"})
+def test_malformed_bodies_are_422(qclient: TestClient, raw: str) -> None:
+    res = qclient.post("/api/searches", content=raw, headers={**AUTH, "Content-Type": "application/json"})
     assert res.status_code == 422, res.text
 
 
@@ -341,10 +360,14 @@ def test_argv_parses_with_the_cli() -> None:
     if "search" not in sub.choices:
         pytest.skip("effscale search is not wired in the CLI yet")
     config = SearchConfig(**{**GOOD, "seed": 3, "scheduler": "asha", "max_concurrent": 2, "cpus_per_trial": 1.0,
-                             "gpus_per_trial": 0.5, "batch_size": 32, "target_ratio": 2.0, "max_phi": 3})
+                             "gpus_per_trial": 0.5, "batch_size": 32, "target_ratio": 2.0, "max_phi": 3,
+                             "lr": 0.1, "optimizer": "rmsprop", "grace_period": 1, "max_retries": 0})
     argv = config.to_argv(storage_url="sqlite:///x.db", study="s", ray_address="auto")
     args = parser.parse_args(["search", *argv])
     assert args.command == "search" and args.study == "s" and args.storage == "sqlite:///x.db"
+    assert (args.alpha, args.epochs, args.lr, args.optimizer, args.max_retries) == ("1.0,1.1", 1, 0.1, "rmsprop", 0)
+    assert (args.ray_address, args.scheduler, args.gpus_per_trial) == ("auto", "asha", 0.5)
+    parser.parse_args(["search", *SearchLauncher("sqlite:///x.db").command(argv)[4:]])  # with --json
 
 
 def test_data_sources_match_the_trainer() -> None:
@@ -425,7 +448,7 @@ def test_cancel_terminates_the_process_group_after_the_grace_period(sqlite_url: 
     c = TestClient(create_app(sqlite_url, token=TOKEN, launcher=launcher))
     info = launcher.launch("sleepy", ["tiny"])
     deadline = time.monotonic() + 20
-    log_file = next(tmp_path.glob("sleepy-*.log"))
+    log_file = next(tmp_path.glob("sleepy/*.log"))
     while "child" not in log_file.read_text():
         assert time.monotonic() < deadline, "stand-in search did not start"
         time.sleep(0.05)
@@ -478,7 +501,7 @@ def test_real_search_launched_through_the_api(sqlite_url: str, tmp_path: Path) -
             seen_progress = seen_progress or c.get(f"/api/studies/{REAL_STUDY}").status_code == 200
         if status["returncode"] is not None or status["status"] in ("completed", "failed", "cancelled"):
             if status["status"] in ("failed", "cancelled") or status["returncode"] not in (None, 0):
-                logs = "".join(p.read_text() for p in tmp_path.glob("*.log"))
+                logs = "".join(p.read_text() for p in tmp_path.glob("*/*.log"))
                 pytest.fail(f"search {status}:\n{logs[-4000:]}")
             if status["status"] == "completed":
                 break
@@ -501,31 +524,37 @@ def test_real_search_launched_through_the_api(sqlite_url: str, tmp_path: Path) -
     assert [p["epoch"] for p in curve["points"]] == [1]
     family = c.get(f"/api/studies/{REAL_STUDY}/family").json()
     assert family == truth["family"] and len(family["members"]) == 8
+    _check_optuna_dashboard(sqlite_url, REAL_STUDY, n_trials=truth["n_trials"], n_complete=page["total"])
 
 
 # ---------------------------------------------------------------------------------------------
 # optuna-dashboard reads the same storage
 
 
-def test_optuna_dashboard_shows_alpha_beta_gamma(fake_db: dict[str, Any]) -> None:
+def _check_optuna_dashboard(url: str, study: str, *, n_trials: int, n_complete: int) -> None:
+    """optuna-dashboard (the real package, through its WSGI app) lists ``study`` with α, β, γ."""
     optuna_dashboard = pytest.importorskip("optuna_dashboard")
     from werkzeug.test import Client
 
     from effscale.storage import normalize_url
 
-    client = Client(optuna_dashboard.wsgi(normalize_url(fake_db["url"])))
+    client = Client(optuna_dashboard.wsgi(normalize_url(url)))
     res = client.get("/api/studies")
     assert res.status_code == 200
     summaries = {s["study_name"]: s for s in res.get_json()["study_summaries"]}
-    assert FAKE_STUDY in summaries and summaries[FAKE_STUDY]["directions"] == ["maximize"]
-    res = client.get(f"/api/studies/{summaries[FAKE_STUDY]['study_id']}")
+    assert study in summaries and summaries[study]["directions"] == ["maximize"]
+    res = client.get(f"/api/studies/{summaries[study]['study_id']}")
     assert res.status_code == 200
     detail = res.get_json()
     assert {p["name"] for p in detail["union_search_space"]} == {"alpha", "beta", "gamma"}
     assert {p["name"] for p in detail["intersection_search_space"]} == {"alpha", "beta", "gamma"}
-    assert len(detail["trials"]) == 6
+    assert len(detail["trials"]) == n_trials
     complete = [t for t in detail["trials"] if t["state"] == "Complete"]
-    assert len(complete) == 3
+    assert len(complete) == n_complete
     assert all({p["name"] for p in t["params"]} == {"alpha", "beta", "gamma"} for t in complete)
     assert detail["has_intermediate_values"] is True
     assert client.get("/").status_code in (200, 302, 303)
+
+
+def test_optuna_dashboard_shows_alpha_beta_gamma(fake_db: dict[str, Any]) -> None:
+    _check_optuna_dashboard(fake_db["url"], FAKE_STUDY, n_trials=6, n_complete=3)

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
 
 from effscale.errors import UsageError
 from effscale.service import routes_health, routes_searches, routes_studies
@@ -40,6 +41,21 @@ def _loc(loc: Any) -> str:
     return ".".join(str(part) for part in loc)
 
 
+def _absolute_sqlite(url: str) -> str:
+    """A SQLite URL with an absolute path, so launched searches (in their own directory) share it."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - validate_url explains what is wrong
+        return url
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return url
+    path = Path(database).expanduser()
+    if path.is_absolute():
+        return url
+    return parsed.set(database=str(path.resolve())).render_as_string(hide_password=False)
+
+
 def create_app(
     storage_url: str,
     *,
@@ -55,7 +71,7 @@ def create_app(
     """
     from effscale import __version__
 
-    url = normalize_url(storage_url)
+    url = _absolute_sqlite(normalize_url(storage_url))
     validate_url(url)
     if token is None:
         token = os.environ.get(TOKEN_ENV) or None

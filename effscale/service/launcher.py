@@ -89,7 +89,7 @@ class SearchLauncher:
         self.module = module
         self.grace_period_s = float(grace_period_s)
         self.kill_after_s = float(kill_after_s)
-        self.log_dir = Path(log_dir) if log_dir else Path(tempfile.gettempdir()) / "effscale-service-logs"
+        self.log_dir = Path(log_dir).resolve() if log_dir else Path(tempfile.gettempdir()) / "effscale-service-runs"
         self._launches: dict[str, _Launch] = {}
         self._lock = threading.Lock()
 
@@ -97,7 +97,7 @@ class SearchLauncher:
 
     def command(self, argv: list[str]) -> list[str]:
         """The full command for ``effscale search`` arguments ``argv``."""
-        return [self.python, "-m", self.module, "search", *argv]
+        return [self.python, "-m", self.module, "search", *argv, "--json"]
 
     def redacted(self, argv: list[str]) -> str:
         """``argv`` as one line, the storage URL's password shown as ``***``."""
@@ -111,8 +111,10 @@ class SearchLauncher:
             existing = self._launches.get(study)
             if existing is not None and existing.process.poll() is None:
                 raise RuntimeError(f"search {study!r} is already running (pid {existing.process.pid})")
-            self.log_dir.mkdir(parents=True, exist_ok=True)
-            log_path = self.log_dir / f"{study}-{int(time.time())}.log"
+            # Each search runs in its own directory (its family file and Ray Tune output land there).
+            run_dir = self.log_dir / study
+            run_dir.mkdir(parents=True, exist_ok=True)
+            log_path = run_dir / f"search-{int(time.time())}.log"
             env = dict(os.environ)
             env["PYTHONUNBUFFERED"] = "1"
             env.pop("EFFSCALE_TOKEN", None)  # the search does not need the API's secret
@@ -123,6 +125,7 @@ class SearchLauncher:
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     env=env,
+                    cwd=run_dir,
                     start_new_session=True,  # own process group: cancel kills the whole tree
                     close_fds=True,
                 )

@@ -96,6 +96,10 @@ class SearchConfig(BaseModel):
     epochs: int | None = Field(None, ge=1, le=10000, description="training epochs per trial (exclusive with steps)")
     steps: int | None = Field(None, ge=1, le=10_000_000, description="training steps per trial (exclusive with epochs)")
     batch_size: int | None = Field(None, ge=1, le=65536)
+    lr: float | None = Field(None, gt=0.0, le=100.0, allow_inf_nan=False, description="peak learning rate (default: scaled by batch size)")
+    optimizer: Literal["sgd", "rmsprop"] | None = None
+    grace_period: int | None = Field(None, ge=1, le=10000, description="epochs before ASHA may stop a trial")
+    max_retries: int | None = Field(None, ge=0, le=100, description="retries of a failed worker")
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
     scheduler: Literal["none", "asha"] | None = None
     max_concurrent: int | None = Field(None, ge=1, le=4096)
@@ -158,6 +162,10 @@ class SearchConfig(BaseModel):
             ("--epochs", self.epochs),
             ("--steps", self.steps),
             ("--batch-size", self.batch_size),
+            ("--lr", self.lr),
+            ("--optimizer", self.optimizer),
+            ("--grace-period", self.grace_period),
+            ("--max-retries", self.max_retries),
             ("--seed", self.seed),
             ("--scheduler", self.scheduler),
             ("--max-concurrent", self.max_concurrent),

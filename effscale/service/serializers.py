@@ -13,7 +13,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from effscale.storage import SearchRecord
+from effscale.storage import SearchRecord, redact_url
 
 STATE_NAMES: dict[TrialState, str] = {
     TrialState.COMPLETE: "complete",
@@ -57,6 +57,17 @@ def json_safe(value: Any) -> Any:
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
+    return value
+
+
+def redact_urls(value: Any) -> Any:
+    """``value`` (a config) with every URL-looking string's password replaced by ``***``."""
+    if isinstance(value, str):
+        return redact_url(value) if "://" in value else value
+    if isinstance(value, dict):
+        return {k: redact_urls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_urls(v) for v in value]
     return value
 
 
@@ -230,12 +241,12 @@ def study_detail(
         config = record.config if record is not None else {}
     counts = user_attrs.get("counts") if isinstance(user_attrs.get("counts"), dict) else {}
     summary.update(
-        config=json_safe(config),
+        config=redact_urls(json_safe(config)),
         counts=json_safe(counts),
         started_at=_iso(record.started_at) if record else None,
         finished_at=_iso(record.finished_at) if record else None,
         heartbeat_at=_iso(record.heartbeat_at) if record else None,
-        error=record.error if record else None,
+        error=redact_urls(record.error) if record else None,
         cancel_requested=bool(record.cancel_requested) if record else False,
         directions=list(directions),
         launch=launch,
@@ -310,7 +321,7 @@ def search_status(
         "pid": (launch or {}).get("pid"),
         "returncode": (launch or {}).get("returncode"),
         "cancel_requested": bool(record.cancel_requested) if record is not None else bool((launch or {}).get("cancel_requested")),
-        "error": error,
+        "error": redact_urls(error),
         "started_at": _iso(record.started_at) if record is not None else (launch or {}).get("started_at"),
         "finished_at": _iso(record.finished_at) if record is not None else (launch or {}).get("finished_at"),
         "study_url": study_url,
