@@ -192,15 +192,40 @@ def search_available() -> bool:
     return callable(search)
 
 
-def run_real_search(url: str, study: str = REAL_STUDY, *, timeout_s: float = 240.0) -> None:
-    """``effscale search tiny ... --storage URL --study STUDY`` in a subprocess; raises on failure."""
-    cmd = [sys.executable, "-m", "effscale.cli", "search", *REAL_SEARCH_ARGS, "--storage", url, "--study", study]
-    env = dict(os.environ, PYTHONUNBUFFERED="1", RAY_DEDUP_LOGS="0")
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s)
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"real search failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        )
+def run_real_search(url: str, study: str = REAL_STUDY, *, timeout_s: float = 240.0) -> dict[str, Any]:
+    """Launch the real small search through ``POST /api/searches`` and wait until it completes.
+
+    The service's own launcher runs ``python -m effscale.cli search tiny ... --storage URL
+    --study STUDY``; returns the last status seen. Raises with the search's log when it fails.
+    """
+    from fastapi.testclient import TestClient
+
+    from effscale.service import create_app
+    from effscale.service.launcher import SearchLauncher
+
+    token = "fixture-token"
+    log_dir = Path(str(url).split("///", 1)[-1]).parent / f"runs-{study}"
+    launcher = SearchLauncher(url, log_dir=log_dir)
+    client = TestClient(create_app(url, token=token, launcher=launcher))
+    res = client.post(
+        "/api/searches", json=dict(REAL_SEARCH_CONFIG, study=study), headers={"Authorization": f"Bearer {token}"}
+    )
+    if res.status_code != 202:
+        raise RuntimeError(f"POST /api/searches answered {res.status_code}: {res.text}")
+    status_url = res.json()["status_url"]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = client.get(status_url).json()
+        finished = status["returncode"] is not None
+        if status["status"] == "completed" and finished:
+            return status
+        if status["status"] in ("failed", "cancelled") or (finished and status["returncode"] != 0):
+            logs = "".join(p.read_text(errors="replace") for p in log_dir.glob("*/*.log"))
+            raise RuntimeError(f"real search ended {status}:\n{logs[-4000:]}")
+        if time.monotonic() > deadline:
+            launcher.shutdown()
+            raise RuntimeError(f"real search did not finish in {timeout_s:.0f} s: {status}")
+        time.sleep(0.5)
 
 
 def shared_search_db(base: Path, *, kind: str) -> tuple[str, str]:
