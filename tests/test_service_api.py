@@ -545,3 +545,19 @@ def _check_optuna_dashboard(url: str, study: str, *, n_trials: int, n_complete: 
 
 def test_optuna_dashboard_shows_alpha_beta_gamma(fake_db: dict[str, Any]) -> None:
     _check_optuna_dashboard(fake_db["url"], FAKE_STUDY, n_trials=6, n_complete=3)
+
+
+def test_serve_runs_uvicorn_on_the_given_address(sqlite_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import uvicorn
+
+    from effscale.service.app import serve
+
+    calls: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    monkeypatch.delenv("EFFSCALE_TOKEN", raising=False)
+    caplog.set_level(logging.INFO)
+    serve(sqlite_url, host="127.0.0.1", port=8123, ray_address="auto")
+    ((app, kwargs),) = calls
+    assert kwargs["host"] == "127.0.0.1" and kwargs["port"] == 8123
+    assert app.state.effscale.ray_address == "auto" and app.state.effscale.token is None
+    assert "EFFSCALE_TOKEN is not set" in caplog.text
