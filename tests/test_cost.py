@@ -6,7 +6,7 @@ import pytest
 
 from effscale.errors import UsageError
 from effscale.models import FLOPS_CONVENTION, build_model, measure_cost
-from effscale.models.cost import clear_cost_cache, cost_cache_info
+from effscale.models.cost import clear_cost_cache, cost_cache_info, count_flops
 
 
 def test_b0_flops_match_the_paper_scale() -> None:
@@ -69,3 +69,12 @@ def test_fvcore_stays_quiet(capfd: pytest.CaptureFixture[str], caplog: pytest.Lo
 def test_resolution_below_total_stride_is_refused(resolution: int) -> None:
     with pytest.raises(UsageError, match=f"resolution={resolution}"):
         measure_cost("efficientnet_b0", resolution)
+
+
+@pytest.mark.parametrize("name", ["efficientnet_b0", "resnet18", "resnet50", "mobilenet_v1", "mobilenet_v2", "tiny"])
+def test_resolution_rescaling_equals_a_direct_fvcore_trace(name: str) -> None:
+    # One trace per architecture; other resolutions come from per-module counts x exact areas.
+    clear_cost_cache()
+    model = build_model(name, depth=1.2, width=1.1)
+    for resolution in (64, 33, 37, 97):
+        assert measure_cost(name, resolution, depth=1.2, width=1.1).flops == count_flops(model, resolution)

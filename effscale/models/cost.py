@@ -8,6 +8,13 @@ as fvcore counts them; element-wise activations fvcore does not count.
 Measurements are cached by architecture signature: many (d, w, r) settings build the same network
 after rounding (for B0 every depth in (1.0, 1.25] builds the same 23 blocks), and a search grid
 hits the same few networks again and again.
+
+Resolution is the other axis a grid sweeps, and a trace costs ~0.1-1 s. For baselines built from
+the block library, every flop fvcore counts is (per module) a whole multiple of that module's
+spatial area (convolutions: output area; BatchNorm and pooling: input area) or a constant
+(linear layers, SE's 1x1 convs on pooled features). So each architecture is traced once; at another
+resolution its per-module counts are rescaled by the exact areas a shape-only forward on the
+``meta`` device reports. `tests/test_cost.py` checks this equals a direct fvcore trace.
 """
 
 from __future__ import annotations
@@ -22,11 +29,12 @@ import torch
 from torch import nn
 
 from effscale.errors import UsageError
-from effscale.models.registry import Baseline, get_baseline
+from effscale.models.registry import Baseline, SpecBaseline, get_baseline
 
 FLOPS_CONVENTION = "fvcore total, eval mode, batch 1, 3xRxR input; 1 multiply-add = 1 flop"
 
 _CACHE: dict[tuple, "Cost"] = {}
+_AREA_TERMS: dict[tuple, "_AreaTerms | None"] = {}
 _CACHE_LOCK = threading.Lock()
 _STATS = {"hits": 0, "misses": 0}
 
@@ -65,6 +73,71 @@ def count_flops(model: nn.Module, resolution: int) -> int:
     finally:
         fv_logger.setLevel(level)
         model.train(was_training)
+
+
+def _spatial_areas(model: nn.Module, resolution: int) -> dict[str, tuple[int | None, int | None]]:
+    """Per module: (input area, output area) in pixels for a square input, None where not 4-D."""
+    areas: dict[str, tuple[int | None, int | None]] = {}
+
+    def area(t: object) -> int | None:
+        return int(t.shape[-2] * t.shape[-1]) if isinstance(t, torch.Tensor) and t.ndim == 4 else None
+
+    def hook(name: str):
+        def record(module: nn.Module, inputs: tuple, output: object) -> None:
+            areas[name] = (area(inputs[0]) if inputs else None, area(output))
+
+        return record
+
+    handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules()]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, resolution, resolution, device=next(model.parameters()).device))
+    finally:
+        for h in handles:
+            h.remove()
+    return areas
+
+
+@dataclass(frozen=True)
+class _AreaTerms:
+    """fvcore's count of one architecture as ``constant + sum(k * area)`` over its modules."""
+
+    constant: int
+    terms: tuple[tuple[str, int, int], ...]  # (module, 0 = input area / 1 = output area, flops per pixel)
+    shape_model: nn.Module  # the same network on the meta device: shapes only, no memory, no maths
+
+    def flops(self, resolution: int) -> int:
+        areas = _spatial_areas(self.shape_model, resolution)
+        return self.constant + sum(k * areas[name][side] for name, side, k in self.terms)  # type: ignore[misc]
+
+
+def _area_terms(model: nn.Module, shape_model: nn.Module, resolution: int) -> tuple[int, "_AreaTerms | None"]:
+    """Trace ``model`` once with fvcore; return its total and, if exact, its per-area terms."""
+    from fvcore.nn import FlopCountAnalysis
+
+    model.eval()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        analysis = FlopCountAnalysis(model, torch.zeros(1, 3, resolution, resolution))
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
+        total = int(analysis.total())
+        by_module = analysis.by_module()
+    areas = _spatial_areas(model, resolution)
+    constant, terms = 0, []
+    for name, module in model.named_modules():
+        own = by_module.get(name, 0) - sum(by_module.get(f"{name}.{c}" if name else c, 0) for c, _ in module.named_children())
+        if own == 0:
+            continue
+        side = 1 if isinstance(module, nn.Conv2d) else 0
+        pixels = areas.get(name, (None, None))[side]
+        if pixels is None or (isinstance(module, nn.Conv2d) and pixels == 1 and areas[name][0] == 1):
+            constant += own  # runs on pooled features (SE, classifier): resolution-independent
+        elif own % pixels == 0:
+            terms.append((name, side, own // pixels))
+        else:
+            return total, None  # not a whole multiple: keep tracing this architecture
+    result = _AreaTerms(constant, tuple(terms), shape_model)
+    return total, (result if result.flops(resolution) == total else None)
 
 
 def arch_id(signature: tuple, resolution: int) -> str:
@@ -111,13 +184,37 @@ def measure_cost(
             if cached is not None:
                 _STATS["hits"] += 1
                 return cached
-    model = baseline.build(depth, width, num_classes)
-    cost = Cost(count_params(model), count_flops(model, resolution), resolution, arch_id(signature, resolution))
+    if isinstance(baseline, SpecBaseline) and use_cache:
+        flops, params = _flops_by_area(baseline, signature, depth, width, num_classes, resolution)
+    else:
+        model = baseline.build(depth, width, num_classes)
+        flops, params = count_flops(model, resolution), count_params(model)
+    cost = Cost(params, flops, resolution, arch_id(signature, resolution))
     if use_cache:
         with _CACHE_LOCK:
             _STATS["misses"] += 1
             _CACHE[key] = cost
     return cost
+
+
+def _flops_by_area(
+    baseline: SpecBaseline, signature: tuple, depth: float, width: float, num_classes: int, resolution: int
+) -> tuple[int, int]:
+    key = (signature, num_classes)
+    with _CACHE_LOCK:
+        known = key in _AREA_TERMS
+        terms = _AREA_TERMS.get(key)
+    if terms is not None:
+        return terms.flops(resolution), count_params(terms.shape_model)
+    model = baseline.build(depth, width, num_classes)
+    if known:  # this architecture is not area-linear: trace at every resolution
+        return count_flops(model, resolution), count_params(model)
+    with torch.device("meta"):
+        shape_model = baseline.build(depth, width, num_classes).eval()
+    total, terms = _area_terms(model, shape_model, resolution)
+    with _CACHE_LOCK:
+        _AREA_TERMS[key] = terms
+    return total, count_params(model)
 
 
 def cost_cache_info() -> dict[str, int]:
@@ -128,4 +225,5 @@ def cost_cache_info() -> dict[str, int]:
 def clear_cost_cache() -> None:
     with _CACHE_LOCK:
         _CACHE.clear()
+        _AREA_TERMS.clear()
         _STATS.update(hits=0, misses=0)
