@@ -137,3 +137,23 @@ def storage_url(request: pytest.FixtureRequest) -> str:
     if request.param == "sqlite":
         return request.getfixturevalue("sqlite_url")
     return request.getfixturevalue("postgres_clean_url")
+
+
+# ---------------------------------------------------------------------------------------------
+# Ray
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def local_ray() -> Iterator[None]:
+    """One real local Ray for the session: searches run in-process join it instead of starting
+    their own (a Ray start costs seconds on two cores)."""
+    import logging
+
+    import ray
+
+    import effscale.search.runner  # noqa: F401  (sets Tune's quiet environment first)
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    yield
+    ray.shutdown()

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ SCHEDULERS = ("none", "asha")
 # A driver that has not beaten its heart for this long is taken to be dead.
 HEARTBEAT_SECONDS = 5.0
 STALE_AFTER_SECONDS = 60.0
+DRIVER_ATTR = "effscale_driver"
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,22 @@ def _version() -> str:
     from effscale import __version__
 
     return __version__
+
+
+def _driver_alive(study: Any, record: Any) -> bool:
+    """Is the driver that last ran this search still alive? A fresh heartbeat says yes, unless
+    the driver ran on this host and its process is gone (killed: its trials are orphans)."""
+    if record.heartbeat_at is None or time.time() - record.heartbeat_at.timestamp() > STALE_AFTER_SECONDS:
+        return False
+    driver = study.system_attrs.get(DRIVER_ATTR) or {}
+    if driver.get("host") == socket.gethostname() and driver.get("pid"):
+        try:
+            os.kill(int(driver["pid"]), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+    return True
 
 
 def default_study_name(identity: dict[str, Any]) -> str:
@@ -181,13 +199,11 @@ def search(
     store = ProjectStore(storage_url)
     existing, exists = open_search_study(optuna_storage, study_name, identity)
     record = store.get_search(study_name)
-    if exists and record is not None and record.status == "running" and record.heartbeat_at is not None:
-        age = time.time() - record.heartbeat_at.timestamp()
-        if age < STALE_AFTER_SECONDS:
-            raise UsageError(
-                f"search {study_name!r} is already running (driver heartbeat {age:.0f}s ago); "
-                "wait for it, or cancel it first"
-            )
+    if exists and record is not None and record.status == "running" and _driver_alive(existing, record):
+        raise UsageError(
+            f"search {study_name!r} is already running (its driver beat {time.time() - record.heartbeat_at.timestamp():.0f}s ago); "
+            "wait for it, or cancel it first"
+        )
     started_ray = ensure_ray(ray_address, resources)
 
     # 2. Writes: the study, our search row, the queue of candidates.
@@ -196,6 +212,7 @@ def search(
         if record is None:
             store.create_search(study_name, config=config, status="running")
         store.set_status(study_name, "running")
+        optuna_storage.set_study_system_attr(study_obj._study_id, DRIVER_ATTR, {"host": socket.gethostname(), "pid": os.getpid()})
         reaped = reap_orphans(study_obj)
         pending = enqueue_pending(study_obj, candidates)
 
