@@ -16,7 +16,7 @@ from torch import nn
 from effscale.errors import UsageError
 from effscale.trainer import Budget, ProxyResult, TrainConfig, check_resolution, load_data, train_proxy
 from effscale.trainer._augment import crop_flip, resize_uint8
-from effscale.trainer.proxy import _lr_at, _param_groups
+from effscale.trainer.proxy import _lr_at, _param_groups, _precise_bn
 
 
 @pytest.fixture(autouse=True)
@@ -177,6 +177,16 @@ def test_no_weight_decay_on_batchnorm_and_biases() -> None:
     assert id(net.head[-1].weight) in {id(p) for p in decay["params"]}
 
 
+def test_precise_bn_sets_exact_statistics_for_current_weights() -> None:
+    bn = nn.BatchNorm2d(2)
+    bn.running_mean.fill_(50.0)  # stale statistics from "earlier weights"
+    batches = [torch.randn(8, 2, 4, 4) + k for k in range(3)]
+    _precise_bn(bn, batches)
+    expected = torch.stack([b.mean(dim=(0, 2, 3)) for b in batches]).mean(0)
+    assert torch.allclose(bn.running_mean, expected, atol=1e-5)
+    assert bn.momentum == 0.1 and bn.num_batches_tracked.item() == 3
+
+
 def test_resize_is_antialiased_and_crop_flip_is_a_gather() -> None:
     stripes = torch.zeros(1, 1, 32, 32, dtype=torch.uint8)
     stripes[..., ::2] = 255  # 1-pixel stripes alias to solid black or white without antialiasing
@@ -279,5 +289,7 @@ def test_digits_quality_tiny_baseline() -> None:
     data = load_data("digits", seed=0)
     torch.manual_seed(0)
     model = models.build_model("tiny", num_classes=data.num_classes)
-    result = train_proxy(model, data, resolution=32, budget=Budget(epochs=5), seed=0)
+    # lr 0.2: the EfficientNet-style tiny net wants a higher peak than the ResNet-safe default
+    # (measured: 0.70 at the default 0.05, 0.98 at 0.2 after 5 epochs).
+    result = train_proxy(model, data, resolution=32, budget=Budget(epochs=5), lr=0.2, seed=0)
     assert result.val_top1 >= 0.9, result.history
