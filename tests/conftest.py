@@ -154,6 +154,9 @@ def local_ray() -> Iterator[None]:
 
     import effscale.search.runner  # noqa: F401  (sets Tune's quiet environment first)
 
+    # Workers inherit this: they import tests/user_baselines.py for `user_baselines:small_cnn`.
+    tests_dir = str(Path(__file__).parent)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (tests_dir, os.environ.get("PYTHONPATH")) if p)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     yield
     ray.shutdown()

@@ -75,7 +75,7 @@ def _driver_alive(study: Any, record: Any) -> bool:
     the driver ran on this host and its process is gone (killed: its trials are orphans)."""
     if record.heartbeat_at is None or time.time() - record.heartbeat_at.timestamp() > STALE_AFTER_SECONDS:
         return False
-    driver = study.system_attrs.get(DRIVER_ATTR) or {}
+    driver = study._storage.get_study_system_attrs(study._study_id).get(DRIVER_ATTR) or {}
     if driver.get("host") == socket.gethostname() and driver.get("pid"):
         try:
             os.kill(int(driver["pid"]), 0)
@@ -195,16 +195,23 @@ def search(
         "storage": redact_url(storage_url),
     }
 
-    optuna_storage = open_storage(storage_url)
-    store = ProjectStore(storage_url)
-    existing, exists = open_search_study(optuna_storage, study_name, identity)
-    record = store.get_search(study_name)
-    if exists and record is not None and record.status == "running" and _driver_alive(existing, record):
-        raise UsageError(
-            f"search {study_name!r} is already running (its driver beat {time.time() - record.heartbeat_at.timestamp():.0f}s ago); "
-            "wait for it, or cancel it first"
-        )
     started_ray = ensure_ray(ray_address, resources)
+    try:
+        optuna_storage = open_storage(storage_url)
+        store = ProjectStore(storage_url)
+        existing, exists = open_search_study(optuna_storage, study_name, identity)
+        record = store.get_search(study_name)
+        if exists and record is not None and record.status == "running" and _driver_alive(existing, record):
+            raise UsageError(
+                f"search {study_name!r} is already running (its driver beat "
+                f"{time.time() - record.heartbeat_at.timestamp():.0f}s ago); wait for it, or cancel it first"
+            )
+    except BaseException:
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+        raise
 
     # 2. Writes: the study, our search row, the queue of candidates.
     try:

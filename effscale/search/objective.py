@@ -86,7 +86,10 @@ def ray_trainable(config: dict[str, Any], *, settings: TrialSettings, data: Prox
     def report(epoch: int, metrics: dict[str, Any]) -> None:
         if epoch == 1:
             _maybe_crash(crash_marker, alpha, beta, gamma)
-        tune.report({**_scalars(metrics), "epoch": epoch})
+        # "final" tells the driver this trial used its whole budget (a scheduler stop does not).
+        budget = settings.budget
+        final = epoch >= budget["epochs"] if "epochs" in budget else metrics.get("steps", 0) >= budget["steps"]
+        tune.report({**_scalars(metrics), "epoch": epoch, "final": bool(final)})
 
     evaluate_candidate(alpha, beta, gamma, settings, data, report=report)
 

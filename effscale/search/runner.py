@@ -65,11 +65,11 @@ def ensure_ray(address: str | None, resources: Resources) -> bool:
     """Join ``address`` or start a quiet in-process local Ray; True if this call started it."""
     import ray
 
+    if address:
+        _probe_address(address)
     if ray.is_initialized():
         started = False
     else:
-        if address:
-            _probe_address(address)
         try:
             ray.init(
                 address=address or None,
@@ -106,6 +106,9 @@ class TrialEvents:
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
+HISTORY_KEYS = ("epoch", "train_loss", "val_top1", "val_loss", "lr", "seconds", "images_per_s")
+
+
 class _DriverLocal:
     """Driver-only objects (the database, the console). Tune pickles its configuration for its
     own bookkeeping; these must not travel with it, and are never needed outside the driver."""
@@ -128,7 +131,8 @@ def _make_searcher(study_name: str, storage: Any, space: dict, metric: str, loca
         """Ray's OptunaSearch over the study's enqueued candidates, writing effscale's trial attributes.
 
         Differences from the stock searcher: per-epoch history is kept as user attributes, a trial
-        the scheduler stopped early is told as PRUNED (stock: COMPLETE), and a trial cut short by a
+        the scheduler stopped early is told as PRUNED (stock: COMPLETE, since Tune marks the stopping
+        result done), intermediate values are keyed by epoch, and a trial cut short by a
         cancelled search is told as FAIL, so a resume trains it again.
         """
 
@@ -150,15 +154,26 @@ def _make_searcher(study_name: str, storage: Any, space: dict, metric: str, loca
                 local.events.on_trial_started()
             return config
 
+        def _record(self, trial_id: str, result: dict | None) -> None:
+            """Keep one epoch's metrics: as history, and as Optuna's intermediate value at that epoch.
+
+            Tune hands the last result to ``on_trial_complete`` only (not ``on_trial_result``),
+            so both paths come here, once per epoch."""
+            if not result or result.get("epoch") is None or trial_id not in self._ot_trials:
+                return
+            history = local.events.history.setdefault(trial_id, [])
+            if history and history[-1]["epoch"] == result["epoch"]:
+                return
+            history.append({k: result.get(k) for k in HISTORY_KEYS})
+            self._ot_trials[trial_id].report(result[self.metric], int(result["epoch"]))
+
         def on_trial_result(self, trial_id: str, result: dict) -> None:
-            local.events.history.setdefault(trial_id, []).append(
-                {k: result.get(k) for k in ("epoch", "train_loss", "val_top1", "val_loss", "lr", "seconds", "images_per_s")}
-            )
-            super().on_trial_result(trial_id, result)
+            self._record(trial_id, result)
 
         def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
             if trial_id in self._completed_trials or trial_id not in self._ot_trials:
                 return
+            self._record(trial_id, result)
             ot_trial = self._ot_trials[trial_id]
             history = local.events.history.get(trial_id, [])
             if history:
@@ -177,8 +192,8 @@ def _make_searcher(study_name: str, storage: Any, space: dict, metric: str, loca
             value = (result or {}).get(self.metric)
             if error or value is None or local.cancelled():
                 state = TrialState.FAIL
-            elif not (result or {}).get("done", False):
-                state = TrialState.PRUNED
+            elif not (result or {}).get("final", False):
+                state = TrialState.PRUNED  # stopped by the scheduler before its budget ran out
             else:
                 state = TrialState.COMPLETE
             self._ot_study.tell(ot_trial, value if state == TrialState.COMPLETE else None, state=state)

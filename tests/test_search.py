@@ -1,0 +1,237 @@
+"""The coefficient search end to end: real Optuna storage, real local Ray, real training.
+
+A search here is tiny on purpose (the `tiny` baseline, 16 px synthetic data, 1-2 epochs), so the
+whole stack runs in seconds per trial on two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+import effscale
+from effscale.errors import UsageError
+from effscale.models import scale_resolution
+from effscale.search.study import candidate_key
+from effscale.storage import ProjectStore
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+TESTS = Path(__file__).parent
+DATA = "synthetic:classes=3,size=16,n=120"
+SMALL = dict(data=DATA, alpha="1.0,1.3", beta="1.0", gamma="1.0,1.3", constraint="formula", tolerance=1.0, epochs=2,
+             batch_size=32, progress=False)
+
+
+def _states(url: str, study: str) -> dict[str, int]:
+    trials = optuna.load_study(study_name=study, storage=effscale.storage.open_storage(url)).get_trials(deepcopy=False)
+    out: dict[str, int] = {}
+    for t in trials:
+        out[t.state.name] = out.get(t.state.name, 0) + 1
+    return out
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen | subprocess.CompletedProcess:
+    full_env = {**os.environ, "PYTHONPATH": str(TESTS), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "effscale.cli", *args], capture_output=True, text=True,
+                          env=full_env, timeout=600, **kwargs)
+
+
+def test_search_end_to_end(local_ray: None, storage_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "family.json"
+    result = effscale.search("tiny", **SMALL, storage=storage_url, study="e2e", out=out, max_phi=3)
+    doc = result.to_dict()
+    assert doc["study"] == "e2e"
+    assert set(doc["best"]) >= {"alpha", "beta", "gamma", "val_top1", "flops_ratio"}
+    assert doc["candidates"] == {"grid": 4, "feasible": 4, "unique": 4, "aliases": 0}
+    assert doc["trials"] == {"complete": 4, "pruned": 0, "failed": 0}
+    assert [m["name"] for m in doc["family"]["members"]] == ["B0", "B1", "B2", "B3"]
+    assert json.loads(out.read_text())["coefficients"] == doc["family"]["coefficients"]
+
+    # Optuna's own view of it: alpha, beta, gamma are the trials' parameters.
+    study = optuna.load_study(study_name="e2e", storage=effscale.storage.open_storage(storage_url))
+    config = study.user_attrs["effscale"]
+    assert config["baseline"] == "tiny" and config["data"] == DATA and config["budget"] == {"epochs": 2}
+    assert {"grid", "constraint", "base_resolution", "seed", "version"} <= config.keys()
+    assert len(study.user_attrs["candidates"]) == 4
+    for trial in study.trials:
+        assert set(trial.params) == {"alpha", "beta", "gamma"}
+        attrs = trial.user_attrs
+        for key in ("depth", "width", "resolution", "flops", "params", "flops_ratio", "formula_ratio",
+                    "val_top1", "train_seconds", "images_per_s", "aliases", "representative_rule"):
+            assert key in attrs, key
+        assert sorted(trial.intermediate_values) == [1, 2]
+        assert trial.value == pytest.approx(attrs["val_top1"])
+        assert attrs["resolution"] == scale_resolution(config["base_resolution"], trial.params["gamma"])
+    best = max(study.trials, key=lambda t: (t.value, -t.user_attrs["flops"]))
+    assert (doc["best"]["alpha"], doc["best"]["gamma"]) == (best.params["alpha"], best.params["gamma"])
+
+    store = ProjectStore(storage_url)
+    record = store.get_search("e2e")
+    assert record.status == "completed" and record.finished_at is not None
+    assert store.load_family("e2e")["coefficients"] == doc["family"]["coefficients"]
+
+    # Resume: the same command again trains nothing.
+    again = effscale.search("tiny", **SMALL, storage=storage_url, study="e2e", max_phi=3)
+    assert len(optuna.load_study(study_name="e2e", storage=effscale.storage.open_storage(storage_url)).trials) == 4
+    assert again.best == result.best
+
+    # Another configuration under the same name is refused, and nothing is written.
+    with pytest.raises(UsageError, match="already holds a search with another configuration.*budget"):
+        effscale.search("tiny", **{**SMALL, "epochs": 3}, storage=storage_url, study="e2e")
+    assert _states(storage_url, "e2e") == {"COMPLETE": 4}
+
+
+def test_query_commands(local_ray: None, sqlite_url: str) -> None:
+    effscale.search("tiny", **SMALL, storage=sqlite_url, study="q")
+    proc = run_cli("trials", "--storage", sqlite_url, "--study", "q", "--json", "--limit", "3")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert len(rows) == 3
+    assert set(rows[0]) == {"number", "state", "alpha", "beta", "gamma", "depth", "width", "resolution", "flops",
+                            "flops_ratio", "formula_ratio", "val_top1", "seconds"}
+    assert rows[0]["val_top1"] >= rows[1]["val_top1"] >= rows[2]["val_top1"]
+    studies = json.loads(run_cli("studies", "--storage", sqlite_url, "--json").stdout)
+    assert [s["study"] for s in studies] == ["q"] and studies[0]["status"] == "completed"
+    family = json.loads(run_cli("family", "--storage", sqlite_url, "--study", "q", "--json").stdout)
+    assert len(family["members"]) == 8
+    missing = run_cli("trials", "--storage", sqlite_url, "--study", "nope")
+    assert missing.returncode == 2 and "no study 'nope'" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_aliases_train_once_and_are_recorded(local_ray: None, sqlite_url: str) -> None:
+    # tiny's repeats (1, 2, 2): depth 1.1 and 1.2 both round up to (2, 3, 3).
+    result = effscale.search("tiny", **{**SMALL, "alpha": "1.1,1.2", "gamma": "1.0", "epochs": 1},
+                             storage=sqlite_url, study="alias")
+    assert result.counts == {"grid": 2, "feasible": 2, "unique": 1, "aliases": 1}
+    (trial,) = optuna.load_study(study_name="alias", storage=effscale.storage.open_storage(sqlite_url)).trials
+    assert sorted(trial.user_attrs["aliases"]) == [[1.1, 1.0, 1.0], [1.2, 1.0, 1.0]]
+    assert trial.params["alpha"] == 1.2  # its formula ratio (1.2) is nearer the target 2.0 than 1.1
+    assert "formula ratio closest" in trial.user_attrs["representative_rule"]
+
+
+def test_user_function_baseline(local_ray: None, sqlite_url: str) -> None:
+    result = effscale.search("user_baselines:small_cnn", **{**SMALL, "alpha": "1.0,1.5", "gamma": "1.0"},
+                             storage=sqlite_url, study="user", max_phi=2)
+    assert result.trials["complete"] == 2
+    assert result.family.baseline == "user_baselines:small_cnn"
+    model = effscale.build_member(result.family, "B2")
+    assert sum(p.numel() for p in model.parameters()) == result.family.member("B2").params
+
+
+def test_worker_crash_is_retried(local_ray: None, sqlite_url: str, tmp_path: Path, monkeypatch) -> None:
+    marker = tmp_path / "crashed-once"
+    monkeypatch.setenv("EFFSCALE_TEST_CRASH_WORKER", str(marker))
+    result = effscale.search("tiny", **SMALL, storage=sqlite_url, study="crash-worker")
+    assert marker.exists(), "the test switch should have killed one worker"
+    assert result.trials["complete"] == 4 and result.trials["failed"] == 0
+    assert _states(sqlite_url, "crash-worker") == {"COMPLETE": 4}
+
+
+def test_asha_prunes_weak_trials(local_ray: None, sqlite_url: str) -> None:
+    result = effscale.search(
+        "tiny", data="synthetic:classes=4,size=16,n=200", alpha="1.0,1.3,1.6", beta="1.0,1.3", gamma="1.0",
+        constraint="formula", tolerance=10.0, epochs=4, batch_size=32, scheduler="asha", grace_period=1,
+        max_concurrent=1, storage=sqlite_url, study="asha", progress=False,
+    )
+    assert result.trials["complete"] + result.trials["pruned"] == 6
+    assert result.trials["pruned"] >= 1
+    study = optuna.load_study(study_name="asha", storage=effscale.storage.open_storage(sqlite_url))
+    for t in study.trials:
+        if t.state == optuna.trial.TrialState.PRUNED:
+            assert t.user_attrs["epochs"] < 4 and len(t.intermediate_values) == t.user_attrs["epochs"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"alpha": "1.0", "beta": "1.0", "gamma": "1.0", "constraint": "measured", "tolerance": 0.05}, "no feasible candidate"),
+        ({"epochs": 0}, "budget epochs=0 must be > 0"),
+        ({"gpus_per_trial": 1}, "Ray cluster has 0 GPUs"),
+        ({"ray_address": "127.0.0.1:1"}, "cannot reach the Ray cluster at 127.0.0.1:1"),
+        ({"data": "nope:x"}, "nope"),
+    ],
+)
+def test_bad_input_writes_nothing(sqlite_url: str, overrides: dict, message: str) -> None:
+    import ray
+
+    if "gpus_per_trial" in overrides and not ray.is_initialized():
+        pytest.skip("needs the session's local Ray")  # keeps this test independent of Ray start-up
+    with pytest.raises(UsageError, match=message):
+        effscale.search("tiny", **{**SMALL, **overrides}, storage=sqlite_url, study="bad")
+    assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()
+
+
+def test_bad_storage_urls_exit_2_without_password() -> None:
+    proc = run_cli("search", "tiny", "--data", DATA, "--storage", "postgresql://u:s3cret@127.0.0.1:1/db", "--epochs", "1",
+                   "--alpha", "1.0", "--beta", "1.0", "--gamma", "1.0,1.3", "--constraint", "formula", "--tolerance", "1")
+    assert proc.returncode == 2 and "s3cret" not in proc.stderr + proc.stdout and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    proc = run_cli("studies", "--storage", "mysql://u:s3cret@h/db")
+    assert proc.returncode == 2 and "s3cret" not in proc.stderr and "sqlite" in proc.stderr
+
+
+def _wait_for_complete(url: str, study: str, n: int, proc: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if _states(url, study).get("COMPLETE", 0) >= n:
+                return
+        except KeyError:
+            pass
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        time.sleep(1)
+    raise AssertionError("no trial completed in time")
+
+
+def test_driver_killed_then_resumed(sqlite_url: str, tmp_path: Path) -> None:
+    args = ["search", "tiny", "--data", DATA, "--alpha", "1.0,1.3,1.6", "--beta", "1.0", "--gamma", "1.0,1.3",
+            "--constraint", "formula", "--tolerance", "10", "--epochs", "3", "--batch-size", "32",
+            "--max-concurrent", "1", "--storage", sqlite_url, "--study", "killed", "--out", str(tmp_path / "f.json")]
+    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    proc = subprocess.Popen([sys.executable, "-m", "effscale.cli", *args], env=env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        _wait_for_complete(sqlite_url, "killed", 1, proc)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and its whole local Ray
+        proc.wait()
+    before = _states(sqlite_url, "killed")
+    assert before.get("COMPLETE", 0) >= 1 and before.get("COMPLETE", 0) < 6
+
+    done = run_cli(*args, "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    study = optuna.load_study(study_name="killed", storage=effscale.storage.open_storage(sqlite_url))
+    complete = [candidate_key(t) for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 6 and len(set(complete)) == 6  # exactly one per unique candidate
+    # Trials the dead driver left RUNNING were failed and their candidates ran again.
+    assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL) for t in study.trials)
+    assert json.loads(done.stdout)["trials"]["complete"] == 6
+
+
+@pytest.mark.postgres
+def test_two_searches_at_once_on_postgres(postgres_clean_url: str, tmp_path: Path) -> None:
+    common = ["tiny", "--data", DATA, "--alpha", "1.0,1.3", "--beta", "1.0", "--gamma", "1.0,1.3",
+              "--constraint", "formula", "--tolerance", "10", "--epochs", "1", "--batch-size", "32",
+              "--storage", postgres_clean_url, "--json"]
+    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "effscale.cli", "search", *common, "--study", name],
+                         env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for name in ("pg-a", "pg-b")
+    ]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for proc, (out, err) in zip(procs, outputs):
+        assert proc.returncode == 0, err
+        assert json.loads(out)["trials"] == {"complete": 4, "pruned": 0, "failed": 0}
+    for name in ("pg-a", "pg-b"):
+        assert _states(postgres_clean_url, name) == {"COMPLETE": 4}
+    assert {r.study_name for r in ProjectStore(postgres_clean_url).list_searches()} == {"pg-a", "pg-b"}
