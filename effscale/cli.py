@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from typing import Any, Callable, Sequence
 
@@ -321,8 +322,84 @@ def _cmd_trials(args: argparse.Namespace) -> int:
     return 0
 
 
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from effscale.service import serve
+    from effscale.storage import DEFAULT_STORAGE_URL, open_storage
+
+    url = args.storage or DEFAULT_STORAGE_URL
+    open_storage(url)  # a bad URL is a one-line error now, not a failing server later
+    serve(url, host=args.host, port=args.port, ray_address=args.ray_address)
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import torch
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from effscale.models import get_baseline
+    from effscale.trainer import Budget, check_resolution, load_data, train_proxy
+
+    # Everything that can be refused is checked before data is loaded or a network built.
+    baseline = get_baseline(args.baseline)
+    budget = Budget(steps=args.steps) if args.steps is not None else Budget(epochs=3 if args.epochs is None else args.epochs)
+    if args.resolution is not None:
+        check_resolution(args.resolution, baseline.min_resolution)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(args.seed)  # the initial weights follow --seed too
+    data = load_data(args.data, seed=args.seed, device=device)
+    # Default: the data's own size (digits 8 px -> the network's minimum), not ImageNet's 224.
+    resolution = args.resolution or max(data.native_size, baseline.min_resolution)
+    model = baseline.build(args.depth, args.width, data.num_classes)
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                        console=_stderr_console(), disable=args.json and not sys.stderr.isatty())
+    with progress:
+        task = progress.add_task(f"{baseline.name} d={args.depth:g} w={args.width:g} {resolution}px", total=None)
+        result = train_proxy(
+            model, data, resolution=resolution, budget=budget, batch_size=args.batch_size, lr=args.lr,
+            optimizer=args.optimizer, seed=args.seed, device=device, compile=args.compile,
+            min_resolution=baseline.min_resolution,
+            progress=lambda step, total: progress.update(task, completed=step, total=total),
+            report=lambda epoch, m: progress.update(task, description=f"epoch {epoch}: val top-1 {m['val_top1']:.3f}"),
+        )
+    if args.json:
+        _emit_json({"baseline": baseline.name, "depth": args.depth, "width": args.width, "data": data.summary(),
+                    **result.to_dict()})
+        return 0
+    _print_table(
+        f"{baseline.name} on {args.data}",
+        ("epoch", "train loss", "val top-1", "val loss", "lr", "seconds", "images/s"),
+        [(h["epoch"], f"{h['train_loss']:.4f}", f"{h['val_top1']:.4f}", f"{h['val_loss']:.4f}", f"{h['lr']:.4g}",
+          f"{h['seconds']:.1f}", f"{h['images_per_s']:.0f}") for h in result.history],
+    )
+    print(f"val top-1 {result.val_top1:.4f} after {result.epochs} epochs, {result.train_seconds:.1f} s, "
+          f"{result.images_per_s:.0f} images/s at {resolution}x{resolution} on {result.device}"
+          + (" (DIVERGED: lower --lr)" if result.diverged else ""))
+    return 0
+
+
+def _stderr_console():  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
 # ---------------------------------------------------------------------------------------------
 # parser
+
+
+STORAGE_ENV = "EFFSCALE_STORAGE"
+
+
+def _storage_option(parser: Any, help: str = "SQLAlchemy URL") -> None:
+    # The environment variable keeps a PostgreSQL password off the command line (and out of `ps`).
+    parser.add_argument(
+        "--storage",
+        type=lambda text: text,
+        default=os.environ.get(STORAGE_ENV),
+        help=f"{help} (default: ${STORAGE_ENV}, else sqlite:///effscale.db)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -356,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-scale-down", action="store_true", help="accept coefficients below 1")
     p.add_argument("--published", action="store_true", help="the released EfficientNet B0..B7 table instead")
     p.add_argument("--out", help="also write the family as JSON to this file")
-    p.add_argument("--storage", default=None, help="with --study: the database of a finished search")
+    _storage_option(p, "with --study: the database of a finished search")
     p.add_argument("--study", default=None, help="print the family emitted by this search")
 
     p = command("search", _cmd_search, "grid-search (alpha, beta, gamma) under a FLOPs constraint and emit B0..B7")
@@ -387,16 +464,38 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--gpus-per-trial", type=_finite_float, default=0.0, help="fractions share a GPU, e.g. 0.25")
     r.add_argument("--max-concurrent", type=_positive_int, default=None, help="trials at once (default: what fits)")
     r.add_argument("--max-retries", type=_non_negative_int, default=2, help="retries of a failed worker (default 2)")
-    r.add_argument("--storage", default=None, help="SQLAlchemy URL (default sqlite:///effscale.db)")
+    _storage_option(r)
     r.add_argument("--study", default=None, help="study name; re-run with the same name to resume")
     r.add_argument("--max-phi", type=_non_negative_int, default=7, help="emit B0..B<max-phi> (default 7)")
     r.add_argument("--out", default=None, help="family JSON file (default family-STUDY.json)")
 
+    p = command("train", _cmd_train, "proxy-train one scaled network (what a search trial does)")
+    p.add_argument("baseline", help="registered name or package.module:function")
+    p.add_argument("--data", required=True, help="digits | synthetic[:classes=N,size=S,n=K] | folder:PATH | cifar:PATH | npz:PATH")
+    p.add_argument("--depth", type=_finite_float, default=1.0)
+    p.add_argument("--width", type=_finite_float, default=1.0)
+    p.add_argument("--resolution", type=int, default=None, help="input size (default: the data's, at least the network's minimum)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=int, default=None, help="epochs (default 3)")
+    budget.add_argument("--steps", type=int, default=None, help="or optimizer steps")
+    p.add_argument("--batch-size", type=_positive_int, default=128)
+    p.add_argument("--lr", type=_finite_float, default=None, help="peak learning rate (default: scaled by batch size)")
+    p.add_argument("--optimizer", choices=("sgd", "rmsprop"), default="sgd")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None, help="cpu or cuda[:N] (default: cuda if available)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
+
+    p = command("serve", _cmd_serve, "REST API and dashboard; launching searches needs EFFSCALE_TOKEN")
+    _storage_option(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=_positive_int, default=8000, help="port (default 8000)")
+    p.add_argument("--ray-address", default=None, help="Ray cluster for launched searches (default: a local Ray)")
+
     p = command("studies", _cmd_studies, "list the searches in a database")
-    p.add_argument("--storage", default=None, help="SQLAlchemy URL (default sqlite:///effscale.db)")
+    _storage_option(p)
 
     p = command("trials", _cmd_trials, "the trials of one search")
-    p.add_argument("--storage", default=None, help="SQLAlchemy URL (default sqlite:///effscale.db)")
+    _storage_option(p)
     p.add_argument("--study", required=True)
     p.add_argument("--sort", choices=("number", "value", "flops"), default="value",
                    help="value: best top-1 first (default); number; flops: cheapest first")

@@ -14,8 +14,6 @@ import itertools
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any

@@ -91,3 +91,28 @@ def test_bad_input_is_one_line_exit_2(args: list[str], message: str) -> None:
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert proc.stdout == ""
+
+
+def test_train_json_is_seeded() -> None:
+    args = ("train", "tiny", "--data", "synthetic:classes=3,size=16,n=120", "--steps", "4", "--batch-size", "32", "--json")
+    first, second = run_cli(*args), run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    doc = json.loads(first.stdout)
+    assert doc["baseline"] == "tiny" and doc["steps"] == 4 and doc["data"]["num_classes"] == 3
+    assert doc["images_per_s"] > 0 and 0.0 <= doc["val_top1"] <= 1.0
+    assert json.loads(second.stdout)["val_top1"] == doc["val_top1"]  # same seed, same weights, same score
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "resnet18", "--data", "digits", "--resolution", "31"], "resolution 31 is too small"),
+        (["train", "tiny", "--data", "folder:/no/such/dir"], "folder:/no/such/dir"),
+        (["train", "tiny", "--data", "imagenet"], "imagenet"),
+        (["train", "tiny", "--data", "digits", "--epochs", "0"], "epochs=0 must be > 0"),
+    ],
+)
+def test_train_bad_input(args: list[str], message: str) -> None:
+    proc = run_cli(*args)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

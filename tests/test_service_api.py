@@ -14,8 +14,6 @@ import json
 import logging
 import math
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator

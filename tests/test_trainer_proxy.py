@@ -3,8 +3,6 @@ callback, budgets, the augmentation ops, the bad inputs and the ``effscale train
 
 from __future__ import annotations
 
-import argparse
-import io
 import json
 import math
 from collections.abc import Iterator
@@ -248,38 +246,6 @@ def test_bad_hyperparameters_and_model_mismatch(synth) -> None:
         train_proxy(_net(), synth, resolution=16, budget=1, batch_size=0)
     with pytest.raises(UsageError, match="data has 4 classes; build it with num_classes=4"):
         train_proxy(_net(num_classes=2), synth, resolution=16, budget=1)
-
-
-# ---- the CLI command body ------------------------------------------------------------------
-
-
-def _cli_args(*argv: str) -> argparse.Namespace:
-    from effscale.trainer.command import add_train_arguments
-
-    return add_train_arguments(argparse.ArgumentParser(prog="effscale train")).parse_args(list(argv))
-
-
-def test_train_command_json() -> None:
-    pytest.importorskip("effscale.models")
-    from effscale.trainer.command import run_train
-
-    out, err = io.StringIO(), io.StringIO()
-    args = _cli_args("tiny", "--data", "synthetic:classes=3,size=16,n=120", "--steps", "2",
-                     "--batch-size", "32", "--json")
-    result = run_train(args, out=out, err=err)
-    doc = json.loads(out.getvalue())
-    assert doc["val_top1"] == result.val_top1 and doc["images_per_s"] > 0
-    assert doc["baseline"] == "tiny" and doc["steps"] == 2 and doc["data"]["num_classes"] == 3
-
-
-def test_train_command_bad_resolution_fails_before_training() -> None:
-    models = pytest.importorskip("effscale.models")
-    from effscale.trainer.command import run_train
-
-    minimum = models.get_baseline("resnet18").min_resolution
-    with pytest.raises(UsageError, match=f"resolution {minimum - 1} is too small"):
-        run_train(_cli_args("resnet18", "--data", "digits", "--resolution", str(minimum - 1)),
-                  out=io.StringIO(), err=io.StringIO())
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from effscale.errors import UsageError
 from effscale.models import Coefficients, get_baseline
