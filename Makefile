@@ -20,11 +20,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
+# A real search: ResNet-18 on scikit-learn's digits at base resolution 32, a 4x4x4 grid under the
+# measured-FLOPs constraint (2x +-10%), 2 epochs a trial, SQLite and an in-process local Ray.
+DEMO_STUDY ?= demo-resnet18-digits
 demo: install
-	$(VENV)/bin/effscale family efficientnet_b0 --alpha 1.2 --beta 1.1 --gamma 1.15 --out artifacts/family-efficientnet_b0.json
+	$(VENV)/bin/effscale search resnet18 --data digits --base-resolution 32 \
+		--alpha 1.0,1.2,1.4,1.6 --beta 1.0,1.1,1.2,1.3 --gamma 1.0,1.1,1.2,1.3 \
+		--constraint measured --target-ratio 2.0 --tolerance 0.1 --epochs 2 \
+		--storage sqlite:///effscale.db --study $(DEMO_STUDY) --out artifacts/family-$(DEMO_STUDY).json
 
 test: install
 	bash scripts/start-postgres.sh
+	bash scripts/ensure-chromium.sh
 	$(PY) -m pytest -q
 
 test-quick: install
@@ -32,6 +39,9 @@ test-quick: install
 
 bench: install
 	$(PY) benchmarks/bench_cost_cache.py
+	$(PY) benchmarks/bench_trainer.py
+	$(PY) benchmarks/bench_engine.py
+	$(PY) benchmarks/bench_demo_breakdown.py
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache

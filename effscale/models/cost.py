@@ -123,6 +123,10 @@ def _area_terms(model: nn.Module, shape_model: nn.Module, resolution: int) -> tu
         total = int(analysis.total())
         by_module = analysis.by_module()
     areas = _spatial_areas(model, resolution)
+    # A module whose area does not move with the input (SE's and the classifier's pooled
+    # features) is a constant; one that is merely 1x1 at this resolution (ResNet's last stage
+    # at 32 px) is not. A shape-only pass at a larger size tells the two apart.
+    moved = _spatial_areas(shape_model, 2 * resolution + 1)
     constant, terms = 0, []
     for name, module in model.named_modules():
         own = by_module.get(name, 0) - sum(by_module.get(f"{name}.{c}" if name else c, 0) for c, _ in module.named_children())
@@ -130,8 +134,8 @@ def _area_terms(model: nn.Module, shape_model: nn.Module, resolution: int) -> tu
             continue
         side = 1 if isinstance(module, nn.Conv2d) else 0
         pixels = areas.get(name, (None, None))[side]
-        if pixels is None or (isinstance(module, nn.Conv2d) and pixels == 1 and areas[name][0] == 1):
-            constant += own  # runs on pooled features (SE, classifier): resolution-independent
+        if pixels is None or pixels == moved.get(name, (None, None))[side]:
+            constant += own
         elif own % pixels == 0:
             terms.append((name, side, own // pixels))
         else:
