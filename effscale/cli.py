@@ -337,8 +337,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from effscale.models import get_baseline
-    from effscale.trainer import Budget, check_resolution, load_data, train_proxy
+    from effscale.models import check_resolution, get_baseline
+    from effscale.trainer import Budget, load_data, train_proxy
 
     # Everything that can be refused is checked before data is loaded or a network built.
     baseline = get_baseline(args.baseline)

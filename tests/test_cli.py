@@ -106,7 +106,7 @@ def test_train_json_is_seeded() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["train", "resnet18", "--data", "digits", "--resolution", "31"], "resolution 31 is too small"),
+        (["train", "resnet18", "--data", "digits", "--resolution", "31"], "resolution=31 is too small"),
         (["train", "tiny", "--data", "folder:/no/such/dir"], "folder:/no/such/dir"),
         (["train", "tiny", "--data", "imagenet"], "imagenet"),
         (["train", "tiny", "--data", "digits", "--epochs", "0"], "epochs=0 must be > 0"),

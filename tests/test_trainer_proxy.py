@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from effscale.errors import UsageError
-from effscale.trainer import Budget, ProxyResult, TrainConfig, check_resolution, load_data, train_proxy
+from effscale.models import check_resolution
+from effscale.trainer import Budget, ProxyResult, TrainConfig, load_data, train_proxy
 from effscale.trainer._augment import crop_flip, resize_uint8
 from effscale.trainer.proxy import _lr_at, _param_groups, _precise_bn
 
@@ -208,10 +209,10 @@ def test_resize_is_antialiased_and_crop_flip_is_a_gather() -> None:
 
 
 def test_resolution_too_small() -> None:
-    with pytest.raises(UsageError, match="resolution 16 is too small .* at least 32"):
+    with pytest.raises(UsageError, match="resolution=16 is too small .* at least 32"):
         check_resolution(16, 32)
     assert check_resolution(32, 32) == 32
-    with pytest.raises(UsageError, match="resolution 24 is too small"):
+    with pytest.raises(UsageError, match="resolution=24 is too small"):
         train_proxy(_net(), load_data("synthetic:classes=2,size=8,n=40"), resolution=24,
                     budget=1, min_resolution=32)
     with pytest.raises(UsageError, match="not a whole number"):

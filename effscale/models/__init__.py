@@ -10,7 +10,14 @@ from effscale.models.registry import (
     list_baselines,
     register_baseline,
 )
-from effscale.models.scaling import Coefficients, ScaleFactors, round_channels, round_repeats, scale_resolution
+from effscale.models.scaling import (
+    Coefficients,
+    ScaleFactors,
+    check_resolution,
+    round_channels,
+    round_repeats,
+    scale_resolution,
+)
 from effscale.models.specs import BaselineSpec, ScaledSpec, StageSpec, scale_spec
 
 __all__ = [
@@ -25,6 +32,7 @@ __all__ = [
     "SpecBaseline",
     "StageSpec",
     "build_model",
+    "check_resolution",
     "count_params",
     "get_baseline",
     "list_baselines",

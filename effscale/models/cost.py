@@ -30,6 +30,7 @@ from torch import nn
 
 from effscale.errors import UsageError
 from effscale.models.registry import Baseline, SpecBaseline, get_baseline
+from effscale.models.scaling import check_resolution
 
 FLOPS_CONVENTION = "fvcore total, eval mode, batch 1, 3xRxR input; 1 multiply-add = 1 flop"
 
@@ -149,14 +150,6 @@ def arch_id(signature: tuple, resolution: int) -> str:
     return hashlib.sha1(repr((signature, resolution)).encode()).hexdigest()[:12]
 
 
-def _check_resolution(resolution: int, minimum: int = 1) -> int:
-    if isinstance(resolution, bool) or not isinstance(resolution, int):
-        raise UsageError(f"resolution={resolution!r} must be a whole number of pixels")
-    if resolution < minimum:
-        raise UsageError(f"resolution={resolution} is too small; pass at least {minimum} (the network's total stride)")
-    return resolution
-
-
 def measure_cost(
     model_or_baseline: nn.Module | Baseline | str,
     resolution: int,
@@ -172,13 +165,13 @@ def measure_cost(
     to the same network are measured once and share ``arch_id``.
     """
     if isinstance(model_or_baseline, nn.Module):
-        resolution = _check_resolution(resolution)
+        resolution = check_resolution(resolution)
         model = model_or_baseline
         layout = tuple((n, tuple(p.shape)) for n, p in model.named_parameters())
         return Cost(count_params(model), count_flops(model, resolution), resolution, arch_id(layout, resolution))
 
     baseline = get_baseline(model_or_baseline)
-    resolution = _check_resolution(resolution, baseline.min_resolution)
+    resolution = check_resolution(resolution, baseline.min_resolution)
     if num_classes < 1:
         raise UsageError(f"num_classes={num_classes} must be >= 1")
     signature = baseline.signature(depth, width)

@@ -44,6 +44,22 @@ def scale_resolution(base_resolution: int, resolution_factor: float) -> int:
     return max(1, int(math.floor(base_resolution * resolution_factor + 0.5)))
 
 
+def check_resolution(resolution: int, min_resolution: int = 1) -> int:
+    """Validate an input side against the network's total stride (the one check cost, trainer and
+    search all use)."""
+    if isinstance(resolution, bool) or not isinstance(resolution, int):
+        if isinstance(resolution, float) and resolution.is_integer():
+            resolution = int(resolution)
+        else:
+            raise UsageError(f"resolution={resolution!r} is not a whole number of pixels; pass e.g. 32")
+    if resolution < max(1, min_resolution):
+        raise UsageError(
+            f"resolution={resolution} is too small for the network's strides (minimum "
+            f"{min_resolution}); pass a resolution of at least {min_resolution}"
+        )
+    return resolution
+
+
 def _check_factor(name: str, value: float, *, allow_scale_down: bool) -> float:
     try:
         value = float(value)

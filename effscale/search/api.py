@@ -274,7 +274,7 @@ def search(
             raise UsageError(f"search {study_name!r} was cancelled; re-run the same command to resume it")
 
         # 3. The winner and its family.
-        best = best_trial(study_obj)
+        best = best_trial(study_obj.get_trials(deepcopy=False))
         if best is None:
             store.set_status(study_name, "failed", error="no trial completed")
             raise UsageError(

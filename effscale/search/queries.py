@@ -8,7 +8,7 @@ import optuna
 
 from effscale.errors import UsageError
 from effscale.search.family import Family
-from effscale.search.study import CONFIG_ATTR, trial_row
+from effscale.search.study import CONFIG_ATTR, best_trial, trial_row
 
 SORTS = ("number", "value", "flops")
 
@@ -36,10 +36,10 @@ def list_studies(url: str | None) -> list[dict[str, Any]]:
     storage = _storage(url)
     records = {r.study_name: r for r in ProjectStore(url or DEFAULT_STORAGE_URL).list_searches()}
     rows = []
-    for summary in optuna.get_all_study_summaries(storage, include_best_trial=True):
+    for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
         config = summary.user_attrs.get(CONFIG_ATTR) or {}
         record = records.get(summary.study_name)
-        best = summary.best_trial
+        best = best_trial(storage.get_all_trials(summary._study_id, deepcopy=False))
         rows.append(
             {
                 "study": summary.study_name,

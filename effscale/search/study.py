@@ -9,7 +9,7 @@ driver that died, and their candidates are enqueued again.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 import optuna
 from optuna.distributions import FloatDistribution
@@ -115,9 +115,10 @@ def enqueue_pending(study: optuna.Study, candidates: CandidateSet) -> list[Candi
     return [rep for rep in candidates.representatives if rep.key in waiting]
 
 
-def best_trial(study: optuna.Study) -> FrozenTrial | None:
-    """Highest validation top-1 among COMPLETE trials, ties broken by lower measured FLOPs."""
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+def best_trial(trials: Iterable[FrozenTrial]) -> FrozenTrial | None:
+    """The winner: highest validation top-1 among COMPLETE trials, ties broken by lower measured
+    FLOPs (then the earlier trial). The CLI, the driver and the REST API all pick with this."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     if not complete:
         return None
     return min(complete, key=lambda t: (-t.value, t.user_attrs.get("flops", float("inf")), t.number))

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
+from effscale.search.study import best_trial
 from effscale.storage import SearchRecord, redact_url
 
 STATE_NAMES: dict[TrialState, str] = {
@@ -167,20 +168,6 @@ def progress(trials: Sequence[FrozenTrial], counts: dict[str, Any] | None) -> di
         "fail": by_state[TrialState.FAIL],
         "fraction": (min(done / total, 1.0) if total else (1.0 if total == 0 else None)),
     }
-
-
-def best_trial(trials: Iterable[FrozenTrial]) -> FrozenTrial | None:
-    """The complete trial with the highest top-1 (the study maximizes), lowest number on ties."""
-    best: FrozenTrial | None = None
-    for trial in trials:
-        if trial.state != TrialState.COMPLETE or not trial.values:
-            continue
-        value = _num(trial.values[0])
-        if value is None:
-            continue
-        if best is None or value > float(best.values[0]):
-            best = trial
-    return best
 
 
 def study_status(record: SearchRecord | None, launch: dict[str, Any] | None, trials: Sequence[FrozenTrial]) -> str:

@@ -8,7 +8,6 @@ from effscale.trainer.proxy import (
     Budget,
     ProxyResult,
     TrainConfig,
-    check_resolution,
     train_proxy,
 )
 
@@ -19,7 +18,6 @@ __all__ = [
     "ProxyData",
     "ProxyResult",
     "TrainConfig",
-    "check_resolution",
     "decode_count",
     "default_cache_dir",
     "load_data",

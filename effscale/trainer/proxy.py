@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from effscale.errors import UsageError
+from effscale.models.scaling import check_resolution
 from effscale.trainer._augment import crop_flip, normalizer, resize_uint8
 from effscale.trainer.data import ProxyData
 
@@ -49,7 +50,6 @@ __all__ = [
     "ProxyResult",
     "ReportFn",
     "TrainConfig",
-    "check_resolution",
     "train_proxy",
 ]
 
@@ -61,21 +61,6 @@ _BASE_LR = {"sgd": 0.1, "rmsprop": 0.016}
 
 ReportFn = Callable[[int, dict[str, Any]], Any]
 ProgressFn = Callable[[int, int], Any]
-
-
-def check_resolution(resolution: int, min_resolution: int = 1) -> int:
-    """Validate a trial's input side; the search calls this before building a network."""
-    if isinstance(resolution, bool) or not isinstance(resolution, int):
-        if isinstance(resolution, float) and resolution.is_integer():
-            resolution = int(resolution)
-        else:
-            raise UsageError(f"resolution={resolution!r} is not a whole number of pixels; pass e.g. 32")
-    if resolution < max(1, min_resolution):
-        raise UsageError(
-            f"resolution {resolution} is too small for the network's strides (minimum "
-            f"{min_resolution}); pass a resolution of at least {min_resolution}"
-        )
-    return resolution
 
 
 _BUDGET_RE = re.compile(r"^\s*(\d+)\s*(e|ep|epoch|epochs|s|step|steps)?\s*$", re.IGNORECASE)
