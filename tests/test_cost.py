@@ -77,5 +77,5 @@ def test_resolution_rescaling_equals_a_direct_fvcore_trace(name: str) -> None:
     clear_cost_cache()
     model = build_model(name, depth=1.2, width=1.1)
     # First at 32 (ResNet's last stage is 1x1 there, yet not resolution-independent), then others.
-    for resolution in (32, 35, 64, 33, 37, 97):
+    for resolution in (32, 35, 64, 33, 37, 97, 224, 258):
         assert measure_cost(name, resolution, depth=1.2, width=1.1).flops == count_flops(model, resolution)

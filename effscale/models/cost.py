@@ -209,10 +209,15 @@ def _flops_by_area(
         return count_flops(model, resolution), count_params(model)
     with torch.device("meta"):
         shape_model = baseline.build(depth, width, num_classes).eval()
-    total, terms = _area_terms(model, shape_model, resolution)
+    # The per-pixel terms do not depend on the size they were read at, so trace small (twice the
+    # total stride): the trace then costs almost no arithmetic, whatever resolution was asked.
+    traced_at = min(resolution, 2 * baseline.min_resolution)
+    total, terms = _area_terms(model, shape_model, traced_at)
     with _CACHE_LOCK:
         _AREA_TERMS[key] = terms
-    return total, count_params(model)
+    if terms is None:
+        return (total if traced_at == resolution else count_flops(model, resolution)), count_params(model)
+    return terms.flops(resolution), count_params(model)
 
 
 def cost_cache_info() -> dict[str, int]:
