@@ -7,13 +7,15 @@ get the dataset once through ``tune.with_parameters`` (Ray's object store).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import socket
+import sys
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from effscale.errors import UsageError
 
@@ -61,6 +63,21 @@ def _probe_address(address: str) -> None:
         ) from None
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Ray's C++ core logs straight to file descriptor 2 while it starts or retries a cluster;
+    the user gets our one line instead (see the UsageError below)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def ensure_ray(address: str | None, resources: Resources) -> bool:
     """Join ``address`` or start a quiet in-process local Ray; True if this call started it."""
     import ray
@@ -71,13 +88,16 @@ def ensure_ray(address: str | None, resources: Resources) -> bool:
         started = False
     else:
         try:
-            ray.init(
-                address=address or None,
-                include_dashboard=False,
-                log_to_driver=False,
-                logging_level=logging.ERROR,
-                configure_logging=True,
-            )
+            # Joining a cluster: Ray's retries log to fd 2. A local start spawns Ray's own processes,
+            # which must not inherit a temporary stderr, and is quiet anyway.
+            with _quiet_stderr() if address else contextlib.nullcontext():
+                ray.init(
+                    address=address or None,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level=logging.ERROR,
+                    configure_logging=True,
+                )
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise UsageError(f"cannot start or join Ray ({str(exc).splitlines()[0]}); check --ray-address") from None
         started = True
