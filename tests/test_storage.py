@@ -460,3 +460,16 @@ def test_in_memory_sqlite_is_refused(url: str) -> None:
 def test_redact_url(url: str, expected: str) -> None:
     assert redact_url(url) == expected
     assert "secret" not in redact_url(url)
+
+
+@pytest.mark.postgres
+def test_concurrent_first_opens_of_a_fresh_postgres_database(postgres_clean_url: str) -> None:
+    """Several processes creating Optuna's schema at once take turns (no enum-type collision)."""
+    import subprocess
+    import sys
+
+    code = "import sys; from effscale.storage import open_storage; open_storage(sys.argv[1])"
+    procs = [subprocess.Popen([sys.executable, "-c", code, postgres_clean_url], stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors

@@ -136,17 +136,15 @@ def search(
     """
     import optuna
 
-    from effscale.storage import DEFAULT_STORAGE_URL, ProjectStore, open_storage, redact_url
+    from effscale.storage import DEFAULT_STORAGE_URL, ProjectStore, open_storage, redact_url, validate_url
     from effscale.trainer import Budget, TrainConfig, load_data
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress view speaks for the study
 
     # 1. Everything that can be refused, before any write.
-    if epochs is None and steps is None:
-        epochs = 3
-    budget = Budget(epochs=epochs, steps=steps) if (epochs is None) != (steps is None) else None
-    if budget is None:
+    if epochs is not None and steps is not None:
         raise UsageError("pass either --epochs N or --steps N, not both")
+    budget = Budget(steps=steps) if steps is not None else Budget(epochs=3 if epochs is None else epochs)
     TrainConfig(batch_size=batch_size, lr=lr, optimizer=optimizer)
     if scheduler not in SCHEDULERS:
         raise UsageError(f"--scheduler {scheduler!r}; pass one of {', '.join(SCHEDULERS)}")
@@ -165,6 +163,7 @@ def search(
         )
     resources = Resources(cpus_per_trial, gpus_per_trial, max_concurrent, max_retries)
     storage_url = storage or DEFAULT_STORAGE_URL
+    validate_url(storage_url)  # its scheme and path now, before the slow steps below
     proxy_data = load_data(data, seed=seed)
     candidates = enumerate_candidates(base, grid, rule, base_resolution=base_resolution)
 

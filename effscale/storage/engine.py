@@ -14,11 +14,12 @@ Engine options per backend:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 from urllib.parse import unquote
 
 import optuna
@@ -284,6 +285,27 @@ def describe_db_error(exc: sa_exc.SQLAlchemyError, url: str) -> Exception:
 # --------------------------------------------------------------------------------------------
 
 
+# An arbitrary constant: the PostgreSQL advisory lock held while Optuna creates its schema.
+_OPTUNA_SCHEMA_LOCK_KEY = 0x0EFF5CA1F
+
+
+@contextlib.contextmanager
+def _optuna_schema_lock(engine: Engine) -> Iterator[None]:
+    """Two drivers opening a fresh PostgreSQL database at once would both run Optuna's
+    ``create_all`` and collide on its enum types; a session advisory lock makes them take turns.
+    (SQLite's own write lock and busy timeout already serialize them.)"""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as connection:
+        connection.execute(sqlalchemy.select(sqlalchemy.func.pg_advisory_lock(_OPTUNA_SCHEMA_LOCK_KEY)))
+        try:
+            yield
+        finally:
+            connection.execute(sqlalchemy.select(sqlalchemy.func.pg_advisory_unlock(_OPTUNA_SCHEMA_LOCK_KEY)))
+            connection.commit()
+
+
 def open_storage(
     url: str = DEFAULT_STORAGE_URL,
     *,
@@ -300,17 +322,18 @@ def open_storage(
     passed to Optuna unchanged (its failed-trial reaping).
     """
     url = normalize_url(url)
-    get_engine(url, connect_timeout=connect_timeout)  # validates and probes; memoized
+    engine = get_engine(url, connect_timeout=connect_timeout)  # validates and probes; memoized
     options = engine_options(url, connect_timeout=connect_timeout)
     try:
-        return optuna.storages.RDBStorage(
+        with _optuna_schema_lock(engine):
+            return optuna.storages.RDBStorage(
             url,
-            engine_kwargs=options,
-            skip_compatibility_check=skip_compatibility_check,
-            heartbeat_interval=heartbeat_interval,
-            grace_period=grace_period,
-            heartbeat_stale_trial_callback=heartbeat_stale_trial_callback,
-        )
+                engine_kwargs=options,
+                skip_compatibility_check=skip_compatibility_check,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=heartbeat_stale_trial_callback,
+            )
     except sa_exc.SQLAlchemyError as exc:
         raise describe_db_error(exc, url) from None
     except optuna.exceptions.StorageInternalError as exc:
