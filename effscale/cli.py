@@ -399,6 +399,17 @@ def _storage_option(parser: Any, help: str = "SQLAlchemy URL") -> None:
     )
 
 
+def _training_options(parser: Any, *, per: str = "") -> None:
+    """The proxy-training flags that `train` and `search` share."""
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=int, default=None, help=f"epochs{per} (default 3)")
+    budget.add_argument("--steps", type=int, default=None, help=f"or optimizer steps{per}")
+    parser.add_argument("--batch-size", type=_positive_int, default=128)
+    parser.add_argument("--lr", type=_finite_float, default=None, help="peak learning rate (default: scaled by batch size)")
+    parser.add_argument("--optimizer", choices=("sgd", "rmsprop"), default="sgd")
+    parser.add_argument("--seed", type=int, default=0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="effscale", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=_version())
@@ -446,13 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="measured: fvcore FLOPs of the built network (default); formula: alpha*beta^2*gamma^2")
     g.add_argument("--base-resolution", type=_positive_int, default=None, help="B0's input size (default: baseline's)")
     t = p.add_argument_group("proxy training")
-    budget = t.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=int, default=None, help="epochs per trial (default 3)")
-    budget.add_argument("--steps", type=int, default=None, help="or optimizer steps per trial")
-    t.add_argument("--batch-size", type=_positive_int, default=128)
-    t.add_argument("--lr", type=_finite_float, default=None, help="peak learning rate (default: scaled by batch size)")
-    t.add_argument("--optimizer", choices=("sgd", "rmsprop"), default="sgd")
-    t.add_argument("--seed", type=int, default=0)
+    _training_options(t, per=" per trial")
     t.add_argument("--scheduler", choices=("none", "asha"), default="none", help="asha: stop weak trials early (pruned)")
     t.add_argument("--grace-period", type=_positive_int, default=1, help="epochs before ASHA may stop a trial")
     r = p.add_argument_group("execution and storage")
@@ -472,13 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=_finite_float, default=1.0)
     p.add_argument("--width", type=_finite_float, default=1.0)
     p.add_argument("--resolution", type=int, default=None, help="input size (default: the data's, at least the network's minimum)")
-    budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=int, default=None, help="epochs (default 3)")
-    budget.add_argument("--steps", type=int, default=None, help="or optimizer steps")
-    p.add_argument("--batch-size", type=_positive_int, default=128)
-    p.add_argument("--lr", type=_finite_float, default=None, help="peak learning rate (default: scaled by batch size)")
-    p.add_argument("--optimizer", choices=("sgd", "rmsprop"), default="sgd")
-    p.add_argument("--seed", type=int, default=0)
+    _training_options(p)
     p.add_argument("--device", default=None, help="cpu or cuda[:N] (default: cuda if available)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
 
