@@ -8,7 +8,6 @@ value due to rounding"; for B0 with the paper's triple, φ=1 measures ~2.55x, no
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -88,16 +87,6 @@ class Family:
         return cls.from_dict(data)
 
 
-def _check_phis(phis: Iterable[float]) -> list[float]:
-    values = list(phis)
-    if not values:
-        raise UsageError("phis is empty; pass e.g. 0..7")
-    for phi in values:
-        if not math.isfinite(phi) or phi < 0:
-            raise UsageError(f"phi={phi} must be a finite number >= 0")
-    return values
-
-
 def emit_family(
     baseline: str | Baseline,
     coefficients: Coefficients,
@@ -109,11 +98,13 @@ def emit_family(
     """Members B<φ> for each φ: d=α^φ, w=β^φ, r=γ^φ, built and measured with fvcore."""
     base = get_baseline(baseline)
     base_resolution = base.base_resolution if base_resolution is None else base_resolution
-    phis = _check_phis(phis)
+    # Coefficients.scale validates each phi: all of them, before anything is measured.
+    scaled = [(phi, coefficients.scale(phi)) for phi in phis]
+    if not scaled:
+        raise UsageError("phis is empty; pass e.g. 0..7")
     b0 = measure_cost(base, base_resolution, num_classes=num_classes)
     members = []
-    for phi in phis:
-        factors = coefficients.scale(phi)
+    for phi, factors in scaled:
         resolution = scale_resolution(base_resolution, factors.resolution)
         cost = measure_cost(base, resolution, depth=factors.depth, width=factors.width, num_classes=num_classes)
         members.append(
