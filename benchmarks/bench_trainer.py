@@ -30,7 +30,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from effscale.trainer import Budget, ProxyData, load_data, train_proxy  # noqa: E402
+from effscale.trainer import ProxyData, ProxyRecipe, load_data, train_proxy  # noqa: E402
 from effscale.trainer._augment import normalizer, resize_uint8  # noqa: E402
 
 
@@ -105,15 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     # One untimed pass of each: first-call allocations and oneDNN kernel selection.
     plain_loop(copy.deepcopy(initial), data, resolution=args.resolution, batch_size=args.batch_size,
                steps=2, lr=lr, device=device)
-    train_proxy(copy.deepcopy(initial), data, resolution=args.resolution, budget=Budget(steps=2),
-                batch_size=args.batch_size, lr=lr, device=device)
+    recipe = ProxyRecipe(steps=args.steps, batch_size=args.batch_size, lr=lr)
+    train_proxy(copy.deepcopy(initial), data, resolution=args.resolution, recipe=recipe.replace(steps=2),
+                device=device)
 
     plain, ours = [], []
     for r in range(args.rounds):
         plain.append(plain_loop(copy.deepcopy(initial), data, resolution=args.resolution,
                                 batch_size=args.batch_size, steps=args.steps, lr=lr, device=device))
-        res = train_proxy(copy.deepcopy(initial), data, resolution=args.resolution,
-                          budget=Budget(steps=args.steps), batch_size=args.batch_size, lr=lr, device=device)
+        res = train_proxy(copy.deepcopy(initial), data, resolution=args.resolution, recipe=recipe, device=device)
         ours.append(res.images_per_s)
         print(f"round {r + 1}: plain {plain[-1]:8.1f} img/s   train_proxy {ours[-1]:8.1f} img/s   "
               f"ratio {ours[-1] / plain[-1]:.3f}", file=sys.stderr)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -12,8 +14,9 @@ import torch
 from torch import nn
 
 from effscale.errors import UsageError
+from effscale import models
 from effscale.models import check_resolution
-from effscale.trainer import Budget, ProxyResult, TrainConfig, load_data, train_proxy
+from effscale.trainer import Budget, ProxyRecipe, ProxyResult, load_data, train_proxy
 from effscale.trainer._augment import crop_flip, resize_uint8
 from effscale.trainer.proxy import _lr_at, _param_groups, _precise_bn
 
@@ -55,7 +58,7 @@ def _net(num_classes: int = 4, seed: int = 0, **kw) -> SmallNet:
 
 
 def test_result_fields_and_learning(synth) -> None:
-    result = train_proxy(_net(), synth, resolution=16, budget=Budget(epochs=4), batch_size=32)
+    result = train_proxy(_net(), synth, resolution=16, recipe=ProxyRecipe(epochs=4, batch_size=32))
     assert isinstance(result, ProxyResult)
     assert (result.epochs, result.steps) == (4, 4 * (synth.num_train // 32))
     assert result.val_top1 > 0.6, result.history  # chance is 0.25
@@ -68,11 +71,14 @@ def test_result_fields_and_learning(synth) -> None:
     doc = json.loads(json.dumps(result.to_dict()))
     assert doc["val_top1"] == result.val_top1 and len(doc["history"]) == 4
     assert doc["config"]["label_smoothing"] == 0.1 and doc["config"]["optimizer"] == "sgd"
+    assert doc["config"]["budget"] == "4 epochs" and doc["config"]["warmup_steps"] == synth.num_train // 32
+    assert len(doc["step_losses"]) == result.steps
 
 
 def test_same_seed_same_result_on_cpu(synth) -> None:
     runs = [
-        train_proxy(_net(dropout=0.2), synth, resolution=20, budget=2, batch_size=32, seed=seed)
+        train_proxy(_net(dropout=0.2), synth, resolution=20,
+                    recipe=ProxyRecipe(epochs=2, batch_size=32, seed=seed))
         for seed in (3, 3, 4)
     ]
     strip = lambda r: [{k: v for k, v in h.items() if k not in ("seconds", "images_per_s")} for h in r.history]  # noqa: E731
@@ -82,8 +88,51 @@ def test_same_seed_same_result_on_cpu(synth) -> None:
     # flip-allowed data goes through the mirror path, and stays deterministic too
     flip = load_data("synthetic:classes=4,size=16,n=200")
     flip.allow_flip = True
-    a, b = (train_proxy(_net(), flip, resolution=16, budget=1, batch_size=32, seed=1) for _ in range(2))
+    a, b = (train_proxy(_net(), flip, resolution=16,
+                              recipe=ProxyRecipe(epochs=1, batch_size=32, seed=1)) for _ in range(2))
     assert strip(a) == strip(b)
+
+
+def test_step_loss_trace_is_deterministic(synth) -> None:
+    """Whole training traces, not just final scores: same seed, same loss at every step."""
+    def trace(seed: int) -> list[float]:
+        recipe = ProxyRecipe(epochs=2, batch_size=32, seed=seed)
+        return train_proxy(_net(dropout=0.2), synth, resolution=16, recipe=recipe).step_losses
+
+    a, b, c = trace(5), trace(5), trace(6)
+    assert len(a) == 2 * (synth.num_train // 32) and all(math.isfinite(v) for v in a)
+    assert a == b
+    assert a != c
+
+
+def test_step_losses_match_steps_and_epoch_means(synth) -> None:
+    per_epoch = synth.num_train // 64
+    result = train_proxy(_net(), synth, resolution=16, recipe=ProxyRecipe(steps=per_epoch + 3, batch_size=64))
+    assert len(result.step_losses) == result.steps == per_epoch + 3
+    # each epoch's train_loss is the mean of its steps' losses (float32 sums, hence approx)
+    firsts = result.step_losses[:per_epoch], result.step_losses[per_epoch:]
+    for h, losses in zip(result.history, firsts):
+        assert h["train_loss"] == pytest.approx(sum(losses) / len(losses), rel=1e-5)
+
+
+def test_default_recipe_and_resolved_config(synth) -> None:
+    result = train_proxy(_net(), synth, resolution=16)  # recipe=None: ProxyRecipe()
+    recipe = ProxyRecipe()
+    per_epoch = synth.num_train // recipe.batch_size
+    assert result.steps == recipe.budget.total_steps(per_epoch) == len(result.step_losses)
+    assert result.config == {**recipe.resolved(), "warmup_steps": min(per_epoch, result.steps // 4)}
+    assert result.seed == recipe.seed and result.batch_size == recipe.batch_size
+
+
+def test_recipe_imports_without_torch() -> None:
+    """``effscale --help`` reads the recipe before torch: effscale.trainer's own imports stay light."""
+    code = (
+        "import sys; from effscale.trainer import OPTIMIZERS, Budget, ProxyRecipe; import effscale.trainer.recipe; "
+        "heavy = sorted(m for m in ('torch', 'numpy') if m in sys.modules); "
+        "mods = sorted(m for m in sys.modules if m.startswith('effscale.trainer')); print(heavy, mods)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[] ['effscale.trainer', 'effscale.trainer.recipe']"
 
 
 def test_global_rng_state_is_restored(synth) -> None:
@@ -91,13 +140,13 @@ def test_global_rng_state_is_restored(synth) -> None:
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    train_proxy(net, synth, resolution=16, budget=Budget(steps=2), batch_size=32, seed=9)
+    train_proxy(net, synth, resolution=16, recipe=ProxyRecipe(steps=2, batch_size=32, seed=9))
     assert torch.equal(torch.rand(3), expected)
 
 
 def test_report_called_after_each_epoch(synth) -> None:
     calls: list[tuple[int, dict]] = []
-    result = train_proxy(_net(), synth, resolution=16, budget=3, batch_size=64,
+    result = train_proxy(_net(), synth, resolution=16, recipe=ProxyRecipe(epochs=3, batch_size=64),
                          report=lambda epoch, metrics: calls.append((epoch, metrics)))
     assert [e for e, _ in calls] == [1, 2, 3]
     assert all({"val_top1", "val_loss", "train_loss", "lr"} <= set(m) for _, m in calls)
@@ -113,7 +162,8 @@ def test_report_can_stop_the_trial(synth, answer) -> None:
         seen.append(epoch)
         return answer if epoch == 2 else None
 
-    result = train_proxy(_net(), synth, resolution=16, budget=10, batch_size=64, report=report)
+    result = train_proxy(_net(), synth, resolution=16, recipe=ProxyRecipe(epochs=10, batch_size=64),
+                          report=report)
     assert seen == [1, 2]
     assert result.stopped_early and result.epochs == 2 and len(result.history) == 2
 
@@ -126,14 +176,15 @@ def test_report_exception_propagates(synth) -> None:
         raise Stop
 
     with pytest.raises(Stop):
-        train_proxy(_net(), synth, resolution=16, budget=3, batch_size=64, report=report)
+        train_proxy(_net(), synth, resolution=16, recipe=ProxyRecipe(epochs=3, batch_size=64),
+                    report=report)
 
 
 def test_step_budget_and_progress(synth) -> None:
     per_epoch = synth.num_train // 64
     ticks: list[tuple[int, int]] = []
-    result = train_proxy(_net(), synth, resolution=16, budget=Budget(steps=per_epoch + 2),
-                         batch_size=64, progress=lambda s, t: ticks.append((s, t)))
+    result = train_proxy(_net(), synth, resolution=16, recipe=ProxyRecipe(steps=per_epoch + 2, batch_size=64),
+                         progress=lambda s, t: ticks.append((s, t)))
     assert result.steps == per_epoch + 2
     assert result.epochs == 2  # one full epoch, then a partial one, each evaluated
     assert ticks == [(s, per_epoch + 2) for s in range(1, per_epoch + 3)]
@@ -141,18 +192,18 @@ def test_step_budget_and_progress(synth) -> None:
 
 def test_rmsprop_and_batch_larger_than_data(synth) -> None:
     small = load_data("synthetic:classes=3,size=12,n=60")
-    result = train_proxy(_net(3), small, resolution=12, budget=2, batch_size=1000, optimizer="rmsprop")
+    result = train_proxy(_net(3), small, resolution=12,
+                         recipe=ProxyRecipe(epochs=2, batch_size=1000, optimizer="rmsprop"))
     assert result.batch_size == small.num_train and result.steps == 2
     assert math.isfinite(result.val_loss)
 
 
 def test_digits_with_the_registry_tiny_baseline() -> None:
-    models = pytest.importorskip("effscale.models")
     data = load_data("digits")
     baseline = models.get_baseline("tiny")
     model = baseline.build(1.0, 1.0, data.num_classes)
     result = train_proxy(model, data, resolution=max(16, baseline.min_resolution),
-                         budget=Budget(steps=3), min_resolution=baseline.min_resolution)
+                         recipe=ProxyRecipe(steps=3), min_resolution=baseline.min_resolution)
     assert result.steps == 3 and math.isfinite(result.history[-1]["train_loss"])
 
 
@@ -162,8 +213,8 @@ def test_warmup_then_cosine_schedule() -> None:
     assert all(a >= b for a, b in zip(lrs[3:], lrs[4:]))
     assert lrs[-1] < 0.01
     # The default peak scales linearly with the batch size; an explicit lr is taken as given.
-    assert TrainConfig(batch_size=256).peak_lr == pytest.approx(2 * TrainConfig(batch_size=128).peak_lr)
-    assert TrainConfig(batch_size=256, lr=0.3).peak_lr == 0.3
+    assert ProxyRecipe(batch_size=256).peak_lr == pytest.approx(2 * ProxyRecipe(batch_size=128).peak_lr)
+    assert ProxyRecipe(batch_size=256, lr=0.3).peak_lr == 0.3
 
 
 def test_no_weight_decay_on_batchnorm_and_biases() -> None:
@@ -214,7 +265,7 @@ def test_resolution_too_small() -> None:
     assert check_resolution(32, 32) == 32
     with pytest.raises(UsageError, match="resolution=24 is too small"):
         train_proxy(_net(), load_data("synthetic:classes=2,size=8,n=40"), resolution=24,
-                    budget=1, min_resolution=32)
+                    recipe=ProxyRecipe(epochs=1), min_resolution=32)
     with pytest.raises(UsageError, match="not a whole number"):
         check_resolution(31.5, 1)  # type: ignore[arg-type]
 
@@ -241,22 +292,22 @@ def test_budget_parse() -> None:
 
 
 def test_bad_hyperparameters_and_model_mismatch(synth) -> None:
-    with pytest.raises(UsageError, match="optimizer='adam'"):
-        train_proxy(_net(), synth, resolution=16, budget=1, optimizer="adam")
-    with pytest.raises(UsageError, match="batch_size=0"):
-        train_proxy(_net(), synth, resolution=16, budget=1, batch_size=0)
+    # The recipe refuses bad values itself, before any data or network is touched.
+    with pytest.raises(UsageError, match="--optimizer 'adam' is not one of sgd, rmsprop"):
+        ProxyRecipe(optimizer="adam")
+    with pytest.raises(UsageError, match="--batch-size 0 must be >= 1"):
+        ProxyRecipe(batch_size=0)
     with pytest.raises(UsageError, match="data has 4 classes; build it with num_classes=4"):
-        train_proxy(_net(num_classes=2), synth, resolution=16, budget=1)
+        train_proxy(_net(num_classes=2), synth, resolution=16, recipe=ProxyRecipe(epochs=1))
 
 
 @pytest.mark.slow
 def test_digits_quality_tiny_baseline() -> None:
     """Quality bar: digits at the proxy base resolution 32 reaches >= 0.9 top-1 in a few epochs."""
-    models = pytest.importorskip("effscale.models")
     data = load_data("digits", seed=0)
     torch.manual_seed(0)
     model = models.build_model("tiny", num_classes=data.num_classes)
     # lr 0.2: the EfficientNet-style tiny net wants a higher peak than the ResNet-safe default
     # (measured: 0.70 at the default 0.05, 0.98 at 0.2 after 5 epochs).
-    result = train_proxy(model, data, resolution=32, budget=Budget(epochs=5), lr=0.2, seed=0)
+    result = train_proxy(model, data, resolution=32, recipe=ProxyRecipe(epochs=5, lr=0.2, seed=0))
     assert result.val_top1 >= 0.9, result.history

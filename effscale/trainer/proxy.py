@@ -10,11 +10,13 @@ Quality (1 thread, seed 0, training seconds / wall seconds including data and ev
     at the default lr, 5 epochs: 0.708 -- EfficientNet-style nets want the higher peak;
   * tiny, lr 0.2, 5 epochs: 0.981, 8.1 s.
 
-Recipe: the EfficientNet one, scaled down to a few epochs -- SGD with Nesterov momentum (or
-RMSProp, EfficientNet's own choice), linear warm-up then cosine decay per step, label smoothing
-0.1, and no weight decay on BatchNorm parameters and biases. Before each evaluation the BatchNorm
+Recipe: `effscale.trainer.recipe.ProxyRecipe` declares it (optimizer, schedule, smoothing, decay
+and their defaults); this module only carries it out. Before each evaluation the BatchNorm
 statistics are recomputed for the current weights ("precise BN", see `_precise_bn`): a proxy run
 is too short for running averages to catch up, and without it eval accuracy lags far behind.
+
+The run, top to bottom (`train_proxy`): `_setup` once, then per epoch `_train_epoch`,
+`_precise_bn`, `_evaluate`, the ``report`` callback; `_result` at the end.
 
 Speed tricks, each marked ``# speed:`` where it happens:
   * the dataset lives on the device as uint8 and is resized once per trial, not per step;
@@ -22,14 +24,14 @@ Speed tricks, each marked ``# speed:`` where it happens:
     per-sample Python;
   * crop + flip is one gather per batch (see `_augment.crop_flip`), normalisation one fused
     multiply-add;
-  * the loss is accumulated on the device and read once per epoch (no per-step host sync);
+  * losses stay on the device: summed per epoch (read once per epoch) and written into one
+    preallocated trace (read once per run) -- no per-step host sync;
   * on CUDA: bf16 autocast, channels_last, non_blocking copies, optional ``torch.compile``.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -43,107 +45,26 @@ from effscale.errors import UsageError
 from effscale.models.scaling import check_resolution
 from effscale.trainer._augment import crop_flip, normalizer, resize_uint8
 from effscale.trainer.data import ProxyData
+from effscale.trainer.recipe import OPTIMIZERS, Budget, ProxyRecipe
 
 __all__ = [
     "OPTIMIZERS",
     "Budget",
+    "ProgressFn",
     "ProxyResult",
     "ReportFn",
-    "TrainConfig",
     "train_proxy",
 ]
-
-OPTIMIZERS = ("sgd", "rmsprop")
-# Peak learning rates per 256 images, scaled linearly with the batch size (Goyal et al. 2017).
-# SGD's is the ImageNet 0.1 (higher peaks diverged resnet18 on digits within 5 epochs);
-# RMSProp's is EfficientNet's 0.016.
-_BASE_LR = {"sgd": 0.1, "rmsprop": 0.016}
 
 ReportFn = Callable[[int, dict[str, Any]], Any]
 ProgressFn = Callable[[int, int], Any]
 
 
-_BUDGET_RE = re.compile(r"^\s*(\d+)\s*(e|ep|epoch|epochs|s|step|steps)?\s*$", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Budget:
-    """How long a proxy run trains: ``Budget(epochs=N)`` or ``Budget(steps=N)``."""
-
-    epochs: int | None = None
-    steps: int | None = None
-
-    def __post_init__(self) -> None:
-        if (self.epochs is None) == (self.steps is None):
-            raise UsageError("budget needs exactly one of epochs=N or steps=N, e.g. Budget(epochs=3)")
-        name, value = ("epochs", self.epochs) if self.epochs is not None else ("steps", self.steps)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise UsageError(f"budget {name}={value!r} is not a whole number; pass a positive integer")
-        if value <= 0:
-            raise UsageError(f"budget {name}={value} must be > 0; pass a positive integer")
-
-    @classmethod
-    def parse(cls, text: str | int | Budget) -> Budget:
-        """``3`` or ``"3"`` or ``"3e"``/``"3epochs"`` -> 3 epochs; ``"200s"``/``"200steps"`` -> 200 steps."""
-        if isinstance(text, Budget):
-            return text
-        if isinstance(text, int) and not isinstance(text, bool):
-            return cls(epochs=text)
-        m = _BUDGET_RE.match(str(text))
-        if not m:
-            raise UsageError(f"budget {text!r} not understood; pass N (epochs), Ne (epochs) or Ns (steps)")
-        n, unit = int(m.group(1)), (m.group(2) or "e").lower()
-        return cls(steps=n) if unit.startswith("s") else cls(epochs=n)
-
-    def total_steps(self, steps_per_epoch: int) -> int:
-        return self.steps if self.steps is not None else int(self.epochs) * steps_per_epoch  # type: ignore[operator]
-
-    def __str__(self) -> str:
-        return f"{self.epochs} epochs" if self.epochs is not None else f"{self.steps} steps"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters of a proxy run (everything but the model, data, resolution and budget)."""
-
-    batch_size: int = 128
-    lr: float | None = None  # None: _BASE_LR[optimizer] * batch_size / 256
-    optimizer: str = "sgd"
-    momentum: float = 0.9
-    warmup_epochs: float = 1.0
-    label_smoothing: float = 0.1
-    weight_decay: float = 5e-5
-    compile: bool = False
-    precise_bn_batches: int = 4
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise UsageError(f"optimizer={self.optimizer!r}; pass one of {', '.join(OPTIMIZERS)}")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise UsageError(f"batch_size={self.batch_size!r} must be a positive integer, e.g. 128")
-        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
-            raise UsageError(f"lr={self.lr} must be a positive number, e.g. 0.1")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise UsageError(f"label_smoothing={self.label_smoothing} must be in [0, 1), e.g. 0.1")
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise UsageError(f"weight_decay={self.weight_decay} must be >= 0, e.g. 5e-5")
-        if not (math.isfinite(self.warmup_epochs) and self.warmup_epochs >= 0):
-            raise UsageError(f"warmup_epochs={self.warmup_epochs} must be >= 0, e.g. 1")
-        if not 0.0 <= self.momentum < 1.0:
-            raise UsageError(f"momentum={self.momentum} must be in [0, 1), e.g. 0.9")
-        if isinstance(self.precise_bn_batches, bool) or not isinstance(self.precise_bn_batches, int) \
-                or self.precise_bn_batches < 0:
-            raise UsageError(f"precise_bn_batches={self.precise_bn_batches!r} must be an integer >= 0, e.g. 4")
-
-    @property
-    def peak_lr(self) -> float:
-        return self.lr if self.lr is not None else _BASE_LR[self.optimizer] * self.batch_size / 256
-
-
 @dataclass
 class ProxyResult:
     """What a proxy run measured. ``history`` has one dict per epoch (the last may be partial
-    under a step budget); ``stopped_early`` is True when ``report`` asked to stop."""
+    under a step budget); ``step_losses`` the training loss of every optimizer step, so that two
+    runs can be compared trace for trace; ``stopped_early`` is True when ``report`` asked to stop."""
 
     val_top1: float
     val_loss: float
@@ -152,6 +73,7 @@ class ProxyResult:
     train_seconds: float
     images_per_s: float
     history: list[dict[str, Any]] = field(default_factory=list)
+    step_losses: list[float] = field(default_factory=list)
     stopped_early: bool = False
     diverged: bool = False
     resolution: int = 0
@@ -164,26 +86,178 @@ class ProxyResult:
         return asdict(self)
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """EfficientNet/timm convention: decay conv and linear weights only; BatchNorm scales and
-    all biases (every parameter with fewer than 2 dims) are left alone."""
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (decay if p.ndim >= 2 else no_decay).append(p)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+@dataclass
+class _Run:
+    """One run's state, built once by `_setup`; the epoch loop reads it and advances ``step``."""
+
+    recipe: ProxyRecipe
+    device: torch.device
+    forward: nn.Module  # the model, or its torch.compile wrapper
+    x_train: Tensor  # uint8, resized and padded for random crops
+    y_train: Tensor
+    x_val: Tensor  # uint8, resized
+    y_val: Tensor
+    scale: Tensor  # x_uint8 * scale + shift is the standardised image
+    shift: Tensor
+    resolution: int
+    flip: bool
+    num_classes: int
+    batch_size: int
+    steps_per_epoch: int
+    total_steps: int
+    warmup_steps: int
+    opt: torch.optim.Optimizer
+    gen: torch.Generator  # data order and augmentation; dropout uses the (forked) global RNG
+    step_losses: Tensor  # total_steps losses, filled on the device
+    step: int = 0
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    @property
+    def planned_epochs(self) -> int:
+        return math.ceil(self.total_steps / self.steps_per_epoch)
 
 
-def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    groups = _param_groups(model, cfg.weight_decay)
-    if cfg.optimizer == "rmsprop":
-        # EfficientNet's RMSProp: decay 0.9, momentum 0.9, eps 1e-3 (TF puts eps inside the sqrt;
-        # 1e-3 here is the usual PyTorch stand-in).
-        return torch.optim.RMSprop(groups, lr=cfg.peak_lr, alpha=0.9, momentum=cfg.momentum, eps=1e-3)
-    return torch.optim.SGD(groups, lr=cfg.peak_lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
+def train_proxy(
+    model: nn.Module,
+    data: ProxyData,
+    *,
+    resolution: int,
+    recipe: ProxyRecipe | None = None,
+    device: str | torch.device = "cpu",
+    min_resolution: int = 1,
+    threads: int | None = None,
+    report: ReportFn | None = None,
+    progress: ProgressFn | None = None,
+) -> ProxyResult:
+    """Train ``model`` (in place) on ``data`` at ``resolution`` as ``recipe`` says; return the scores.
+
+    ``recipe=None`` is ``ProxyRecipe()``. ``report(epoch, metrics)`` runs after each epoch;
+    returning True or ``"stop"`` ends the run cleanly (an exception propagates).
+    ``progress(step, total_steps)`` runs after each step. On the CPU the same ``recipe.seed`` (and
+    the same initial weights) gives the same result, step loss for step loss. The global RNG state
+    is restored on return.
+    """
+    recipe = recipe if recipe is not None else ProxyRecipe()
+    resolution = check_resolution(resolution, min_resolution)
+    run = _setup(model, data, recipe, resolution=resolution, device=device, threads=threads)
+    history: list[dict[str, Any]] = []
+    stopped = diverged = False
+    with torch.random.fork_rng(devices=[run.device.index] if run.cuda else []):
+        torch.manual_seed(recipe.seed)  # the global RNG too: dropout and stochastic depth in the model
+        for epoch in range(1, run.planned_epochs + 1):
+            steps, train_loss, lr, seconds, bn_batches = _train_epoch(run, progress)
+            _precise_bn(run.forward, bn_batches)
+            val_top1, val_loss = _evaluate(run)
+            history.append({
+                "epoch": epoch, "steps": run.step, "train_loss": train_loss,
+                "val_top1": val_top1, "val_loss": val_loss, "lr": lr, "seconds": seconds,
+                "images_per_s": steps * run.batch_size / seconds if seconds > 0 else 0.0,
+            })
+            if not math.isfinite(train_loss):
+                diverged = True  # more steps cannot recover NaN weights; stop spending budget
+                break
+            if report is not None and _says_stop(report(epoch, dict(history[-1]))):
+                stopped = True
+                break
+    model.eval()
+    return _result(run, history, stopped=stopped, diverged=diverged)
+
+
+def _setup(
+    model: nn.Module, data: ProxyData, recipe: ProxyRecipe, *, resolution: int,
+    device: str | torch.device, threads: int | None,
+) -> _Run:
+    """Everything done once per run: data and model onto the device, the set resized, the
+    schedule's lengths, the optimizer, the generator."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    cuda = device.type == "cuda"
+
+    # speed: one host->device copy of the whole set per trial; everything after stays there.
+    data = data.to(device, non_blocking=cuda)
+    model.to(device)
+    if cuda:
+        model.to(memory_format=torch.channels_last)  # speed: tensor cores want NHWC
+    forward = torch.compile(model) if recipe.compile else model
+
+    # speed: resize the whole set once per trial (antialiased, on the device), pad once for crops.
+    pad = max(1, resolution // 8)  # CIFAR's 4 px at 32, scaled with the resolution
+    x_train = F.pad(resize_uint8(data.x_train, resolution), (pad, pad, pad, pad))
+    scale, shift = normalizer(data.mean, data.std)
+
+    batch_size = min(recipe.batch_size, data.num_train)
+    # Drop the ragged last batch: a tiny batch gives noisy BatchNorm statistics, and fixed shapes
+    # let torch.compile reuse one graph. The permutation changes each epoch, so nothing is lost.
+    steps_per_epoch = data.num_train // batch_size
+    total_steps = recipe.budget.total_steps(steps_per_epoch)
+    return _Run(
+        recipe=recipe, device=device, forward=forward,
+        x_train=x_train, y_train=data.y_train, x_val=resize_uint8(data.x_val, resolution), y_val=data.y_val,
+        scale=scale, shift=shift, resolution=resolution, flip=data.allow_flip, num_classes=data.num_classes,
+        batch_size=batch_size, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
+        warmup_steps=min(round(recipe.warmup_epochs * steps_per_epoch), total_steps // 4),
+        opt=_make_optimizer(model, recipe),
+        gen=torch.Generator(device=device).manual_seed(recipe.seed),
+        step_losses=torch.zeros(total_steps, device=device),
+    )
+
+
+def _train_epoch(run: _Run, progress: ProgressFn | None) -> tuple[int, float, float, float, list[Tensor]]:
+    """One pass over a fresh permutation (or what is left of the step budget).
+
+    Returns (steps, mean train loss, last lr, training seconds, the augmented batches for
+    precise BN: the epoch's last ``precise_bn_batches``, kept rather than recomputed).
+    """
+    recipe, bs = run.recipe, run.batch_size
+    run.forward.train()
+    if run.cuda:
+        torch.cuda.synchronize(run.device)
+    t0 = time.perf_counter()
+    # speed: one permutation per epoch; batches are slices of it.
+    perm = torch.randperm(run.x_train.shape[0], generator=run.gen, device=run.device)
+    loss_sum = torch.zeros((), device=run.device)
+    epoch_steps = min(run.steps_per_epoch, run.total_steps - run.step)
+    bn_batches: list[Tensor] = []
+    for i in range(epoch_steps):
+        idx = perm[i * bs : (i + 1) * bs]
+        xb = _to_input(run, crop_flip(run.x_train, idx, run.resolution, flip=run.flip, generator=run.gen))
+        if i >= epoch_steps - recipe.precise_bn_batches:
+            bn_batches.append(xb)
+        lr = _lr_at(run.step, peak=recipe.peak_lr, warmup=run.warmup_steps, total=run.total_steps)
+        for g in run.opt.param_groups:
+            g["lr"] = lr
+        with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.cuda):
+            logits = run.forward(xb)
+        if run.step == 0:
+            _check_logits(logits, run.num_classes)
+        loss = F.cross_entropy(logits.float(), run.y_train[idx], label_smoothing=recipe.effective_label_smoothing)
+        run.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        run.opt.step()
+        # speed: no .item() per step, so no host sync; both are read later, in one go.
+        loss_sum += loss.detach()
+        run.step_losses[run.step] = loss.detach()
+        run.step += 1
+        if progress is not None:
+            progress(run.step, run.total_steps)
+    if run.cuda:
+        torch.cuda.synchronize(run.device)
+    seconds = time.perf_counter() - t0
+    return epoch_steps, float(loss_sum) / max(1, epoch_steps), lr, seconds, bn_batches
+
+
+def _to_input(run: _Run, x_uint8: Tensor) -> Tensor:
+    """A uint8 batch as the network's input."""
+    xb = x_uint8.float().mul_(run.scale).add_(run.shift)  # speed: one fused normalise per batch
+    if run.cuda:
+        xb = xb.contiguous(memory_format=torch.channels_last)
+    return xb
 
 
 def _lr_at(step: int, *, peak: float, warmup: int, total: int) -> float:
@@ -218,28 +292,72 @@ def _precise_bn(model: nn.Module, batches: list[Tensor]) -> None:
         m.momentum = momentum
 
 
-def _evaluate(
-    model: nn.Module, x: Tensor, y: Tensor, scale: Tensor, shift: Tensor, *, batch_size: int,
-    amp: bool, channels_last: bool, num_classes: int,
-) -> tuple[float, float]:
-    """Top-1 and mean cross-entropy (no smoothing) over a uint8 set, batched, in eval mode."""
-    model.eval()
-    correct = torch.zeros((), dtype=torch.int64, device=x.device)
-    loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
+def _evaluate(run: _Run) -> tuple[float, float]:
+    """Top-1 and mean cross-entropy (no smoothing) over the validation set, batched, in eval mode."""
+    run.forward.eval()
+    bs = max(256, 2 * run.batch_size)  # no gradients: twice the training batch fits
+    correct = torch.zeros((), dtype=torch.int64, device=run.device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=run.device)
     with torch.inference_mode():
-        for i in range(0, x.shape[0], batch_size):
-            xb = x[i : i + batch_size].float().mul_(scale).add_(shift)
-            if channels_last:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
-                logits = model(xb)
+        for i in range(0, run.x_val.shape[0], bs):
+            with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.cuda):
+                logits = run.forward(_to_input(run, run.x_val[i : i + bs]))
             logits = logits.float()
-            _check_logits(logits, num_classes)
-            yb = y[i : i + batch_size]
+            _check_logits(logits, run.num_classes)
+            yb = run.y_val[i : i + bs]
             loss_sum += F.cross_entropy(logits, yb, reduction="sum").double()
             correct += (logits.argmax(1) == yb).sum()
-    n = max(1, x.shape[0])
+    n = max(1, run.x_val.shape[0])
     return float(correct) / n, float(loss_sum) / n
+
+
+def _result(run: _Run, history: list[dict[str, Any]], *, stopped: bool, diverged: bool) -> ProxyResult:
+    train_seconds = sum(h["seconds"] for h in history)
+    last = history[-1]  # there is always at least one epoch
+    return ProxyResult(
+        val_top1=last["val_top1"],
+        val_loss=last["val_loss"],
+        epochs=len(history),
+        steps=run.step,
+        train_seconds=train_seconds,
+        images_per_s=run.step * run.batch_size / train_seconds if train_seconds > 0 else 0.0,
+        history=history,
+        step_losses=run.step_losses[: run.step].tolist(),  # the run's one read of the trace
+        stopped_early=stopped,
+        diverged=diverged,
+        resolution=run.resolution,
+        batch_size=run.batch_size,
+        seed=run.recipe.seed,
+        device=str(run.device),
+        config={**run.recipe.resolved(), "warmup_steps": run.warmup_steps},
+    )
+
+
+def _says_stop(answer: Any) -> bool:
+    """``report``'s answer: True or ``"stop"`` (any case) ends the run."""
+    return answer is True or (isinstance(answer, str) and answer.lower() == "stop")
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """EfficientNet/timm convention: decay conv and linear weights only; BatchNorm scales and
+    all biases (every parameter with fewer than 2 dims) are left alone."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def _make_optimizer(model: nn.Module, recipe: ProxyRecipe) -> torch.optim.Optimizer:
+    groups = _param_groups(model, recipe.effective_weight_decay)
+    if recipe.optimizer == "rmsprop":
+        # EfficientNet's RMSProp: decay 0.9, momentum 0.9, eps 1e-3 (TF puts eps inside the sqrt;
+        # 1e-3 here is the usual PyTorch stand-in).
+        return torch.optim.RMSprop(groups, lr=recipe.peak_lr, alpha=0.9, momentum=recipe.momentum, eps=1e-3)
+    return torch.optim.SGD(groups, lr=recipe.peak_lr, momentum=recipe.momentum, nesterov=recipe.momentum > 0)
 
 
 def _check_logits(logits: Tensor, num_classes: int) -> None:
@@ -248,166 +366,3 @@ def _check_logits(logits: Tensor, num_classes: int) -> None:
             f"the model outputs shape {tuple(logits.shape)} but the data has {num_classes} classes; "
             f"build it with num_classes={num_classes}"
         )
-
-
-def train_proxy(
-    model: nn.Module,
-    data: ProxyData,
-    *,
-    resolution: int,
-    budget: Budget | int | str,
-    batch_size: int = 128,
-    lr: float | None = None,
-    optimizer: str = "sgd",
-    momentum: float = 0.9,
-    warmup_epochs: float = 1.0,
-    label_smoothing: float = 0.1,
-    weight_decay: float = 5e-5,
-    device: str | torch.device = "cpu",
-    seed: int = 0,
-    compile: bool = False,
-    precise_bn_batches: int = 4,
-    min_resolution: int = 1,
-    threads: int | None = None,
-    report: ReportFn | None = None,
-    progress: ProgressFn | None = None,
-) -> ProxyResult:
-    """Train ``model`` (in place) on ``data`` at ``resolution`` for ``budget``; return the scores.
-
-    ``report(epoch, metrics)`` runs after each epoch; returning True or ``"stop"`` ends the run
-    cleanly (an exception propagates). ``progress(step, total_steps)`` runs after each step. On
-    the CPU the same ``seed`` (and the same initial weights) gives the same result. The global
-    RNG state is restored on return.
-    """
-    cfg = TrainConfig(
-        batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum,
-        warmup_epochs=warmup_epochs, label_smoothing=label_smoothing,
-        weight_decay=weight_decay, compile=compile, precise_bn_batches=precise_bn_batches,
-    )
-    budget = Budget.parse(budget)
-    resolution = check_resolution(resolution, min_resolution)
-    device = torch.device(device)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())
-    if threads is not None:
-        torch.set_num_threads(int(threads))
-    cuda = device.type == "cuda"
-
-    # speed: one host->device copy of the whole set per trial; everything after stays there.
-    data = data.to(device, non_blocking=cuda)
-    model.to(device)
-    if cuda:
-        model.to(memory_format=torch.channels_last)  # speed: tensor cores want NHWC
-    forward = torch.compile(model) if cfg.compile else model
-
-    # speed: resize the whole set once per trial (antialiased, on the device), pad once for crops.
-    pad = max(1, resolution // 8)  # CIFAR's 4 px at 32, scaled with the resolution
-    x_train = F.pad(resize_uint8(data.x_train, resolution), (pad, pad, pad, pad))
-    x_val = resize_uint8(data.x_val, resolution)
-    y_train, y_val = data.y_train, data.y_val
-    scale, shift = normalizer(data.mean, data.std)
-
-    n = data.num_train
-    bs = min(cfg.batch_size, n)
-    # Drop the ragged last batch: a tiny batch gives noisy BatchNorm statistics, and fixed shapes
-    # let torch.compile reuse one graph. The permutation changes each epoch, so nothing is lost.
-    steps_per_epoch = n // bs
-    total_steps = budget.total_steps(steps_per_epoch)
-    planned_epochs = math.ceil(total_steps / steps_per_epoch)
-    warmup = min(round(cfg.warmup_epochs * steps_per_epoch), total_steps // 4)
-    opt = _make_optimizer(model, cfg)
-    eval_bs = max(256, 2 * bs)
-
-    history: list[dict[str, Any]] = []
-    step = 0
-    train_seconds = 0.0
-    images = 0
-    stopped = diverged = False
-    val_top1, val_loss = 0.0, float("nan")
-    fork_devices = [device.index] if cuda else []
-    with torch.random.fork_rng(devices=fork_devices):
-        # Seeds the global RNG too, for dropout and stochastic depth inside the model.
-        torch.manual_seed(seed)
-        gen = torch.Generator(device=device).manual_seed(seed)
-        for epoch in range(1, planned_epochs + 1):
-            model.train()
-            if cuda:
-                torch.cuda.synchronize(device)
-            t0 = time.perf_counter()
-            # speed: one permutation per epoch; batches are slices of it.
-            perm = torch.randperm(n, generator=gen, device=device)
-            loss_sum = torch.zeros((), device=device)
-            epoch_steps = min(steps_per_epoch, total_steps - step)
-            bn_batches: list[Tensor] = []
-            for i in range(epoch_steps):
-                idx = perm[i * bs : (i + 1) * bs]
-                xb = crop_flip(x_train, idx, resolution, flip=data.allow_flip, generator=gen)
-                xb = xb.float().mul_(scale).add_(shift)  # speed: one fused normalise per batch
-                if cuda:
-                    xb = xb.contiguous(memory_format=torch.channels_last)
-                if i >= epoch_steps - cfg.precise_bn_batches:
-                    bn_batches.append(xb)  # the epoch's last batches, already augmented: no extra work
-                yb = y_train[idx]
-                lr_now = _lr_at(step, peak=cfg.peak_lr, warmup=warmup, total=total_steps)
-                for g in opt.param_groups:
-                    g["lr"] = lr_now
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-                    logits = forward(xb)
-                if step == 0:
-                    _check_logits(logits, data.num_classes)
-                loss = F.cross_entropy(logits.float(), yb, label_smoothing=cfg.label_smoothing)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                loss_sum += loss.detach()  # speed: no .item() per step, so no host sync
-                step += 1
-                if progress is not None:
-                    progress(step, total_steps)
-            if cuda:
-                torch.cuda.synchronize(device)
-            seconds = time.perf_counter() - t0
-            train_seconds += seconds
-            images += epoch_steps * bs
-            train_loss = float(loss_sum) / max(1, epoch_steps)
-            _precise_bn(forward, bn_batches)
-            bn_batches.clear()
-            val_top1, val_loss = _evaluate(
-                forward, x_val, y_val, scale, shift, batch_size=eval_bs, amp=cuda,
-                channels_last=cuda, num_classes=data.num_classes,
-            )
-            metrics = {
-                "epoch": epoch,
-                "steps": step,
-                "train_loss": train_loss,
-                "val_top1": val_top1,
-                "val_loss": val_loss,
-                "lr": lr_now,
-                "seconds": seconds,
-                "images_per_s": epoch_steps * bs / seconds if seconds > 0 else 0.0,
-            }
-            history.append(metrics)
-            if not math.isfinite(train_loss):
-                diverged = True  # more steps cannot recover NaN weights; stop spending budget
-                break
-            if report is not None:
-                answer = report(epoch, dict(metrics))
-                if answer is True or (isinstance(answer, str) and answer.lower() == "stop"):
-                    stopped = True
-                    break
-    model.eval()
-    return ProxyResult(
-        val_top1=val_top1,
-        val_loss=val_loss,
-        epochs=len(history),
-        steps=step,
-        train_seconds=train_seconds,
-        images_per_s=images / train_seconds if train_seconds > 0 else 0.0,
-        history=history,
-        stopped_early=stopped,
-        diverged=diverged,
-        resolution=resolution,
-        batch_size=bs,
-        seed=seed,
-        device=str(device),
-        config={**asdict(cfg), "peak_lr": cfg.peak_lr, "budget": str(budget), "warmup_steps": warmup},
-    )
