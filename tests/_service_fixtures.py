@@ -3,8 +3,9 @@
 ``make_fake_search(url)`` writes exactly what a search writes (Optuna study with the ``effscale``,
 ``candidates`` and ``counts`` user attributes, one trial per unique feasible network in every
 state, a `ProjectStore` record and a family) without training anything: deterministic states for
-filter and pagination tests. ``real_search_url(tmp_path_factory)`` runs a real small search once
-per test session (``effscale search tiny ...``) and returns its storage URL.
+filter and pagination tests. ``shared_search_db(base, kind="real")`` runs a real small search once
+per test session (``effscale search tiny ...``, launched through ``POST /api/searches``) and returns
+a copy of its storage URL.
 """
 
 from __future__ import annotations
@@ -181,15 +182,6 @@ def make_fake_search(url: str, study: str = FAKE_STUDY, *, status: str = "comple
     }
 
 
-def search_available() -> bool:
-    """True once effscale's search exists (``effscale.search.search`` and ``effscale search``)."""
-    try:
-        from effscale.search import search
-    except ImportError:
-        return False
-    return callable(search)
-
-
 def run_real_search(url: str, study: str = REAL_STUDY, *, timeout_s: float = 240.0) -> dict[str, Any]:
     """Launch the real small search through ``POST /api/searches`` and wait until it completes.
 
@@ -229,7 +221,7 @@ def run_real_search(url: str, study: str = REAL_STUDY, *, timeout_s: float = 240
 def shared_search_db(base: Path, *, kind: str) -> tuple[str, str]:
     """A storage URL holding one search, built once per session under ``base`` and copied per use.
 
-    ``kind`` is "real" (a real small search; needs `search_available()`) or "fake".
+    ``kind`` is "real" (a real small search, launched through the API) or "fake".
     """
     master = base / f"shared-{kind}.db"
     lock = base / f"shared-{kind}.lock"

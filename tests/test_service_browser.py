@@ -1,9 +1,11 @@
 """The dashboard in headless Chromium (Debian's `chromium`, driven by Playwright).
 
-Loads the dashboard for a real study (a real small search once `effscale.search.run_search`
-exists, the contract-faithful fake before), and checks that the trial table, the candidate map,
+Loads the dashboard for a real study (a real small search, launched through the API), and checks that the trial table, the candidate map,
 the FLOPs plot, the learning curves and the family table rendered with the right counts, with no
 JavaScript error and no request leaving the machine. Screenshots go to ``artifacts/``.
+
+A missing Chromium binary skips these tests on a developer machine and fails them when ``CI`` is
+set; Playwright is a dev dependency, so its absence is always a failure.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from urllib.parse import quote, urlparse
 
 import pytest
 
-from _service_fixtures import search_available, shared_search_db
+from _service_fixtures import shared_search_db
+from conftest import in_ci
 
 pytestmark = pytest.mark.browser
 
@@ -30,10 +33,6 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def _free_port() -> int:
@@ -50,7 +49,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
 
     from effscale.service import create_app
 
-    kind = "real" if search_available() else "fake"
+    kind = "real"
     url, study = shared_search_db(tmp_path_factory.getbasetemp(), kind=kind)
     app = create_app(url, token="t0ken")
     port = _free_port()
@@ -71,12 +70,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         message = f"{CHROMIUM} is missing: run scripts/ensure-chromium.sh (make test does)"
-        if _in_ci():
-            pytest.fail(message)
+        if in_ci():
+            pytest.fail(f"CI is set, so browser tests must not be skipped: {message}")
         pytest.skip(message)
-    playwright_api = pytest.importorskip("playwright.sync_api")
+    from playwright.sync_api import sync_playwright  # a dev dependency: missing is a failure
+
     profile = tmp_path_factory.mktemp("chromium-profile")  # a fresh user-data-dir
-    with playwright_api.sync_playwright() as pw:
+    with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             str(profile),
             executable_path=CHROMIUM,
@@ -130,7 +130,7 @@ def test_study_page_renders_table_and_plots_with_the_right_counts(served: dict[s
         assert page.locator("#candidate-map circle.cand.feasible").count() == n_feasible
         assert page.locator("#candidate-map rect.band").count() == n_feasible
         assert page.locator("#candidate-map circle.cand.alias").count() == sum(1 for c in candidates if c["alias"])
-        with_top1 = [t for t in trials if t["top1"] is not None and t["flops"] is not None]
+        with_top1 = [t for t in trials if t["val_top1"] is not None and t["flops"] is not None]
         assert page.locator("#flops-plot circle.pt").count() == len(with_top1)
         with_curve = [c for c in curves if any(p["val_top1"] is not None for p in c["points"])]
         assert page.locator("#curves-plot path.curve").count() == len(with_curve)

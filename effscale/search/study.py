@@ -38,16 +38,15 @@ def candidate_key(trial: FrozenTrial) -> tuple[float, float, float] | None:
 
 def open_search_study(
     storage: optuna.storages.BaseStorage, study_name: str, identity: dict[str, Any]
-) -> tuple[optuna.Study, bool]:
-    """Load ``study_name`` if it holds the same search, or report that it does not exist.
+) -> optuna.Study | None:
+    """Load ``study_name`` if it holds the same search; None when it does not exist.
 
-    Returns (study or None, exists). Raises `UsageError` when the name holds another search, so
-    nothing is written under it.
+    Raises `UsageError` when the name holds another search, so nothing is written under it.
     """
     try:
         study = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
-        return None, False  # type: ignore[return-value]
+        return None
     stored = study.user_attrs.get(CONFIG_ATTR)
     if stored is None:
         raise UsageError(f"study {study_name!r} exists but was not made by effscale; choose another --study")
@@ -58,7 +57,7 @@ def open_search_study(
             f"study {study_name!r} already holds a search with another configuration "
             f"(differs in: {', '.join(differences)}); re-run it with the same options, or pass a new --study"
         )
-    return study, True
+    return study
 
 
 def create_search_study(
@@ -131,27 +130,3 @@ def trial_counts(study: optuna.Study) -> dict[str, int]:
     for trial in study.get_trials(deepcopy=False):
         counts[names[trial.state]] += 1
     return counts
-
-
-def trial_row(trial: FrozenTrial) -> dict[str, Any]:
-    """The flat view of a trial that `effscale trials` and the REST API print."""
-    attrs = trial.user_attrs
-    params = trial.params or (trial.system_attrs.get("fixed_params") or {})
-    duration = (trial.datetime_complete - trial.datetime_start).total_seconds() if trial.datetime_complete and trial.datetime_start else None
-    return {
-        "number": trial.number,
-        "state": trial.state.name.lower(),
-        "alpha": params.get("alpha"),
-        "beta": params.get("beta"),
-        "gamma": params.get("gamma"),
-        "depth": attrs.get("depth"),
-        "width": attrs.get("width"),
-        "resolution": attrs.get("resolution"),
-        "flops": attrs.get("flops"),
-        "params": attrs.get("params"),
-        "flops_ratio": attrs.get("flops_ratio"),
-        "formula_ratio": attrs.get("formula_ratio"),
-        "val_top1": trial.value if trial.value is not None else attrs.get("val_top1"),
-        "seconds": attrs.get("train_seconds", duration),
-        "aliases": len(attrs.get("aliases", [])),
-    }

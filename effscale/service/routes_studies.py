@@ -84,7 +84,7 @@ def list_trials(
     if state_filter is not None:
         wanted = ser.STATES_BY_NAME[state_filter]
         trials = [t for t in trials if t.state == wanted]
-    rows = ser.sort_trials([ser.serialize_trial(t) for t in trials], sort)
+    rows = ser.sort_trials([ser.trial_row(t) for t in trials], sort)
     return {
         "study": data.name,
         "total": len(rows),
@@ -105,7 +105,7 @@ def _trial(data: StudyData, number: int) -> Any:
 
 @router.get("/{study_name}/trials/{number}", response_model=TrialSummary, responses=NOT_FOUND, summary="One trial")
 def get_trial(data: StudyData = Depends(load_study), number: int = TrialNumber) -> dict[str, Any]:
-    return ser.serialize_trial(_trial(data, number))
+    return ser.trial_row(_trial(data, number))
 
 
 @router.get("/{study_name}/trials/{number}/curve", response_model=Curve, responses=NOT_FOUND, summary="A trial's per-epoch curve")

@@ -1,64 +1,34 @@
-"""Optuna trials, effscale search records and candidate grids as JSON-ready dicts.
+"""Effscale search records, studies and candidate grids as JSON-ready dicts.
 
-Pure functions, no I/O: the routes fetch, these shape. Every float goes through `_num`, so NaN and
-infinities (which JSON cannot carry) become null instead of a 500.
+Pure functions, no I/O: the routes fetch, these shape. A trial is shaped by the search layer's
+`trial_row` (the same row `effscale trials --json` prints), so the CLI, the API and the dashboard
+share one set of field names. Every float goes through `as_float`, so NaN and infinities (which
+JSON cannot carry) become null instead of a 500.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 from collections.abc import Sequence
 from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
+from effscale.search.queries import (
+    SORT_FIELDS,
+    STATE_NAMES,
+    as_float,
+    as_int,
+    iso_utc,
+    json_safe,
+    state_name,
+    trial_row,
+    trial_val_top1,
+)
 from effscale.search.study import best_trial
 from effscale.storage import SearchRecord, redact_url
 
-STATE_NAMES: dict[TrialState, str] = {
-    TrialState.COMPLETE: "complete",
-    TrialState.PRUNED: "pruned",
-    TrialState.FAIL: "fail",
-    TrialState.RUNNING: "running",
-    TrialState.WAITING: "waiting",
-}
 STATES_BY_NAME: dict[str, TrialState] = {v: k for k, v in STATE_NAMES.items()}
 DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-
-
-def _num(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _int(value: Any) -> int | None:
-    number = _num(value)
-    return int(number) if number is not None else None
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc).isoformat()
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with non-finite floats replaced by None, recursively (lists, tuples, dicts)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def redact_urls(value: Any) -> Any:
@@ -72,59 +42,6 @@ def redact_urls(value: Any) -> Any:
     return value
 
 
-def state_name(trial: FrozenTrial) -> str:
-    return STATE_NAMES.get(trial.state, trial.state.name.lower())
-
-
-def trial_top1(trial: FrozenTrial) -> float | None:
-    """Validation top-1 of a trial: its value when complete, else its last reported epoch."""
-    if trial.state == TrialState.COMPLETE and trial.values:
-        return _num(trial.values[0])
-    attr = _num(trial.user_attrs.get("val_top1"))
-    if attr is not None:
-        return attr
-    if trial.intermediate_values:
-        return _num(trial.intermediate_values[max(trial.intermediate_values)])
-    return None
-
-
-def serialize_trial(trial: FrozenTrial) -> dict[str, Any]:
-    """One row of the trial table."""
-    attrs = trial.user_attrs
-    params = trial.params
-    duration = None
-    if trial.datetime_start is not None and trial.datetime_complete is not None:
-        duration = (trial.datetime_complete - trial.datetime_start).total_seconds()
-    aliases = attrs.get("aliases") or []
-    return {
-        "number": trial.number,
-        "state": state_name(trial),
-        "alpha": _num(params.get("alpha")),
-        "beta": _num(params.get("beta")),
-        "gamma": _num(params.get("gamma")),
-        "depth": _num(attrs.get("depth")),
-        "width": _num(attrs.get("width")),
-        "resolution": _int(attrs.get("resolution")),
-        "flops": _int(attrs.get("flops")),
-        "params": _int(attrs.get("params")),
-        "flops_ratio": _num(attrs.get("flops_ratio")),
-        "formula_ratio": _num(attrs.get("formula_ratio")),
-        "top1": trial_top1(trial),
-        "val_loss": _num(attrs.get("val_loss")),
-        "train_seconds": _num(attrs.get("train_seconds")),
-        "images_per_s": _num(attrs.get("images_per_s")),
-        "epochs": _int(attrs.get("epochs")),
-        "duration_s": _num(duration),
-        "arch_id": attrs.get("arch_id") if isinstance(attrs.get("arch_id"), str) else None,
-        "aliases": [
-            [_num(v) for v in alias] for alias in aliases if isinstance(alias, (list, tuple))
-        ],
-        "representative_rule": attrs.get("representative_rule"),
-        "datetime_start": _iso(trial.datetime_start),
-        "datetime_complete": _iso(trial.datetime_complete),
-    }
-
-
 def serialize_curve(study: str, trial: FrozenTrial) -> dict[str, Any]:
     """Per-epoch points: the trial's ``history`` attribute, else its intermediate values."""
     history = trial.user_attrs.get("history")
@@ -134,12 +51,12 @@ def serialize_curve(study: str, trial: FrozenTrial) -> dict[str, Any]:
             if not isinstance(entry, dict):
                 continue
             point = {k: json_safe(v) for k, v in entry.items() if isinstance(k, str)}
-            point["epoch"] = _int(entry.get("epoch")) or i + 1
-            point["val_top1"] = _num(entry.get("val_top1"))
+            point["epoch"] = as_int(entry.get("epoch")) or i + 1
+            point["val_top1"] = as_float(entry.get("val_top1"))
             points.append(point)
     else:
         for step in sorted(trial.intermediate_values):
-            points.append({"epoch": int(step), "val_top1": _num(trial.intermediate_values[step])})
+            points.append({"epoch": int(step), "val_top1": as_float(trial.intermediate_values[step])})
     return {"study": study, "number": trial.number, "state": state_name(trial), "points": points}
 
 
@@ -151,14 +68,14 @@ def progress(trials: Sequence[FrozenTrial], counts: dict[str, Any] | None) -> di
     done = sum(by_state[s] for s in DONE_STATES)
     running = by_state[TrialState.RUNNING]
     counts = counts or {}
-    unique = _int(counts.get("unique"))
+    unique = as_int(counts.get("unique"))
     left = max(unique - done - running, 0) if unique is not None else None
     total = unique if unique is not None else None
     return {
-        "grid": _int(counts.get("grid")),
-        "feasible": _int(counts.get("feasible")),
+        "grid": as_int(counts.get("grid")),
+        "feasible": as_int(counts.get("feasible")),
         "unique": unique,
-        "aliases": _int(counts.get("aliases")),
+        "aliases": as_int(counts.get("aliases")),
         "done": done,
         "running": running,
         "waiting": by_state[TrialState.WAITING],
@@ -200,10 +117,10 @@ def study_summary(
         "name": name,
         "status": study_status(record, launch, trials),
         "baseline": config.get("baseline") if isinstance(config.get("baseline"), str) else None,
-        "created_at": _iso(record.created_at) if record is not None else None,
+        "created_at": iso_utc(record.created_at) if record is not None else None,
         "n_trials": len(trials),
         "progress": progress(trials, counts),
-        "best": serialize_trial(best) if best is not None else None,
+        "best": trial_row(best) if best is not None else None,
         "has_family": has_family,
         "url": url,
     }
@@ -230,9 +147,9 @@ def study_detail(
     summary.update(
         config=redact_urls(json_safe(config)),
         counts=json_safe(counts),
-        started_at=_iso(record.started_at) if record else None,
-        finished_at=_iso(record.finished_at) if record else None,
-        heartbeat_at=_iso(record.heartbeat_at) if record else None,
+        started_at=iso_utc(record.started_at) if record else None,
+        finished_at=iso_utc(record.finished_at) if record else None,
+        heartbeat_at=iso_utc(record.heartbeat_at) if record else None,
         error=redact_urls(record.error) if record else None,
         cancel_requested=bool(record.cancel_requested) if record else False,
         directions=list(directions),
@@ -242,7 +159,7 @@ def study_detail(
 
 
 def candidate_map(study: str, user_attrs: dict[str, Any], trials: Sequence[FrozenTrial]) -> dict[str, Any]:
-    """The grid of candidates, each with the top-1 of the trial that trained its network."""
+    """The grid of candidates, each with the validation top-1 of the trial that trained its network."""
     config = user_attrs.get("effscale") if isinstance(user_attrs.get("effscale"), dict) else {}
     raw = user_attrs.get("candidates")
     candidates = [c for c in raw if isinstance(c, dict)] if isinstance(raw, list) else []
@@ -260,21 +177,21 @@ def candidate_map(study: str, user_attrs: dict[str, Any], trials: Sequence[Froze
         row["alias"] = row["feasible"] and not row["representative"]
         row["trial_number"] = trial.number if trial is not None else None
         row["state"] = state_name(trial) if trial is not None else None
-        row["top1"] = trial_top1(trial) if trial is not None else None
+        row["val_top1"] = trial_val_top1(trial) if trial is not None else None
         rows.append(row)
     grid_cfg = config.get("grid") if isinstance(config.get("grid"), dict) else {}
     grid: dict[str, list[float]] = {}
     for axis in ("alpha", "beta", "gamma"):
         values = grid_cfg.get(axis)
-        if isinstance(values, list) and all(_num(v) is not None for v in values):
+        if isinstance(values, list) and all(as_float(v) is not None for v in values):
             grid[axis] = [float(v) for v in values]
         else:
-            grid[axis] = sorted({float(r[axis]) for r in rows if _num(r.get(axis)) is not None})
+            grid[axis] = sorted({float(r[axis]) for r in rows if as_float(r.get(axis)) is not None})
     return {
         "study": study,
         "constraint": config.get("constraint") if isinstance(config.get("constraint"), str) else None,
-        "target_ratio": _num(config.get("target_ratio")),
-        "tolerance": _num(config.get("tolerance")),
+        "target_ratio": as_float(config.get("target_ratio")),
+        "tolerance": as_float(config.get("tolerance")),
         "counts": json_safe(user_attrs.get("counts") or {}),
         "grid": grid,
         "candidates": rows,
@@ -282,10 +199,9 @@ def candidate_map(study: str, user_attrs: dict[str, Any], trials: Sequence[Froze
 
 
 def sort_trials(trials: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
-    """Sort serialized trials by ``value``/``number``/``flops`` (``-`` for descending); nulls last."""
+    """Sort trial rows by ``value``/``number``/``flops`` (``-`` for descending); nulls last."""
     descending = sort.startswith("-")
-    key = sort.lstrip("-")
-    field = {"value": "top1", "number": "number", "flops": "flops"}[key]
+    field = SORT_FIELDS[sort.lstrip("-")]
     present = [t for t in trials if t.get(field) is not None]
     missing = [t for t in trials if t.get(field) is None]
     present.sort(key=lambda t: (t[field], t["number"]), reverse=descending)
@@ -309,7 +225,7 @@ def search_status(
         "returncode": (launch or {}).get("returncode"),
         "cancel_requested": bool(record.cancel_requested) if record is not None else bool((launch or {}).get("cancel_requested")),
         "error": redact_urls(error),
-        "started_at": _iso(record.started_at) if record is not None else (launch or {}).get("started_at"),
-        "finished_at": _iso(record.finished_at) if record is not None else (launch or {}).get("finished_at"),
+        "started_at": iso_utc(record.started_at) if record is not None else (launch or {}).get("started_at"),
+        "finished_at": iso_utc(record.finished_at) if record is not None else (launch or {}).get("finished_at"),
         "study_url": study_url,
     }

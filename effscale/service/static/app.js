@@ -171,7 +171,7 @@ async function listPage() {
       h("td", { class: "left" }, badge(st.status)),
       h("td", { class: "left", text: st.baseline || "–" }),
       h("td", {}, progressBar(st.progress, true), ` ${st.progress.done}/${st.progress.unique ?? "?"}`),
-      h("td", { text: st.best ? pct(st.best.top1) : "–" }),
+      h("td", { text: st.best ? pct(st.best.val_top1) : "–" }),
       h("td", { text: st.n_trials }),
       h("td", { text: st.has_family ? "yes" : "–" }),
       h("td", { class: "left muted", text: st.created_at ? st.created_at.replace("T", " ").slice(0, 19) : "–" })));
@@ -218,7 +218,7 @@ async function studyPage(name) {
       h("span", { id: "progress-text", text: `${p.done} done · ${p.running} running · ${p.left ?? "?"} left of ${p.unique ?? "?"} networks` }),
       h("span", { class: "muted", text: `grid ${p.grid ?? "?"} · feasible ${p.feasible ?? "?"} · aliases ${p.aliases ?? "?"}` }),
       h("span", { class: "kv" }, "best so far",
-        h("b", { id: "best-so-far", text: best ? `${pct(best.top1)} at α=${fmt(best.alpha, 2)} β=${fmt(best.beta, 2)} γ=${fmt(best.gamma, 2)} (trial ${best.number})` : "–" }))),
+        h("b", { id: "best-so-far", text: best ? `${pct(best.val_top1)} at α=${fmt(best.alpha, 2)} β=${fmt(best.beta, 2)} γ=${fmt(best.gamma, 2)} (trial ${best.number})` : "–" }))),
     study.error ? h("p", { class: "error", text: study.error }) : null);
 
   const plots = h("div", { class: "grid2" },
@@ -249,7 +249,7 @@ function trialTable(page, best) {
       h("td", { text: t.flops_ratio === null ? "–" : fmt(t.flops_ratio, 3) + "×" }),
       h("td", { text: t.formula_ratio === null ? "–" : fmt(t.formula_ratio, 3) + "×" }),
       h("td", { text: human(t.params) }), h("td", { text: human(t.flops) }),
-      h("td", { text: pct(t.top1) }), h("td", { text: secs(t.train_seconds ?? t.duration_s) }),
+      h("td", { text: pct(t.val_top1) }), h("td", { text: secs(t.train_seconds ?? t.duration_s) }),
       h("td", {}, badge(t.state))));
   return h("div", {},
     h("div", { class: "controls" }, h("h2", { style: "margin:0", text: "Trials" }), stateSel, sortSel,
@@ -267,9 +267,9 @@ function candidateMap(data) {
   const cands = data.candidates || [];
   if (!cands.length) return h("p", { class: "muted", text: "No candidates recorded yet." });
   const A = data.grid.alpha, B = data.grid.beta, G = data.grid.gamma;
-  const tops = scaleOf(cands.map((c) => c.top1));
+  const tops = scaleOf(cands.map((c) => c.val_top1));
   const byArch = {};
-  for (const c of cands) if (c.representative && c.top1 !== null) byArch[c.arch_id] = c.top1;
+  for (const c of cands) if (c.representative && c.val_top1 !== null) byArch[c.arch_id] = c.val_top1;
   const cell = Math.max(16, Math.min(54, Math.floor(260 / Math.max(A.length, B.length))));
   const pad = { l: 40, t: 22, b: 32, r: 10 };
   const pw = pad.l + cell * A.length + pad.r, ph = pad.t + cell * B.length + pad.b;
@@ -297,7 +297,7 @@ function candidateMap(data) {
       const i = near(c.alpha, A), j = near(c.beta, B);
       if (i < 0 || j < 0) continue;
       const cx = pad.l + (i + 0.5) * cell, cy = pad.t + (B.length - 1 - j + 0.5) * cell;
-      const top = c.top1 !== null ? c.top1 : byArch[c.arch_id] ?? null;
+      const top = c.val_top1 !== null ? c.val_top1 : byArch[c.arch_id] ?? null;
       let cls = "cand " + (c.feasible ? "feasible" : "infeasible");
       if (c.alias) cls += " alias";
       if (c.feasible && top === null) cls += " pending";
@@ -310,7 +310,7 @@ function candidateMap(data) {
     }
     svg.appendChild(panel);
   });
-  const vals = cands.map((c) => c.top1).filter((v) => v !== null);
+  const vals = cands.map((c) => c.val_top1).filter((v) => v !== null);
   const lo = vals.length ? Math.min(...vals) : null, hi = vals.length ? Math.max(...vals) : null;
   const legend = h("div", { class: "legend" },
     h("span", {}, h("span", { class: "swatch band" }), "feasible band" + (data.target_ratio ? ` (${data.constraint} ratio ${data.target_ratio} ± ${data.tolerance})` : "")),
@@ -356,7 +356,7 @@ function linear(lo, hi, a, b, n = 5) {
 // top-1 against measured FLOPs
 
 function flopsPlot(trials, best) {
-  const pts = trials.filter((t) => t.top1 !== null && t.flops !== null);
+  const pts = trials.filter((t) => t.val_top1 !== null && t.flops !== null);
   const W = 560, H = 300, box = { l: 62, r: W - 12, t: 12, b: H - 40 };
   const svg = s("svg", { id: "flops-plot", viewBox: `0 0 ${W} ${H}`, width: W, height: H, "data-count": pts.length });
   if (!pts.length) {
@@ -364,13 +364,13 @@ function flopsPlot(trials, best) {
     return svg;
   }
   const xs = linear(Math.min(...pts.map((t) => t.flops)), Math.max(...pts.map((t) => t.flops)), box.l, box.r);
-  const ys = linear(Math.min(...pts.map((t) => t.top1)), Math.max(...pts.map((t) => t.top1)), box.b, box.t);
+  const ys = linear(Math.min(...pts.map((t) => t.val_top1)), Math.max(...pts.map((t) => t.val_top1)), box.b, box.t);
   axes(svg, box, xs, ys, "measured FLOPs (fvcore)", "validation top-1", human, pct);
-  const sc = scaleOf(pts.map((t) => t.top1));
+  const sc = scaleOf(pts.map((t) => t.val_top1));
   for (const t of pts) {
-    const cx = xs.map(t.flops), cy = ys.map(t.top1);
-    svg.appendChild(s("circle", { class: "pt " + t.state, cx, cy, r: 5, fill: colour(sc(t.top1)), "data-number": t.number },
-      title(`trial ${t.number} (${t.state}): top-1 ${pct(t.top1)}, ${human(t.flops)} FLOPs\nα=${t.alpha} β=${t.beta} γ=${t.gamma}`)));
+    const cx = xs.map(t.flops), cy = ys.map(t.val_top1);
+    svg.appendChild(s("circle", { class: "pt " + t.state, cx, cy, r: 5, fill: colour(sc(t.val_top1)), "data-number": t.number },
+      title(`trial ${t.number} (${t.state}): top-1 ${pct(t.val_top1)}, ${human(t.flops)} FLOPs\nα=${t.alpha} β=${t.beta} γ=${t.gamma}`)));
     if (best && t.number === best.number) svg.appendChild(s("circle", { class: "best-ring", cx, cy, r: 9 }, title("best so far")));
   }
   return svg;
