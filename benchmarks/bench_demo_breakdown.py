@@ -34,7 +34,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'demo.db'}"
         start = time.perf_counter()
-        result = effscale.search("resnet18", **DEMO, storage=url, study="demo", progress=False)
+        result = effscale.run_search("resnet18", **DEMO, storage=url, study="demo", progress=False)
         wall = time.perf_counter() - start
         trials = optuna.load_study(study_name="demo", storage=effscale.storage.open_storage(url)).trials
     train_sum = sum(t.user_attrs.get("train_seconds", 0.0) for t in trials)

@@ -5,45 +5,58 @@ The public API::
     import effscale
     family = effscale.emit_family("efficientnet_b0", effscale.Coefficients(1.2, 1.1, 1.15))
     model = effscale.build_member(family, "B3")
+    result = effscale.run_search("tiny", data="digits", epochs=2)
+
+Names resolve on first use (PEP 562): ``import effscale.models`` loads torch and fvcore but not
+Optuna, Ray or FastAPI, and ``effscale --help`` loads none of them.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from effscale.errors import UsageError
-from effscale.models import (
-    FLOPS_CONVENTION,
-    Baseline,
-    BaselineSpec,
-    Coefficients,
-    Cost,
-    ScaleFactors,
-    StageSpec,
-    build_model,
-    get_baseline,
-    list_baselines,
-    measure_cost,
-    register_baseline,
-)
-from effscale.search import Family, FamilyMember, build_member, emit_family, published_efficientnet_family
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "FLOPS_CONVENTION",
-    "Baseline",
-    "BaselineSpec",
-    "Coefficients",
-    "Cost",
-    "Family",
-    "FamilyMember",
-    "ScaleFactors",
-    "StageSpec",
-    "UsageError",
-    "__version__",
-    "build_member",
-    "build_model",
-    "emit_family",
-    "get_baseline",
-    "list_baselines",
-    "measure_cost",
-    "published_efficientnet_family",
-    "register_baseline",
-]
+_EXPORTS = {
+    "FLOPS_CONVENTION": "effscale.models",
+    "Baseline": "effscale.models",
+    "BaselineSpec": "effscale.models",
+    "Coefficients": "effscale.models",
+    "Cost": "effscale.models",
+    "ScaleFactors": "effscale.models",
+    "StageSpec": "effscale.models",
+    "build_model": "effscale.models",
+    "get_baseline": "effscale.models",
+    "list_baselines": "effscale.models",
+    "measure_cost": "effscale.models",
+    "register_baseline": "effscale.models",
+    "ProxyRecipe": "effscale.trainer",
+    "load_data": "effscale.trainer",
+    "train_proxy": "effscale.trainer",
+    "Family": "effscale.search",
+    "FamilyMember": "effscale.search",
+    "SearchOptions": "effscale.search",
+    "SearchResult": "effscale.search",
+    "build_member": "effscale.search",
+    "emit_family": "effscale.search",
+    "published_efficientnet_family": "effscale.search",
+    "run_search": "effscale.search",
+}
+
+__all__ = sorted([*_EXPORTS, "UsageError", "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

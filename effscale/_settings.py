@@ -152,6 +152,18 @@ def text(*, max_length: int = 1000, pattern: str | None = None, what: str = "a v
     return check
 
 
+def path(*, what: str = "a file path") -> Check:
+    """A non-empty path, given as text or as an ``os.PathLike``; kept as text."""
+    import os
+
+    plain = text(max_length=4096, what=what)
+
+    def check(value: Any, name: str) -> str:
+        return plain(os.fspath(value) if isinstance(value, os.PathLike) else value, name)
+
+    return check
+
+
 def split_by_owner(values: dict[str, Any], *classes: type) -> list[dict[str, Any]]:
     """Split flat ``values`` into one dict per settings class; an unknown name is a `TypeError`
     (the Python API's usual answer to an unexpected keyword)."""

@@ -2,6 +2,10 @@
 
 Every command takes ``--json`` (one JSON document on stdout) or prints a readable table. Bad input
 is one line on stderr naming the value and the fix, with exit code 2 and no traceback.
+
+`train`'s and `search`'s options are derived from the settings dataclasses (`ProxyRecipe`,
+`SearchOptions`; see `effscale._settings`): their defaults, checks and help live there only.
+Nothing heavy is imported at module level, so ``effscale --help`` answers at once.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ import sys
 from typing import Any, Callable, Sequence
 
 from effscale.errors import UsageError
-from effscale.search.family import family_document
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,12 +38,16 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
 def _int_at_least(minimum: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        value = _whole(text)
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{value} must be {'> 0' if minimum == 1 else f'>= {minimum}'}")
         return value
@@ -50,6 +57,8 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
 
 _positive_int = _int_at_least(1)
 _non_negative_int = _int_at_least(0)
+_PARSE_KIND: dict[type, Callable[[str], Any]] = {int: _whole, float: _finite_float, str: str}
+_METAVAR = {int: "N", float: "X", str: "TEXT"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,6 +225,8 @@ def _cmd_family(args: argparse.Namespace) -> int:
     if args.out:
         family.save(args.out)
     if args.json:
+        from effscale.search.family import family_document
+
         _emit_json(family_document(family))
         return 0
     _print_family(family)
@@ -225,37 +236,9 @@ def _cmd_family(args: argparse.Namespace) -> int:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    import effscale.search
+    from effscale.search import run_search
 
-    result = effscale.search(
-        args.baseline,
-        data=args.data,
-        alpha=args.alpha,
-        beta=args.beta,
-        gamma=args.gamma,
-        target_ratio=args.target_ratio,
-        tolerance=args.tolerance,
-        constraint=args.constraint,
-        base_resolution=args.base_resolution,
-        epochs=args.epochs,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        seed=args.seed,
-        scheduler=args.scheduler,
-        grace_period=args.grace_period,
-        max_phi=args.max_phi,
-        storage=args.storage,
-        study=args.study,
-        ray_address=args.ray_address,
-        cpus_per_trial=args.cpus_per_trial,
-        gpus_per_trial=args.gpus_per_trial,
-        max_concurrent=args.max_concurrent,
-        max_retries=args.max_retries,
-        out=args.out,
-        progress=not args.json or None,
-    )
+    result = run_search(**_settings_given(args), progress=not args.json or None)
     family_path = result.family_path or result.family.save(f"family-{result.study}.json")
     if args.json:
         _emit_json({**result.to_dict(), "family_path": str(family_path)})
@@ -296,16 +279,18 @@ def _cmd_studies(args: argparse.Namespace) -> int:
     return 0
 
 
+# The table's columns: a subset of `trial_row`'s fields, under the same names (`--json` prints
+# every field). The per-trial run attributes (seed, node, ...) join them when any row has one.
 TRIAL_COLUMNS = ("number", "state", "alpha", "beta", "gamma", "depth", "width", "resolution", "flops",
-                 "flops_ratio", "formula_ratio", "val_top1", "seconds")
+                 "flops_ratio", "formula_ratio", "val_top1", "train_seconds")
 
 
 def _cmd_trials(args: argparse.Namespace) -> int:
-    from effscale.search.queries import list_trials
+    from effscale.search.queries import RUN_ATTRS, list_trials
 
     rows = list_trials(args.storage, args.study, sort=args.sort, limit=args.limit)
     if args.json:
-        _emit_json([{k: r[k] for k in TRIAL_COLUMNS} for r in rows])
+        _emit_json(rows)
         return 0
 
     def fmt(v: Any) -> str:
@@ -315,7 +300,8 @@ def _cmd_trials(args: argparse.Namespace) -> int:
             return f"{v:.4g}"
         return str(v)
 
-    _print_table(f"trials of {args.study}", TRIAL_COLUMNS, [[fmt(r[k]) for k in TRIAL_COLUMNS] for r in rows])
+    columns = TRIAL_COLUMNS + tuple(k for k in RUN_ATTRS if any(r[k] is not None for r in rows))
+    _print_table(f"trials of {args.study}", columns, [[fmt(r[k]) for k in columns] for r in rows])
     return 0
 
 
@@ -332,34 +318,22 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     import torch
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from effscale.models import check_resolution, get_baseline
-    from effscale.trainer import Budget, load_data, train_proxy
+    from effscale.trainer import ProxyRecipe, load_data, train_proxy
 
     # Everything that can be refused is checked before data is loaded or a network built.
     baseline = get_baseline(args.baseline)
-    budget = Budget(steps=args.steps) if args.steps is not None else Budget(epochs=3 if args.epochs is None else args.epochs)
+    recipe = ProxyRecipe(**_settings_given(args, only=ProxyRecipe))
     if args.resolution is not None:
         check_resolution(args.resolution, baseline.min_resolution)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    torch.manual_seed(args.seed)  # the initial weights follow --seed too
-    data = load_data(args.data, seed=args.seed, device=device)
+    torch.manual_seed(recipe.seed)  # the initial weights follow --seed too
+    data = load_data(args.data, seed=recipe.seed, device=device)
     # Default: the data's own size (digits 8 px -> the network's minimum), not ImageNet's 224.
     resolution = args.resolution or max(data.native_size, baseline.min_resolution)
     model = baseline.build(args.depth, args.width, data.num_classes)
-
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                        console=_stderr_console(), disable=args.json and not sys.stderr.isatty())
-    with progress:
-        task = progress.add_task(f"{baseline.name} d={args.depth:g} w={args.width:g} {resolution}px", total=None)
-        result = train_proxy(
-            model, data, resolution=resolution, budget=budget, batch_size=args.batch_size, lr=args.lr,
-            optimizer=args.optimizer, seed=args.seed, device=device, compile=args.compile,
-            min_resolution=baseline.min_resolution,
-            progress=lambda step, total: progress.update(task, completed=step, total=total),
-            report=lambda epoch, m: progress.update(task, description=f"epoch {epoch}: val top-1 {m['val_top1']:.3f}"),
-        )
+    result = _train_with_progress(args, model, data, recipe, resolution, baseline, device, train_proxy)
     if args.json:
         _emit_json({"baseline": baseline.name, "depth": args.depth, "width": args.width, "data": data.summary(),
                     **result.to_dict()})
@@ -374,6 +348,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
           f"{result.images_per_s:.0f} images/s at {resolution}x{resolution} on {result.device}"
           + (" (DIVERGED: lower --lr)" if result.diverged else ""))
     return 0
+
+
+def _train_with_progress(args: argparse.Namespace, model: Any, data: Any, recipe: Any, resolution: int,
+                         baseline: Any, device: str, train_proxy: Callable[..., Any]) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                        console=_stderr_console(), disable=args.json and not sys.stderr.isatty())
+    with progress:
+        task = progress.add_task(f"{baseline.name} d={args.depth:g} w={args.width:g} {resolution}px", total=None)
+        return train_proxy(
+            model, data, resolution=resolution, recipe=recipe, device=device, min_resolution=baseline.min_resolution,
+            progress=lambda step, total: progress.update(task, completed=step, total=total),
+            report=lambda epoch, m: progress.update(task, description=f"epoch {epoch}: val top-1 {m['val_top1']:.3f}"),
+        )
 
 
 def _stderr_console():  # type: ignore[no-untyped-def]
@@ -399,18 +388,47 @@ def _storage_option(parser: Any, help: str = "SQLAlchemy URL") -> None:
     )
 
 
-def _training_options(parser: Any, *, per: str = "") -> None:
-    """The proxy-training flags that `train` and `search` share."""
-    budget = parser.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=int, default=None, help=f"epochs{per} (default 3)")
-    budget.add_argument("--steps", type=int, default=None, help=f"or optimizer steps{per}")
-    parser.add_argument("--batch-size", type=_positive_int, default=128)
-    parser.add_argument("--lr", type=_finite_float, default=None, help="peak learning rate (default: scaled by batch size)")
-    parser.add_argument("--optimizer", choices=("sgd", "rmsprop"), default="sgd")
-    parser.add_argument("--seed", type=int, default=0)
+def _add_settings(parser: argparse.ArgumentParser, cls: type, *, groups: dict[str, Any] | None = None) -> None:
+    """One argparse option per `setting` field of ``cls``; an absent flag leaves the dataclass default."""
+    from effscale._settings import flag, settings_of
+
+    groups = {} if groups is None else groups
+    for f, meta in settings_of(cls):
+        target = parser
+        if meta.group is not None:
+            if meta.group not in groups:
+                groups[meta.group] = parser.add_argument_group(meta.group)
+            target = groups[meta.group]
+        help_text = meta.help.replace("%", "%%")
+        if meta.positional:
+            target.add_argument(f.name, help=help_text)
+        elif meta.kind is bool:
+            target.add_argument(flag(f.name), action="store_true", default=argparse.SUPPRESS, help=help_text)
+        else:
+            target.add_argument(
+                flag(f.name), type=_PARSE_KIND[meta.kind], choices=meta.choices, default=argparse.SUPPRESS,
+                metavar=meta.metavar or _METAVAR[meta.kind], required=meta.required, help=help_text,
+            )
+
+
+def _settings_given(args: argparse.Namespace, *, only: type | None = None) -> dict[str, Any]:
+    """The settings the user gave (and ``--storage`` from the environment), by field name."""
+    import dataclasses
+
+    from effscale.search.options import SearchOptions
+    from effscale.trainer.recipe import ProxyRecipe
+
+    names = {f.name for cls in ((only,) if only else (SearchOptions, ProxyRecipe)) for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in vars(args).items() if k in names}
+    if "storage" in names and values.get("storage") is None and os.environ.get(STORAGE_ENV):
+        values["storage"] = os.environ[STORAGE_ENV]
+    return values
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from effscale.search.options import DATA_HELP, SearchOptions
+    from effscale.trainer.recipe import ProxyRecipe
+
     parser = _Parser(prog="effscale", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
@@ -445,41 +463,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--study", default=None, help="print the family emitted by this search")
 
     p = command("search", _cmd_search, "grid-search (alpha, beta, gamma) under a FLOPs constraint and emit B0..B7")
-    p.add_argument("baseline", help="registered name or package.module:function")
-    p.add_argument("--data", required=True, help="digits | synthetic[:classes=N,size=S,n=K] | folder:PATH | cifar:PATH | npz:PATH")
-    g = p.add_argument_group("grid and constraint")
-    g.add_argument("--alpha", help="depth grid: start:stop:step or a,b,c (default 1.0:1.4:0.05)")
-    g.add_argument("--beta", help="width grid (default 1.0:1.3:0.05)")
-    g.add_argument("--gamma", help="resolution grid (default 1.0:1.3:0.05)")
-    g.add_argument("--target-ratio", type=_finite_float, default=2.0, help="FLOPs ratio wanted at phi=1 (default 2)")
-    g.add_argument("--tolerance", type=_finite_float, default=0.05, help="relative tolerance (default 0.05 = 5%%)")
-    g.add_argument("--constraint", choices=("measured", "formula"), default="measured",
-                   help="measured: fvcore FLOPs of the built network (default); formula: alpha*beta^2*gamma^2")
-    g.add_argument("--base-resolution", type=_positive_int, default=None, help="B0's input size (default: baseline's)")
-    t = p.add_argument_group("proxy training")
-    _training_options(t, per=" per trial")
-    t.add_argument("--scheduler", choices=("none", "asha"), default="none", help="asha: stop weak trials early (pruned)")
-    t.add_argument("--grace-period", type=_positive_int, default=1, help="epochs before ASHA may stop a trial")
-    r = p.add_argument_group("execution and storage")
-    r.add_argument("--ray-address", default=None, help="join this Ray cluster (default: a local in-process Ray)")
-    r.add_argument("--cpus-per-trial", type=_finite_float, default=1.0)
-    r.add_argument("--gpus-per-trial", type=_finite_float, default=0.0, help="fractions share a GPU, e.g. 0.25")
-    r.add_argument("--max-concurrent", type=_positive_int, default=None, help="trials at once (default: what fits)")
-    r.add_argument("--max-retries", type=_non_negative_int, default=2, help="retries of a failed worker (default 2)")
-    _storage_option(r)
-    r.add_argument("--study", default=None, help="study name; re-run with the same name to resume")
-    r.add_argument("--max-phi", type=_non_negative_int, default=7, help="emit B0..B<max-phi> (default 7)")
-    r.add_argument("--out", default=None, help="family JSON file (default family-STUDY.json)")
+    groups: dict[str, Any] = {}
+    _add_settings(p, SearchOptions, groups=groups)
+    _add_settings(groups.setdefault("proxy training", p.add_argument_group("proxy training")), ProxyRecipe)
 
     p = command("train", _cmd_train, "proxy-train one scaled network (what a search trial does)")
     p.add_argument("baseline", help="registered name or package.module:function")
-    p.add_argument("--data", required=True, help="digits | synthetic[:classes=N,size=S,n=K] | folder:PATH | cifar:PATH | npz:PATH")
+    p.add_argument("--data", required=True, help=DATA_HELP)
     p.add_argument("--depth", type=_finite_float, default=1.0)
     p.add_argument("--width", type=_finite_float, default=1.0)
     p.add_argument("--resolution", type=int, default=None, help="input size (default: the data's, at least the network's minimum)")
-    _training_options(p)
     p.add_argument("--device", default=None, help="cpu or cuda[:N] (default: cuda if available)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
+    _add_settings(p.add_argument_group("proxy training"), ProxyRecipe)
 
     p = command("serve", _cmd_serve, "REST API and dashboard; launching searches needs EFFSCALE_TOKEN")
     _storage_option(p)

@@ -66,8 +66,12 @@ def test_baselines_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cost_table_for_user_baseline(capsys: pytest.CaptureFixture[str]) -> None:
+    from effscale.models import build_model, count_params
+
     assert main(["cost", "user_baselines:small_cnn", "--num-classes", "10"]) == 0
-    assert "params" in capsys.readouterr().out
+    # The table's params row holds the built network's own count, not just a header.
+    expected = count_params(build_model("user_baselines:small_cnn", num_classes=10))
+    assert f"{expected:,}" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -94,13 +98,18 @@ def test_bad_input_is_one_line_exit_2(args: list[str], message: str) -> None:
 
 
 def test_train_json_is_seeded() -> None:
-    args = ("train", "tiny", "--data", "synthetic:classes=3,size=16,n=120", "--steps", "4", "--batch-size", "32", "--json")
+    args = ("train", "tiny", "--data", "synthetic:classes=3,size=16,n=120", "--steps", "6", "--batch-size", "32", "--json")
     first, second = run_cli(*args), run_cli(*args)
+    other = run_cli(*args, "--seed", "1")
     assert first.returncode == 0, first.stderr
     doc = json.loads(first.stdout)
-    assert doc["baseline"] == "tiny" and doc["steps"] == 4 and doc["data"]["num_classes"] == 3
+    assert doc["baseline"] == "tiny" and doc["steps"] == 6 and doc["data"]["num_classes"] == 3
     assert doc["images_per_s"] > 0 and 0.0 <= doc["val_top1"] <= 1.0
-    assert json.loads(second.stdout)["val_top1"] == doc["val_top1"]  # same seed, same weights, same score
+    # Same seed, same weights, same data order: the whole loss trace repeats, step by step.
+    trace = doc["step_losses"]
+    assert len(trace) == 6 and all(loss > 0 for loss in trace)
+    assert json.loads(second.stdout)["step_losses"] == trace
+    assert json.loads(other.stdout)["step_losses"] != trace  # and --seed reaches the weights
 
 
 @pytest.mark.parametrize(
@@ -109,7 +118,10 @@ def test_train_json_is_seeded() -> None:
         (["train", "resnet18", "--data", "digits", "--resolution", "31"], "resolution=31 is too small"),
         (["train", "tiny", "--data", "folder:/no/such/dir"], "folder:/no/such/dir"),
         (["train", "tiny", "--data", "imagenet"], "imagenet"),
-        (["train", "tiny", "--data", "digits", "--epochs", "0"], "epochs=0 must be > 0"),
+        (["train", "tiny", "--data", "digits", "--epochs", "0"], "--epochs 0 must be >= 1"),
+        (["train", "tiny", "--data", "digits", "--epochs", "2", "--steps", "3"], "pass either --epochs 2 or --steps 3, not both"),
+        (["train", "tiny", "--data", "digits", "--label-smoothing", "1"], "--label-smoothing 1 must be < 1"),
+        (["train", "tiny", "--data", "digits", "--optimizer", "adam"], "invalid choice: 'adam'"),
     ],
 )
 def test_train_bad_input(args: list[str], message: str) -> None:

@@ -11,10 +11,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import optuna
+import psutil
 import pytest
 
 import effscale
@@ -47,7 +49,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, **kwargs) -> subproce
 
 def test_search_end_to_end(local_ray: None, storage_url: str, tmp_path: Path) -> None:
     out = tmp_path / "family.json"
-    result = effscale.search("tiny", **SMALL, storage=storage_url, study="e2e", out=out, max_phi=3)
+    result = effscale.run_search("tiny", **SMALL, storage=storage_url, study="e2e", out=out, max_phi=3)
     doc = result.to_dict()
     assert doc["study"] == "e2e"
     assert set(doc["best"]) >= {"alpha", "beta", "gamma", "val_top1", "flops_ratio"}
@@ -80,24 +82,27 @@ def test_search_end_to_end(local_ray: None, storage_url: str, tmp_path: Path) ->
     assert store.load_family("e2e")["coefficients"] == doc["family"]["coefficients"]
 
     # Resume: the same command again trains nothing.
-    again = effscale.search("tiny", **SMALL, storage=storage_url, study="e2e", max_phi=3)
+    again = effscale.run_search("tiny", **SMALL, storage=storage_url, study="e2e", max_phi=3)
     assert len(optuna.load_study(study_name="e2e", storage=effscale.storage.open_storage(storage_url)).trials) == 4
     assert again.best == result.best
 
     # Another configuration under the same name is refused, and nothing is written.
     with pytest.raises(UsageError, match="already holds a search with another configuration.*budget"):
-        effscale.search("tiny", **{**SMALL, "epochs": 3}, storage=storage_url, study="e2e")
+        effscale.run_search("tiny", **{**SMALL, "epochs": 3}, storage=storage_url, study="e2e")
     assert _states(storage_url, "e2e") == {"COMPLETE": 4}
 
 
 def test_query_commands(local_ray: None, sqlite_url: str) -> None:
-    effscale.search("tiny", **SMALL, storage=sqlite_url, study="q")
+    effscale.run_search("tiny", **SMALL, storage=sqlite_url, study="q")
     proc = run_cli("trials", "--storage", sqlite_url, "--study", "q", "--json", "--limit", "3")
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)
     assert len(rows) == 3
     assert set(rows[0]) == {"number", "state", "alpha", "beta", "gamma", "depth", "width", "resolution", "flops",
-                            "flops_ratio", "formula_ratio", "val_top1", "seconds"}
+                            "params", "flops_ratio", "formula_ratio", "val_top1", "val_loss", "train_seconds",
+                            "images_per_s", "epochs", "duration_s", "arch_id", "aliases", "representative_rule",
+                            "datetime_start", "datetime_complete", "repeat", "seed", "confirmation", "node",
+                            "fail_reason", "batch_size", "lr"}
     assert rows[0]["val_top1"] >= rows[1]["val_top1"] >= rows[2]["val_top1"]
     studies = json.loads(run_cli("studies", "--storage", sqlite_url, "--json").stdout)
     assert [s["study"] for s in studies] == ["q"] and studies[0]["status"] == "completed"
@@ -109,7 +114,7 @@ def test_query_commands(local_ray: None, sqlite_url: str) -> None:
 
 def test_aliases_train_once_and_are_recorded(local_ray: None, sqlite_url: str) -> None:
     # tiny's repeats (1, 2, 2): depth 1.1 and 1.2 both round up to (2, 3, 3).
-    result = effscale.search("tiny", **{**SMALL, "alpha": "1.1,1.2", "gamma": "1.0", "epochs": 1},
+    result = effscale.run_search("tiny", **{**SMALL, "alpha": "1.1,1.2", "gamma": "1.0", "epochs": 1},
                              storage=sqlite_url, study="alias")
     assert result.counts == {"grid": 2, "feasible": 2, "unique": 1, "aliases": 1}
     (trial,) = optuna.load_study(study_name="alias", storage=effscale.storage.open_storage(sqlite_url)).trials
@@ -119,7 +124,7 @@ def test_aliases_train_once_and_are_recorded(local_ray: None, sqlite_url: str) -
 
 
 def test_user_function_baseline(local_ray: None, sqlite_url: str) -> None:
-    result = effscale.search("user_baselines:small_cnn", **{**SMALL, "alpha": "1.0,1.5", "gamma": "1.0"},
+    result = effscale.run_search("user_baselines:small_cnn", **{**SMALL, "alpha": "1.0,1.5", "gamma": "1.0"},
                              storage=sqlite_url, study="user", max_phi=2)
     assert result.trials["complete"] == 2
     assert result.family.baseline == "user_baselines:small_cnn"
@@ -127,17 +132,41 @@ def test_user_function_baseline(local_ray: None, sqlite_url: str) -> None:
     assert sum(p.numel() for p in model.parameters()) == result.family.member("B2").params
 
 
-def test_worker_crash_is_retried(local_ray: None, sqlite_url: str, tmp_path: Path, monkeypatch) -> None:
-    marker = tmp_path / "crashed-once"
-    monkeypatch.setenv("EFFSCALE_TEST_CRASH_WORKER", str(marker))
-    result = effscale.search("tiny", **SMALL, storage=sqlite_url, study="crash-worker")
-    assert marker.exists(), "the test switch should have killed one worker"
+def _kill_first_training_worker(killed: list[int], stop: threading.Event) -> None:
+    """Fault injection from outside, as Ray's chaos tests do: SIGKILL the first Ray worker process
+    of this test's own local Ray (a descendant of this process, chosen by pid) seen training."""
+    me = psutil.Process()
+    while not stop.is_set() and not killed:
+        for proc in me.children(recursive=True):
+            try:
+                title = " ".join(proc.cmdline())
+            except psutil.Error:
+                continue
+            if "ImplicitFunc.train" in title:
+                time.sleep(0.5)  # mid-trial, not at its first instruction
+                proc.send_signal(signal.SIGKILL)
+                killed.append(proc.pid)
+                return
+        time.sleep(0.1)
+
+
+def test_worker_killed_mid_trial_is_retried(local_ray: None, sqlite_url: str) -> None:
+    killed: list[int] = []
+    stop = threading.Event()
+    killer = threading.Thread(target=_kill_first_training_worker, args=(killed, stop), daemon=True)
+    killer.start()
+    try:
+        result = effscale.run_search("tiny", **SMALL, storage=sqlite_url, study="crash-worker")
+    finally:
+        stop.set()
+        killer.join(timeout=5)
+    assert len(killed) == 1, "the test should have killed exactly one training worker"
     assert result.trials["complete"] == 4 and result.trials["failed"] == 0
     assert _states(sqlite_url, "crash-worker") == {"COMPLETE": 4}
 
 
 def test_asha_prunes_weak_trials(local_ray: None, sqlite_url: str) -> None:
-    result = effscale.search(
+    result = effscale.run_search(
         "tiny", data="synthetic:classes=4,size=16,n=200", alpha="1.0,1.3,1.6", beta="1.0,1.3", gamma="1.0",
         constraint="formula", tolerance=10.0, epochs=4, batch_size=32, scheduler="asha", grace_period=1,
         max_concurrent=1, storage=sqlite_url, study="asha", progress=False,
@@ -154,19 +183,15 @@ def test_asha_prunes_weak_trials(local_ray: None, sqlite_url: str) -> None:
     ("overrides", "message"),
     [
         ({"alpha": "1.0", "beta": "1.0", "gamma": "1.0", "constraint": "measured", "tolerance": 0.05}, "no feasible candidate"),
-        ({"epochs": 0}, "budget epochs=0 must be > 0"),
+        ({"epochs": 0}, "--epochs 0 must be >= 1"),
         ({"gpus_per_trial": 1}, "Ray cluster has 0 GPUs"),
         ({"ray_address": "127.0.0.1:1"}, "cannot reach the Ray cluster at 127.0.0.1:1"),
         ({"data": "nope:x"}, "nope"),
     ],
 )
-def test_bad_input_writes_nothing(sqlite_url: str, overrides: dict, message: str) -> None:
-    import ray
-
-    if "gpus_per_trial" in overrides and not ray.is_initialized():
-        pytest.skip("needs the session's local Ray")  # keeps this test independent of Ray start-up
+def test_bad_input_writes_nothing(local_ray: None, sqlite_url: str, overrides: dict, message: str) -> None:
     with pytest.raises(UsageError, match=message):
-        effscale.search("tiny", **{**SMALL, **overrides}, storage=sqlite_url, study="bad")
+        effscale.run_search("tiny", **{**SMALL, **overrides}, storage=sqlite_url, study="bad")
     assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()
 
 

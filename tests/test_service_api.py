@@ -3,7 +3,9 @@
 * Contract tests run on SQLite and PostgreSQL over a search written exactly as the data contract
   says (`make_fake_search`: every trial state, an alias, a family), so filters and counts are exact.
 * A real small search (``effscale search tiny ...``, launched through ``POST /api/searches``) is
-  checked against what Optuna and the store hold, once `effscale.search.run_search` exists.
+  checked against what Optuna and the store hold.
+* A trial is one row under one set of names (`effscale.search.queries.trial_row`): the API's and
+  ``effscale trials --json``'s rows are the same dicts.
 * Auth: no token configured, no header, a wrong token, the right token. Launcher: process group
   terminated on cancel. optuna-dashboard reads the same storage and sees α, β, γ as parameters.
 """
@@ -28,13 +30,13 @@ from _service_fixtures import (
     REAL_SEARCH_CONFIG,
     REAL_STUDY,
     make_fake_search,
-    search_available,
     shared_search_db,
     summarize,
 )
+from effscale.search.queries import RUN_ATTRS, trial_row
 from effscale.service import create_app
 from effscale.service.launcher import SearchLauncher
-from effscale.service.schemas import DATA_SOURCES, SearchConfig
+from effscale.service.schemas import SearchConfig, TrialSummary
 from effscale.storage import ProjectStore, dispose_engines
 
 TOKEN = "test-token-123"
@@ -124,7 +126,7 @@ def test_list_studies_reports_progress_best_and_status(client: TestClient, fake_
     assert (p["done"], p["running"], p["left"]) == (5, 1, 1)  # unique 7 − done 5 − running 1
     assert (p["complete"], p["pruned"], p["fail"]) == (3, 1, 1)
     assert (p["grid"], p["feasible"], p["unique"], p["aliases"]) == (8, 8, 7, 1)
-    assert math.isclose(study["best"]["top1"], fake_db["best_top1"])
+    assert math.isclose(study["best"]["val_top1"], fake_db["best_top1"])
 
 
 def test_study_detail_has_config_counts_and_direction(client: TestClient) -> None:
@@ -146,8 +148,8 @@ def test_trials_filtered_by_state(client: TestClient, state: str, count: int) ->
 def test_trials_sorted_and_paginated(client: TestClient) -> None:
     url = f"/api/studies/{FAKE_STUDY}/trials"
     by_value = client.get(url, params={"sort": "-value"}).json()["trials"]
-    values = [t["top1"] for t in by_value if t["top1"] is not None]
-    assert values == sorted(values, reverse=True) and by_value[-1]["top1"] is None  # nulls last
+    values = [t["val_top1"] for t in by_value if t["val_top1"] is not None]
+    assert values == sorted(values, reverse=True) and by_value[-1]["val_top1"] is None  # nulls last
     by_flops = [t["flops"] for t in client.get(url, params={"sort": "flops"}).json()["trials"]]
     assert by_flops == sorted(by_flops)
     numbers = [t["number"] for t in client.get(url, params={"sort": "-number"}).json()["trials"]]
@@ -160,9 +162,61 @@ def test_trials_sorted_and_paginated(client: TestClient) -> None:
 def test_trial_row_has_the_table_columns(client: TestClient) -> None:
     row = client.get(f"/api/studies/{FAKE_STUDY}/trials/3").json()
     for key in ("alpha", "beta", "gamma", "depth", "width", "resolution", "flops_ratio",
-                "formula_ratio", "params", "flops", "top1", "train_seconds", "state", "aliases"):
+                "formula_ratio", "params", "flops", "val_top1", "val_loss", "train_seconds", "images_per_s",
+                "epochs", "duration_s", "arch_id", "state", "aliases", "representative_rule"):
         assert row[key] is not None, key
     assert row["state"] == "complete"
+    # The response model documents every field the row builder sends, and nothing else.
+    assert set(row) == set(TrialSummary.model_fields)
+    for key in RUN_ATTRS:  # absent in this search
+        assert row[key] is None, key
+
+
+def test_trial_row_passes_run_attributes_through_and_is_json_safe() -> None:
+    import optuna
+    from optuna.distributions import FloatDistribution
+
+    dist = FloatDistribution(0.5, 2.0)
+    trial = optuna.trial.create_trial(
+        state=optuna.trial.TrialState.FAIL,
+        params={"alpha": 1.1, "beta": 1.0, "gamma": 1.15},
+        distributions={"alpha": dist, "beta": dist, "gamma": dist},
+        user_attrs={
+            "repeat": 2, "seed": 7, "confirmation": True, "node": "10.0.0.3", "fail_reason": "worker died",
+            "batch_size": 64, "lr": 0.05, "flops": float("nan"), "val_loss": float("inf"),
+            "aliases": [[1.1, 1.0, 1.15], [1.2, float("nan"), 1.15]], "train_seconds": 3.5,
+        },
+    )
+    row = trial_row(trial)
+    assert {k: row[k] for k in RUN_ATTRS} == {
+        "repeat": 2, "seed": 7, "confirmation": True, "node": "10.0.0.3", "fail_reason": "worker died",
+        "batch_size": 64, "lr": 0.05,
+    }
+    assert row["state"] == "fail" and row["alpha"] == 1.1 and row["train_seconds"] == 3.5
+    assert row["flops"] is None and row["val_loss"] is None and row["val_top1"] is None
+    assert row["aliases"] == [[1.1, 1.0, 1.15], [1.2, None, 1.15]]
+    json.dumps(row, allow_nan=False)  # raises on a NaN that slipped through
+    TrialSummary.model_validate(row)
+    # A wrong type is dropped rather than passed on under a promised type.
+    odd = optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs={"confirmation": "yes", "node": 3, "seed": "x"})
+    assert (trial_row(odd)["confirmation"], trial_row(odd)["node"], trial_row(odd)["seed"]) == (None, None, None)
+
+
+def test_cli_trials_json_prints_the_api_rows(qclient: TestClient, quick_db: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    from effscale.cli import TRIAL_COLUMNS, main
+
+    api_rows = qclient.get(f"/api/studies/{FAKE_STUDY}/trials", params={"sort": "number"}).json()["trials"]
+    assert main(["trials", "--storage", quick_db["url"], "--study", FAKE_STUDY, "--sort", "number", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == api_rows
+    # best first: the CLI's `--sort value` is the API's `-value` for these (distinct) values
+    assert main(["trials", "--storage", quick_db["url"], "--study", FAKE_STUDY, "--json"]) == 0
+    cli_best = [r["val_top1"] for r in json.loads(capsys.readouterr().out)]
+    api_best = [t["val_top1"] for t in qclient.get(f"/api/studies/{FAKE_STUDY}/trials", params={"sort": "-value"}).json()["trials"]]
+    assert cli_best == api_best
+    # the table shows a subset of the same fields, under the same names
+    assert main(["trials", "--storage", quick_db["url"], "--study", FAKE_STUDY]) == 0
+    table = capsys.readouterr().out
+    assert set(TRIAL_COLUMNS) <= set(api_rows[0]) and "val_top1" in table and "train_seconds" in table
 
 
 def test_trial_curve(client: TestClient) -> None:
@@ -173,7 +227,7 @@ def test_trial_curve(client: TestClient) -> None:
     assert len(curves) == 6 and [len(c["points"]) for c in curves] == [3, 3, 1, 3, 0, 2]
 
 
-def test_candidates_join_top1_and_mark_aliases(client: TestClient) -> None:
+def test_candidates_join_val_top1_and_mark_aliases(client: TestClient) -> None:
     body = client.get(f"/api/studies/{FAKE_STUDY}/candidates").json()
     cands = body["candidates"]
     assert len(cands) == 8 and body["grid"]["gamma"] == [1.0, 1.15]
@@ -181,6 +235,7 @@ def test_candidates_join_top1_and_mark_aliases(client: TestClient) -> None:
     alias = next(c for c in cands if c["alias"])
     twin = next(c for c in cands if c["representative"] and c["arch_id"] == alias["arch_id"])
     assert alias["trial_number"] == twin["trial_number"] is not None
+    assert alias["val_top1"] == twin["val_top1"] is not None and "top1" not in alias
     assert body["constraint"] == "formula" and body["target_ratio"] == 2.0
 
 
@@ -280,7 +335,9 @@ def test_launch_with_the_right_token(qclient: TestClient, quick_db: dict[str, An
     ((study, argv),) = qclient.launcher.launched  # type: ignore[attr-defined]
     assert study == "launched-1"
     assert argv[:3] == ["tiny", "--data", "synthetic:classes=3,size=16,n=120"]
-    assert argv[argv.index("--storage") + 1] == quick_db["url"] and argv[argv.index("--study") + 1] == "launched-1"
+    # The storage URL (a password, maybe) never rides on the command line: the launcher sets
+    # EFFSCALE_STORAGE in the search's environment instead.
+    assert "--storage" not in argv and argv[argv.index("--study") + 1] == "launched-1"
     assert argv[argv.index("--alpha") + 1] == "1.0,1.1" and argv[argv.index("--constraint") + 1] == "formula"
     # status and the studies list know it before the search has written anything
     status = qclient.get(body["status_url"]).json()
@@ -315,17 +372,22 @@ def test_cancel_with_the_right_token(qclient: TestClient, quick_db: dict[str, An
         ({"baseline": None}, "baseline"),
         ({"baseline": "rm -rf /"}, "baseline"),
         ({"data": "http://example.com/x"}, "unknown data source"),
-        ({"alpha": "1.0:0.5:0.1"}, "stop must be >= start"),
-        ({"alpha": "1.0:2.0:0"}, "step must be > 0"),
-        ({"beta": "a,b"}, "comma list"),
-        ({"gamma": "1:100000:0.0001"}, "at most"),
-        ({"epochs": 2, "steps": 10}, "epochs or steps"),
-        ({"epochs": 0}, "epochs"),
-        ({"tolerance": -1}, "tolerance"),
+        ({"data": "synthetic:classes=x"}, "is not an integer"),
+        ({"alpha": "1.0:0.5:0.1"}, "--alpha '1.0:0.5:0.1' is not a grid"),
+        ({"alpha": "0.5,1.0"}, "--alpha contains 0.5"),  # the CLI refuses it, so must the API
+        ({"alpha": "1.0:2.0:0"}, "is not a grid"),
+        ({"beta": "a,b"}, "is not a grid"),
+        ({"gamma": "1:100000:0.0001"}, "use a coarser step"),
+        ({"epochs": 2, "steps": 10}, "not both"),
+        ({"epochs": 0}, "--epochs 0 must be >= 1"),
+        ({"tolerance": -1}, "--tolerance -1 must be >= 0"),
+        ({"target_ratio": 0}, "--target-ratio 0 must be > 0"),
+        ({"label_smoothing": 1.0}, "--label-smoothing 1 must be < 1"),
         ({"constraint": "exact"}, "constraint"),
         ({"study": "../etc"}, "study"),
         ({"unknown_option": 1}, "unknown_option"),
         ({"gpus_per_trial": "lots"}, "gpus_per_trial"),
+        ({"storage": "sqlite:///elsewhere.db"}, "storage"),  # the server's, never the caller's
     ],
 )
 def test_bad_search_configs_are_422_with_a_message(qclient: TestClient, change: dict[str, Any], needle: str) -> None:
@@ -345,7 +407,7 @@ def test_malformed_bodies_are_422(qclient: TestClient, raw: str) -> None:
 
 def test_grid_may_be_a_json_list() -> None:
     config = SearchConfig(baseline="tiny", data="digits", alpha=[1.0, 1.2], beta="1.0:1.2:0.1")
-    argv = config.to_argv(storage_url="sqlite:///x.db", study="s", ray_address="ray-head:6379")
+    argv = config.to_argv(study="s", ray_address="ray-head:6379")
     assert argv[argv.index("--alpha") + 1] == "1.0,1.2" and argv[argv.index("--beta") + 1] == "1.0:1.2:0.1"
     assert argv[argv.index("--ray-address") + 1] == "ray-head:6379"
 
@@ -354,24 +416,40 @@ def test_argv_parses_with_the_cli() -> None:
     from effscale.cli import build_parser
 
     parser = build_parser()
-    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    if "search" not in sub.choices:
-        pytest.skip("effscale search is not wired in the CLI yet")
     config = SearchConfig(**{**GOOD, "seed": 3, "scheduler": "asha", "max_concurrent": 2, "cpus_per_trial": 1.0,
                              "gpus_per_trial": 0.5, "batch_size": 32, "target_ratio": 2.0, "max_phi": 3,
-                             "lr": 0.1, "optimizer": "rmsprop", "grace_period": 1, "max_retries": 0})
-    argv = config.to_argv(storage_url="sqlite:///x.db", study="s", ray_address="auto")
+                             "lr": 0.1, "optimizer": "rmsprop", "grace_period": 1, "max_retries": 0,
+                             "compile": True})
+    argv = config.to_argv(study="s", ray_address="auto")
     args = parser.parse_args(["search", *argv])
-    assert args.command == "search" and args.study == "s" and args.storage == "sqlite:///x.db"
+    assert args.command == "search" and args.study == "s" and not hasattr(args, "storage")
     assert (args.alpha, args.epochs, args.lr, args.optimizer, args.max_retries) == ("1.0,1.1", 1, 0.1, "rmsprop", 0)
-    assert (args.ray_address, args.scheduler, args.gpus_per_trial) == ("auto", "asha", 0.5)
+    assert (args.ray_address, args.scheduler, args.gpus_per_trial, args.compile) == ("auto", "asha", 0.5, True)
     parser.parse_args(["search", *SearchLauncher("sqlite:///x.db").command(argv)[4:]])  # with --json
 
 
-def test_data_sources_match_the_trainer() -> None:
-    from effscale.trainer.data import SOURCES
+def test_request_schema_is_the_cli_settings() -> None:
+    """One source of truth: every search setting the API takes is a flag of `effscale search`, with
+    the same default and help, and the server-owned ones (storage, Ray address, output file) are not
+    in the API."""
+    import dataclasses
 
-    assert tuple(DATA_SOURCES) == tuple(SOURCES)
+    from effscale._settings import flag, settings_of
+    from effscale.cli import build_parser
+    from effscale.search.options import SearchOptions
+    from effscale.trainer.recipe import ProxyRecipe
+
+    search = next(a for a in build_parser()._subparsers._group_actions[0].choices.items() if a[0] == "search")[1]
+    cli_flags = {opt for action in search._actions for opt in action.option_strings} | {"baseline"}
+    properties = SearchConfig.model_json_schema()["properties"]
+    for cls in (SearchOptions, ProxyRecipe):
+        for f, meta in settings_of(cls):
+            assert (f.name if meta.positional else flag(f.name)) in cli_flags, f.name
+            assert (f.name in properties) == meta.api, f.name
+            if meta.api:
+                assert properties[f.name]["description"] == meta.help
+    assert {"storage", "ray_address", "out"}.isdisjoint(properties)
+    assert {f.name for f in dataclasses.fields(ProxyRecipe)} <= set(properties)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -484,7 +562,6 @@ def test_a_failing_launch_reports_its_error(sqlite_url: str, tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not search_available(), reason="effscale search does not exist yet")
 def test_real_search_launched_through_the_api(tmp_path_factory: pytest.TempPathFactory) -> None:
     # shared_search_db builds the session's real search by POST /api/searches (run_real_search:
     # the service's launcher runs `effscale search tiny ...`, polled until completed); the
@@ -498,10 +575,10 @@ def test_real_search_launched_through_the_api(tmp_path_factory: pytest.TempPathF
     assert c.get(f"/api/searches/{REAL_STUDY}").json()["status"] == "completed"
     assert study["counts"] == truth["counts"] and study["progress"]["left"] == 0
     assert study["progress"]["done"] == truth["n_trials"]
-    assert math.isclose(study["best"]["top1"], truth["best_top1"])
+    assert math.isclose(study["best"]["val_top1"], truth["best_top1"])
     page = c.get(f"/api/studies/{REAL_STUDY}/trials", params={"state": "complete", "sort": "-value"}).json()
     assert page["total"] == truth["states"].get("complete", 0)
-    assert page["trials"][0]["top1"] == pytest.approx(truth["best_top1"])
+    assert page["trials"][0]["val_top1"] == pytest.approx(truth["best_top1"])
     first = page["trials"][0]
     assert {first["alpha"], first["beta"]} <= {1.0, 1.1} and first["gamma"] in (1.0, 1.15)
     assert len(c.get(f"/api/studies/{REAL_STUDY}/candidates").json()["candidates"]) == truth["n_candidates"] == 8
@@ -518,7 +595,7 @@ def test_real_search_launched_through_the_api(tmp_path_factory: pytest.TempPathF
 
 def _check_optuna_dashboard(url: str, study: str, *, n_trials: int, n_complete: int) -> None:
     """optuna-dashboard (the real package, through its WSGI app) lists ``study`` with α, β, γ."""
-    optuna_dashboard = pytest.importorskip("optuna_dashboard")
+    import optuna_dashboard  # a dev dependency (make test installs it): missing is a failure, not a skip
     from werkzeug.test import Client
 
     from effscale.storage import normalize_url

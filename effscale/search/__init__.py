@@ -1,44 +1,48 @@
 """Search space and constraint, Optuna study, Ray Tune runner, family emission.
 
-``effscale.search(...)`` runs a search (this package is callable, so ``effscale.search.space``
-and friends stay importable beside it).
+`run_search` runs a whole search; `SearchOptions` declares its settings. Names resolve on first
+use (PEP 562), so reading the options (as ``effscale --help`` does) loads neither torch, Optuna
+nor Ray.
 """
 
-import sys
-import types
+from __future__ import annotations
 
-from effscale.search.api import SearchResult, search
-from effscale.search.family import (
-    PUBLISHED_EFFICIENTNET,
-    Family,
-    FamilyMember,
-    build_member,
-    emit_family,
-    published_efficientnet_family,
-)
-from effscale.search.space import Candidate, CandidateSet, Constraint, Grid, enumerate_candidates, parse_grid
+import importlib
+from typing import Any
 
-__all__ = [
-    "PUBLISHED_EFFICIENTNET",
-    "Candidate",
-    "CandidateSet",
-    "Constraint",
-    "Family",
-    "FamilyMember",
-    "Grid",
-    "SearchResult",
-    "build_member",
-    "emit_family",
-    "enumerate_candidates",
-    "parse_grid",
-    "published_efficientnet_family",
-    "search",
-]
+_EXPORTS = {
+    "CONSTRAINTS": "effscale.search.grid",
+    "Constraint": "effscale.search.grid",
+    "DEFAULT_GRID": "effscale.search.grid",
+    "Grid": "effscale.search.grid",
+    "parse_grid": "effscale.search.grid",
+    "SearchOptions": "effscale.search.options",
+    "SearchPlan": "effscale.search.driver",
+    "SearchResult": "effscale.search.driver",
+    "plan_search": "effscale.search.driver",
+    "run_search": "effscale.search.driver",
+    "Candidate": "effscale.search.space",
+    "CandidateSet": "effscale.search.space",
+    "enumerate_candidates": "effscale.search.space",
+    "PUBLISHED_EFFICIENTNET": "effscale.search.family",
+    "Family": "effscale.search.family",
+    "FamilyMember": "effscale.search.family",
+    "build_member": "effscale.search.family",
+    "emit_family": "effscale.search.family",
+    "published_efficientnet_family": "effscale.search.family",
+}
+
+__all__ = sorted(_EXPORTS)
 
 
-class _CallableModule(types.ModuleType):
-    def __call__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        return search(*args, **kwargs)
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # resolve once
+    return value
 
 
-sys.modules[__name__].__class__ = _CallableModule
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -6,74 +6,48 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 from effscale.models import get_baseline, scale_resolution
-from effscale.trainer import ProxyData, ProxyResult, train_proxy
+from effscale.trainer import ProxyData, ProxyRecipe, ProxyResult, train_proxy
 
 
 @dataclass(frozen=True)
-class TrialSettings:
-    """What every trial of a search shares: the baseline, the budget and the training recipe."""
+class TrialSetup:
+    """What every trial of a search shares: the baseline, its base resolution, the recipe, the device."""
 
     baseline: str
     base_resolution: int
-    budget: dict[str, int]
-    batch_size: int
-    lr: float | None
-    optimizer: str
-    seed: int
+    recipe: ProxyRecipe
     device: str = "cpu"
     threads: int | None = None
 
 
 def evaluate_candidate(
-    alpha: float,
-    beta: float,
-    gamma: float,
-    settings: TrialSettings,
+    candidate: tuple[float, float, float],
+    setup: TrialSetup,
     data: ProxyData,
     *,
     report: Callable[[int, dict[str, Any]], Any] | None = None,
 ) -> ProxyResult:
-    """Train the φ=1 network of (α, β, γ): d=α, w=β at the scaled resolution; return its scores."""
-    baseline = get_baseline(settings.baseline)
-    resolution = scale_resolution(settings.base_resolution, gamma)
+    """Train the φ=1 network of ``candidate`` (α, β, γ): d=α, w=β at the scaled resolution."""
+    alpha, beta, gamma = candidate
+    baseline = get_baseline(setup.baseline)
     model = baseline.build(alpha, beta, data.num_classes)
     return train_proxy(
         model,
         data,
-        resolution=resolution,
-        budget=settings.budget.get("epochs") or f"{settings.budget['steps']}s",
-        batch_size=settings.batch_size,
-        lr=settings.lr,
-        optimizer=settings.optimizer,
-        device=settings.device,
-        seed=settings.seed,
+        resolution=scale_resolution(setup.base_resolution, gamma),
+        recipe=setup.recipe,
+        device=setup.device,
         min_resolution=baseline.min_resolution,
-        threads=settings.threads,
+        threads=setup.threads,
         report=report,
     )
 
 
-def _maybe_crash(marker: str | None, alpha: float, beta: float, gamma: float) -> None:
-    """Test-only switch: the first trial to get here dies like a killed worker, once."""
-    if not marker:
-        return
-    path = Path(marker)
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        return
-    os.write(fd, f"{alpha},{beta},{gamma}\n".encode())
-    os.close(fd)
-    os._exit(17)
-
-
-def ray_trainable(config: dict[str, Any], *, settings: TrialSettings, data: ProxyData, crash_marker: str | None = None) -> None:
+def ray_trainable(config: dict[str, Any], *, setup: TrialSetup, data: ProxyData) -> None:
     """Ray Tune function trainable: `evaluate_candidate` plus ``tune.report`` after each epoch.
 
     ``data`` arrives through ``tune.with_parameters``: put in the object store once, shared by
@@ -81,17 +55,15 @@ def ray_trainable(config: dict[str, Any], *, settings: TrialSettings, data: Prox
     """
     from ray import tune
 
-    alpha, beta, gamma = float(config["alpha"]), float(config["beta"]), float(config["gamma"])
+    candidate = (float(config["alpha"]), float(config["beta"]), float(config["gamma"]))
+    budget = setup.recipe.budget
 
     def report(epoch: int, metrics: dict[str, Any]) -> None:
-        if epoch == 1:
-            _maybe_crash(crash_marker, alpha, beta, gamma)
         # "final" tells the driver this trial used its whole budget (a scheduler stop does not).
-        budget = settings.budget
-        final = epoch >= budget["epochs"] if "epochs" in budget else metrics.get("steps", 0) >= budget["steps"]
+        final = epoch >= budget.epochs if budget.epochs is not None else metrics.get("steps", 0) >= budget.steps
         tune.report({**_scalars(metrics), "epoch": epoch, "final": bool(final)})
 
-    evaluate_candidate(alpha, beta, gamma, settings, data, report=report)
+    evaluate_candidate(candidate, setup, data, report=report)
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -117,6 +117,13 @@ def ensure_ray(address: str | None, resources: Resources) -> bool:
     return started
 
 
+def shutdown_ray() -> None:
+    """Stop the local Ray that `ensure_ray` started."""
+    import ray
+
+    ray.shutdown()
+
+
 @dataclass
 class TrialEvents:
     """What the driver-side searcher tells the rest of the driver (progress view, database)."""
@@ -152,8 +159,9 @@ def _make_searcher(study_name: str, storage: Any, space: dict, metric: str, loca
 
         Differences from the stock searcher: per-epoch history is kept as user attributes, a trial
         the scheduler stopped early is told as PRUNED (stock: COMPLETE, since Tune marks the stopping
-        result done), intermediate values are keyed by epoch, and a trial cut short by a
-        cancelled search is told as FAIL, so a resume trains it again.
+        result done), and intermediate values are keyed by epoch. A trial that happens to finish
+        after a cancel is told as FAIL, so a resume trains it again; the trials Tune itself stops on
+        a cancel are never reported back, and stay RUNNING until the next run reaps them.
         """
 
         def __getstate__(self) -> dict:

@@ -30,6 +30,7 @@ log = logging.getLogger("effscale.service")
 DEFAULT_GRACE_PERIOD_S = 30.0
 KILL_AFTER_S = 10.0
 LOG_TAIL_CHARS = 2000
+STORAGE_ENV = "EFFSCALE_STORAGE"  # read by `effscale search` when --storage is absent
 
 
 class Launcher(Protocol):
@@ -118,6 +119,8 @@ class SearchLauncher:
             env = dict(os.environ)
             env["PYTHONUNBUFFERED"] = "1"
             env.pop("EFFSCALE_TOKEN", None)  # the search does not need the API's secret
+            # The URL may hold a password: the environment keeps it out of `ps` (argv is public).
+            env[STORAGE_ENV] = self.storage_url
             with open(log_path, "wb") as out:
                 process = subprocess.Popen(  # noqa: S603 - argv built from a validated model
                     self.command(argv),

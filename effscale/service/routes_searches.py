@@ -77,7 +77,7 @@ def launch_search(config: SearchConfig, state: ServiceState = Depends(get_state)
             status_code=status.HTTP_409_CONFLICT,
             detail=f"study {name!r} already exists: choose another `study` name or omit it to get a fresh one",
         )
-    argv = config.to_argv(storage_url=state.storage_url, study=name, ray_address=state.ray_address)
+    argv = config.to_argv(study=name, ray_address=state.ray_address)  # the storage URL goes by environment
     try:
         launched = state.launcher.launch(name, argv)
     except RuntimeError as exc:
@@ -135,7 +135,11 @@ def cancel_search(study_name: str = StudyName, state: ServiceState = Depends(get
     if record is not None:
         store.request_cancel(study_name)
     state.launcher.cancel(study_name)
-    found = _status(state, study_name)
-    assert found is not None
+    # Report from fresh copies, keeping what we read above if one vanished meanwhile: the search
+    # exists (we checked), so this never falls back to a 404.
+    if record is not None:
+        record = store.get_search(study_name) or record
+    launch = state.launcher.get(study_name) or launch
+    found = ser.search_status(study_name, record=record, launch=launch, study_url=study_url(study_name))
     found["cancel_requested"] = True
     return found

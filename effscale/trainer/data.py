@@ -32,6 +32,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "SOURCES",
     "ProxyData",
+    "check_data_spec",
     "decode_count",
     "default_cache_dir",
     "load_data",
@@ -162,10 +163,24 @@ def _parse_options(spec: str, arg: str, allowed: dict[str, int]) -> dict[str, in
     return opts
 
 
+_SYNTHETIC_OPTIONS = {"classes": 10, "size": 32, "n": 1000}
+
+
+def check_data_spec(spec: str) -> str:
+    """Check a source string's grammar without reading anything (the CLI's and the API's option
+    check); `load_data` does the rest (paths, files, labels)."""
+    kind, arg = _parse_spec(spec)
+    if kind == "digits" and arg:
+        raise UsageError(f"{spec}: digits takes no options; pass digits")
+    if kind == "synthetic":
+        _parse_options(spec, arg, _SYNTHETIC_OPTIONS)
+    if kind in ("folder", "cifar", "npz") and not arg:
+        raise UsageError(f"{spec}: no path given; pass {kind}:PATH")
+    return spec.strip()
+
+
 def _require_path(spec: str, arg: str, kind: str, what: str) -> Path:
-    if not arg:
-        raise UsageError(f"{spec}: no path given; pass {kind}:PATH with {what}")
-    path = Path(arg).expanduser()
+    path = Path(arg).expanduser()  # non-empty: check_data_spec saw to that
     if not path.exists():
         raise UsageError(f"{spec}: no such file or directory; pass {kind}:PATH with {what}")
     return path
@@ -187,8 +202,6 @@ class _Raw:
 
 
 def _load_digits(spec: str, arg: str) -> _Raw:
-    if arg:
-        raise UsageError(f"{spec}: digits takes no options; pass digits")
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -201,7 +214,7 @@ def _load_digits(spec: str, arg: str) -> _Raw:
 def _load_synthetic(spec: str, arg: str) -> _Raw:
     """Class prototypes (smooth random colour fields) plus noise and a random shift: learnable in
     a few epochs, hard enough that an untrained network is at chance."""
-    opts = _parse_options(spec, arg, {"classes": 10, "size": 32, "n": 1000})
+    opts = _parse_options(spec, arg, _SYNTHETIC_OPTIONS)
     classes, size, n = opts["classes"], opts["size"], opts["n"]
     # Fixed generator: the *data* is the same for every seed; only the split follows the seed.
     g = torch.Generator().manual_seed(1234 + 7 * classes + 13 * size)
@@ -491,6 +504,7 @@ def load_data(
         raise UsageError(f"val_fraction={val_fraction} must be between 0 and 1 (exclusive), e.g. 0.2")
     if channels not in (1, 3):
         raise UsageError(f"channels={channels}; pass 1 or 3")
+    check_data_spec(spec)
     kind, arg = _parse_spec(spec)
     if kind == "digits":
         raw = _load_digits(spec, arg)

@@ -1,0 +1,60 @@
+"""Is a search's driver alive? The heartbeat it beats, and how another driver reads it.
+
+Optuna's own heartbeat covers ``optimize`` only, not the ask/tell a Ray searcher uses, so the
+driver beats in effscale's ``effscale_searches`` row and records its host and pid on the study.
+A second driver for the same study is refused while the first lives; a dead one's RUNNING trials
+are orphans (`effscale.search.study.reap_orphans`).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any, Callable
+
+# A driver that has not beaten its heart for this long is taken to be dead.
+HEARTBEAT_SECONDS = 5.0
+STALE_AFTER_SECONDS = 60.0
+DRIVER_ATTR = "effscale_driver"
+
+
+def claim_driver(storage: Any, study_id: int) -> None:
+    """Record this process as the study's driver (host and pid, for `driver_alive`)."""
+    storage.set_study_system_attr(study_id, DRIVER_ATTR, {"host": socket.gethostname(), "pid": os.getpid()})
+
+
+def driver_alive(storage: Any, study_id: int, heartbeat_at: Any) -> bool:
+    """A fresh heartbeat says alive, unless the driver ran on this host and its process is gone
+    (killed: its trials are orphans)."""
+    if heartbeat_at is None or time.time() - heartbeat_at.timestamp() > STALE_AFTER_SECONDS:
+        return False
+    driver = storage.get_study_system_attrs(study_id).get(DRIVER_ATTR) or {}
+    if driver.get("host") == socket.gethostname() and driver.get("pid"):
+        try:
+            os.kill(int(driver["pid"]), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+    return True
+
+
+class Heartbeat:
+    """Called once per Ray Tune loop; every `HEARTBEAT_SECONDS` it beats, refreshes the progress
+    view and reads the cancel flag. Returns True once the search should stop."""
+
+    def __init__(self, store: Any, study_name: str, *, on_beat: Callable[[], None] = lambda: None) -> None:
+        self.store = store
+        self.study_name = study_name
+        self.on_beat = on_beat
+        self._last = 0.0
+
+    def __call__(self) -> bool:
+        now = time.time()
+        if now - self._last < HEARTBEAT_SECONDS:
+            return False
+        self._last = now
+        self.store.heartbeat(self.study_name)
+        self.on_beat()
+        return self.store.cancel_requested(self.study_name)

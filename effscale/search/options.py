@@ -1,0 +1,162 @@
+"""`SearchOptions`: every setting of a coefficient search, declared once.
+
+The proxy recipe (`effscale.trainer.ProxyRecipe`) says how each trial trains; this says what is
+searched, under which constraint, where it runs and where it is stored. `effscale search`'s flags
+and the body of ``POST /api/searches`` are both derived from these two dataclasses, so a value the
+CLI refuses, the API refuses with the same message (see `effscale._settings`).
+
+No torch here: the CLI reads this module to build ``--help``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from effscale._settings import check_settings, number, path, setting, split_by_owner, text, whole
+from effscale.errors import UsageError
+from effscale.search.grid import CONSTRAINTS, DEFAULT_GRID, Constraint, Grid, parse_grid
+from effscale.trainer.recipe import ProxyRecipe
+
+SCHEDULERS = ("none", "asha")
+DATA_HELP = "digits | synthetic[:classes=N,size=S,n=K] | folder:PATH | cifar:PATH | npz:PATH"
+BASELINE_HELP = "registered name (see `effscale baselines`) or package.module:function"
+_GRID, _TRAIN, _RUN = "grid and constraint", "proxy training", "execution and storage"
+
+
+def _grid_check(axis: str):  # noqa: ANN202 - a `Check`
+    def check(value: Any, name: str) -> Any:
+        parse_grid(value, axis)  # refuses with the same words wherever the grid comes from
+        return value
+
+    return check
+
+
+def _data_check(value: Any, name: str) -> str:
+    from effscale.trainer.data import check_data_spec
+
+    if not isinstance(value, str):
+        raise UsageError(f"{name} {value!r} is not a data source; pass {DATA_HELP}")
+    return check_data_spec(value)
+
+
+def _grid_field(axis: str, what: str) -> Any:
+    return setting(
+        None, check=_grid_check(axis), group=_GRID, metavar="GRID", api_kind=str | list[float],
+        help=f"{what} grid: start:stop:step or a,b,c (default {DEFAULT_GRID[axis]})",
+    )
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """A search: what to scale, on which data, over which grid, under which constraint, where.
+
+    Build one from flat keywords with `SearchOptions.build` (the recipe's fields go to ``recipe``).
+    """
+
+    baseline: str = setting(None, positional=True, required=True, check=text(what="a baseline name"), help=BASELINE_HELP)
+    data: str = setting(None, required=True, check=_data_check, help=DATA_HELP, metavar="SPEC")
+    alpha: Any = _grid_field("alpha", "depth")
+    beta: Any = _grid_field("beta", "width")
+    gamma: Any = _grid_field("gamma", "resolution")
+    target_ratio: float = setting(
+        2.0, kind=float, check=number(0.0, above=True, example=2.0), group=_GRID,
+        help="FLOPs ratio to the baseline wanted at phi=1 (default 2)",
+    )
+    tolerance: float = setting(
+        0.05, kind=float, check=number(0.0, example=0.05), group=_GRID,
+        help="relative tolerance around the target (default 0.05 = 5%)",
+    )
+    constraint: str = setting(
+        "measured", choices=CONSTRAINTS, group=_GRID,
+        help="measured: fvcore FLOPs of the built network (default); formula: alpha*beta^2*gamma^2",
+    )
+    base_resolution: int | None = setting(
+        None, kind=int, check=whole(1, example=224), group=_GRID, metavar="R",
+        help="B0's input size (default: the baseline's)",
+    )
+    scheduler: str = setting("none", choices=SCHEDULERS, group=_TRAIN, help="asha: stop weak trials early (stored as PRUNED)")
+    grace_period: int = setting(1, kind=int, check=whole(1, example=1), group=_TRAIN, help="epochs before ASHA may stop a trial")
+    ray_address: str | None = setting(
+        None, api=False, check=text(what="a Ray address"), group=_RUN, metavar="ADDR",
+        help="join this Ray cluster (default: a local in-process Ray)",
+    )
+    cpus_per_trial: float = setting(1.0, kind=float, check=number(0.0, above=True, example=1), group=_RUN, help="CPUs per trial (default 1)")
+    gpus_per_trial: float = setting(
+        0.0, kind=float, check=number(0.0, example=0.5), group=_RUN, help="GPUs per trial; fractions share a GPU, e.g. 0.25",
+    )
+    max_concurrent: int | None = setting(
+        None, kind=int, check=whole(1, example=2), group=_RUN, metavar="N", help="trials at once (default: as many as Ray fits)",
+    )
+    max_retries: int = setting(2, kind=int, check=whole(0, example=2), group=_RUN, help="retries of a worker that dies (default 2)")
+    storage: str | None = setting(
+        None, api=False, check=text(what="a SQLAlchemy URL"), group=_RUN, metavar="URL",
+        help="SQLAlchemy URL (default: $EFFSCALE_STORAGE, else sqlite:///effscale.db)",
+    )
+    study: str | None = setting(
+        None, check=text(max_length=512, what="a study name"), group=_RUN, metavar="NAME",
+        help="study name; re-run with the same name to resume (default: derived from the settings)",
+    )
+    max_phi: int = setting(7, kind=int, check=whole(0, example=7), group=_RUN, help="emit B0..B<max-phi> (default 7)")
+    out: str | None = setting(
+        None, api=False, check=path(), group=_RUN, metavar="FILE",
+        help="family JSON file (default family-STUDY.json)",
+    )
+    recipe: ProxyRecipe = field(default_factory=ProxyRecipe)
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+        if not isinstance(self.recipe, ProxyRecipe):
+            raise UsageError(f"recipe {self.recipe!r} is not a ProxyRecipe")
+
+    @classmethod
+    def build(cls, baseline: str, *, data: str, recipe: ProxyRecipe | None = None, **settings: Any) -> "SearchOptions":
+        """From flat keywords, as the CLI, the API and ``effscale.run_search`` pass them."""
+        own, recipe_fields = split_by_owner(settings, cls, ProxyRecipe)
+        own.pop("recipe", None)
+        if recipe is None:
+            recipe = ProxyRecipe(**recipe_fields)
+        elif recipe_fields:
+            recipe = recipe.replace(**recipe_fields)
+        return cls(baseline=baseline, data=data, recipe=recipe, **own)
+
+    def flat(self) -> dict[str, Any]:
+        """Every setting by name, the recipe's included (the inverse of `build`)."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "recipe"}
+        return {**values, **self.recipe.as_dict()}
+
+    @property
+    def grid(self) -> Grid:
+        return Grid.parse(self.alpha, self.beta, self.gamma)
+
+    @property
+    def constraint_rule(self) -> Constraint:
+        return Constraint(self.constraint, self.target_ratio, self.tolerance)
+
+    def identity(self, *, base_resolution: int, baseline_name: str) -> dict[str, Any]:
+        """What fixes a search's results: a study holding another identity is another search."""
+        return {
+            "baseline": baseline_name,
+            "data": self.data,
+            "grid": self.grid.as_dict(),
+            "constraint": self.constraint,
+            "target_ratio": self.target_ratio,
+            "tolerance": self.tolerance,
+            "base_resolution": base_resolution,
+            "scheduler": self.scheduler,
+            "grace_period": self.grace_period,
+            "budget": self.recipe.budget.as_dict(),
+            **{k: v for k, v in self.recipe.as_dict().items() if k not in ("epochs", "steps", "compile")},
+        }
+
+
+def default_study_name(identity: dict[str, Any]) -> str:
+    """``<baseline>-<data kind>-<hash of the identity>``: the same settings resume the same study."""
+    digest = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
+    data = re.sub(r"[^A-Za-z0-9]+", "-", identity["data"].split(":")[0]).strip("-")
+    baseline = re.sub(r"[^A-Za-z0-9_]+", "-", identity["baseline"]).strip("-")
+    return f"{baseline}-{data}-{digest}"
