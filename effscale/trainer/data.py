@@ -504,42 +504,67 @@ def load_data(
         raise UsageError(f"val_fraction={val_fraction} must be between 0 and 1 (exclusive), e.g. 0.2")
     if channels not in (1, 3):
         raise UsageError(f"channels={channels}; pass 1 or 3")
-    check_data_spec(spec)
-    kind, arg = _parse_spec(spec)
-    if kind == "digits":
-        raw = _load_digits(spec, arg)
-    elif kind == "synthetic":
-        raw = _load_synthetic(spec, arg)
-    elif kind == "folder":
-        raw = _load_folder(spec, arg, Path(cache_dir) if cache_dir is not None else None)
-    elif kind == "cifar":
-        raw = _load_cifar(spec, arg)
-    else:
-        raw = _load_npz(spec, arg)
-
-    x = torch.from_numpy(np.ascontiguousarray(raw.x)).permute(0, 3, 1, 2)  # N×C×H×W
-    if x.shape[1] != channels:
-        if channels == 3:
-            x = x.expand(-1, 3, -1, -1)
-        else:  # ITU-R 601 luma, the same weights as Pillow's convert("L")
-            w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-            x = (x.float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
-    x = x.contiguous()
-    y = torch.from_numpy(raw.y)
-    present = torch.unique(y)
-    if raw.num_classes < 2 or len(present) < 2:
-        raise UsageError(f"{spec}: only one class in the data; a classifier needs at least two")
-    if int(y.min()) < 0 or int(y.max()) >= raw.num_classes:
-        raise UsageError(f"{spec}: labels out of range 0..{raw.num_classes - 1}")
-
+    raw = _read_source(spec, cache_dir)
+    x = _to_channels(torch.from_numpy(np.ascontiguousarray(raw.x)).permute(0, 3, 1, 2), channels)  # N×C×H×W
+    y = _checked_labels(torch.from_numpy(raw.y), raw.num_classes, spec)
     is_val = torch.from_numpy(raw.is_val) if raw.is_val is not None else _stratified_split(y, val_fraction, seed)
     if not is_val.any() or is_val.all():
         raise UsageError(f"{spec}: the train/validation split left one side empty "
                          f"({int((~is_val).sum())} train, {int(is_val.sum())} val); add images")
-    x_train, y_train = x[~is_val], y[~is_val]
-    x_val, y_val = x[is_val], y[is_val]
-    # Statistics in float64 over the whole training set, in chunks to bound memory.
-    total = torch.zeros(x.shape[1], dtype=torch.float64)
+    x_train = x[~is_val].contiguous()
+    mean, std = _channel_stats(x_train)
+    data = ProxyData(
+        x_train=x_train,
+        y_train=y[~is_val].contiguous(),
+        x_val=x[is_val].contiguous(),
+        y_val=y[is_val].contiguous(),
+        num_classes=int(raw.num_classes),
+        channels=int(x.shape[1]),
+        native_size=int(min(x.shape[2], x.shape[3])),
+        allow_flip=raw.allow_flip,
+        spec=spec,
+        mean=mean,
+        std=std,
+        classes=raw.classes or [str(c) for c in range(raw.num_classes)],
+    )
+    return data.to(device)
+
+
+def _read_source(spec: str, cache_dir: str | os.PathLike[str] | None) -> _Raw:
+    check_data_spec(spec)
+    kind, arg = _parse_spec(spec)
+    if kind == "digits":
+        return _load_digits(spec, arg)
+    if kind == "synthetic":
+        return _load_synthetic(spec, arg)
+    if kind == "folder":
+        return _load_folder(spec, arg, Path(cache_dir) if cache_dir is not None else None)
+    if kind == "cifar":
+        return _load_cifar(spec, arg)
+    return _load_npz(spec, arg)
+
+
+def _to_channels(x: Tensor, channels: int) -> Tensor:
+    if x.shape[1] == channels:
+        return x.contiguous()
+    if channels == 3:
+        return x.expand(-1, 3, -1, -1).contiguous()
+    # ITU-R 601 luma, the same weights as Pillow's convert("L").
+    w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    return (x.float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8).contiguous()
+
+
+def _checked_labels(y: Tensor, num_classes: int, spec: str) -> Tensor:
+    if num_classes < 2 or len(torch.unique(y)) < 2:
+        raise UsageError(f"{spec}: only one class in the data; a classifier needs at least two")
+    if int(y.min()) < 0 or int(y.max()) >= num_classes:
+        raise UsageError(f"{spec}: labels out of range 0..{num_classes - 1}")
+    return y
+
+
+def _channel_stats(x_train: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-channel mean and std on the 0..1 scale, in float64 over chunks (bounded memory)."""
+    total = torch.zeros(x_train.shape[1], dtype=torch.float64)
     total_sq = torch.zeros_like(total)
     for chunk in x_train.split(8192):
         c = chunk.to(torch.float64) / 255.0
@@ -548,18 +573,4 @@ def load_data(
     count = x_train.shape[0] * x_train.shape[2] * x_train.shape[3]
     mean = total / count
     std = (total_sq / count - mean * mean).clamp_min(1e-12).sqrt().clamp_min(1e-3)
-    data = ProxyData(
-        x_train=x_train.contiguous(),
-        y_train=y_train.contiguous(),
-        x_val=x_val.contiguous(),
-        y_val=y_val.contiguous(),
-        num_classes=int(raw.num_classes),
-        channels=int(x.shape[1]),
-        native_size=int(min(x.shape[2], x.shape[3])),
-        allow_flip=raw.allow_flip,
-        spec=spec,
-        mean=mean.float(),
-        std=std.float(),
-        classes=raw.classes or [str(c) for c in range(raw.num_classes)],
-    )
-    return data.to(device)
+    return mean.float(), std.float()
