@@ -160,9 +160,10 @@ def _cmd_baselines(args: argparse.Namespace) -> int:
 
 def _cmd_cost(args: argparse.Namespace) -> int:
     from effscale.models import ScaleFactors, get_baseline, measure_cost
+    from effscale.models.scaling import formula_ratio
 
     baseline = get_baseline(args.baseline)
-    factors = ScaleFactors(args.depth, args.width, 1.0)
+    ScaleFactors(args.depth, args.width, 1.0)  # refuses a bad depth or width in one line
     resolution = baseline.base_resolution if args.resolution is None else args.resolution
     cost = measure_cost(baseline, resolution, depth=args.depth, width=args.width, num_classes=args.num_classes)
     base = measure_cost(baseline, baseline.base_resolution, num_classes=args.num_classes)
@@ -176,7 +177,7 @@ def _cmd_cost(args: argparse.Namespace) -> int:
         "flops": cost.flops,
         "flops_convention": cost.flops_convention,
         "flops_ratio": cost.flops / base.flops,
-        "formula_ratio": factors.formula_ratio * (resolution / baseline.base_resolution) ** 2,
+        "formula_ratio": formula_ratio(args.depth, args.width, resolution, baseline.base_resolution),
         "arch_id": cost.arch_id,
         **baseline.describe(args.depth, args.width),
     }

@@ -8,6 +8,14 @@ import pytest
 
 from effscale.errors import UsageError
 from effscale.models import Coefficients, ScaleFactors, round_channels, round_repeats, scale_resolution
+from effscale.models.scaling import (
+    bottleneck_output_channels,
+    bottleneck_width,
+    formula_ratio,
+    inverted_residual_hidden_channels,
+    mbconv_hidden_channels,
+    squeeze_channels,
+)
 
 
 @pytest.mark.parametrize(
@@ -81,3 +89,47 @@ def test_coefficients_allow_scale_down_only_when_asked() -> None:
 def test_scale_rejects_negative_phi() -> None:
     with pytest.raises(UsageError, match="phi"):
         Coefficients(1.2, 1.1, 1.15).scale(-1)
+
+
+@pytest.mark.parametrize(
+    ("in_channels", "expansion", "mbconv", "mobilenet_v2"),
+    [
+        (16, 6, 96, 96),  # B0's products are already multiples of 8: both rules agree
+        (32, 1, 32, 32),
+        (17, 6, 104, 102),  # 102: EfficientNet rounds to a multiple of 8, MobileNetV2 does not
+        (36, 6, 216, 216),
+        (5, 2.5, 16, 12),  # 12.5: the nearest multiple of 8 is 16; Python's round goes to even, as torchvision's
+    ],
+)
+def test_expanded_width_rules(in_channels: int, expansion: float, mbconv: int, mobilenet_v2: int) -> None:
+    assert mbconv_hidden_channels(in_channels, expansion) == mbconv
+    assert inverted_residual_hidden_channels(in_channels, expansion) == mobilenet_v2
+
+
+@pytest.mark.parametrize(("in_channels", "expected"), [(32, 8), (16, 4), (40, 10), (30, 7), (2, 1)])
+def test_squeeze_width_is_a_quarter_of_the_block_input_at_least_1(in_channels: int, expected: int) -> None:
+    # torchvision: max(1, input_channels // 4), whatever the block's expansion.
+    assert squeeze_channels(in_channels, 0.25) == expected
+
+
+@pytest.mark.parametrize("width", [1.0, 1.1, 1.37, 2.0])
+def test_bottleneck_output_is_4x_its_rounded_width_and_back(width: float) -> None:
+    inner = round_channels(64, width)
+    assert bottleneck_output_channels(inner, 4.0) == 4 * inner
+    assert bottleneck_width(bottleneck_output_channels(inner, 4.0), 4.0) == inner
+    assert (bottleneck_output_channels(64, 4.0), bottleneck_width(2048, 4.0)) == (256, 512)
+
+
+def test_formula_ratio_from_pixels_or_from_a_factor() -> None:
+    # The paper's phi=1 triple at B0's 224 px: 258 px is 1.1518x, so a hair above 1.2*1.1^2*1.15^2.
+    assert formula_ratio(1.2, 1.1, 258, 224) == pytest.approx(1.2 * 1.21 * (258 / 224) ** 2)
+    # The same number the dataclasses give (one formula, not three).
+    assert formula_ratio(1.2, 1.1, 258, 224) == ScaleFactors(1.2, 1.1, 258 / 224).formula_ratio
+    assert formula_ratio(1.2, 1.1, 1.15) == Coefficients(1.2, 1.1, 1.15).formula_ratio
+    assert formula_ratio(1.1, 1.0, 240, 224) == pytest.approx(1.1 * (240 / 224) ** 2)  # published B1
+
+
+@pytest.mark.parametrize("bad", [0, -224])
+def test_formula_ratio_rejects_a_non_positive_base_resolution(bad: int) -> None:
+    with pytest.raises(UsageError, match=f"base_resolution={bad} must be positive"):
+        formula_ratio(1.0, 1.0, 224, bad)

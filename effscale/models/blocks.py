@@ -10,7 +10,12 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from effscale.models.scaling import round_channels
+from effscale.models.scaling import (
+    bottleneck_width,
+    inverted_residual_hidden_channels,
+    mbconv_hidden_channels,
+    squeeze_channels,
+)
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "relu6": nn.ReLU6, "silu": nn.SiLU}
 
@@ -76,13 +81,13 @@ class MBConv(nn.Module):
         drop_path: float = 0.0,
     ) -> None:
         super().__init__()
-        hidden = round_channels(in_ch, expansion)
+        hidden = mbconv_hidden_channels(in_ch, expansion)
         layers: list[nn.Module] = []
         if hidden != in_ch:
             layers.append(conv_bn_act(in_ch, hidden, 1, act=act))
         layers.append(conv_bn_act(hidden, hidden, kernel, stride, groups=hidden, act=act))
         if se_ratio > 0:
-            layers.append(SqueezeExcitation(hidden, max(1, int(in_ch * se_ratio)), act))
+            layers.append(SqueezeExcitation(hidden, squeeze_channels(in_ch, se_ratio), act))
         layers.append(conv_bn_act(hidden, out_ch, 1, act=None))
         self.block = nn.Sequential(*layers)
         self.use_residual = stride == 1 and in_ch == out_ch
@@ -108,8 +113,7 @@ class InvertedResidual(nn.Module):
         **_: object,
     ) -> None:
         super().__init__()
-        # MobileNetV2 rounds the hidden width to the nearest integer, not to a multiple of 8.
-        hidden = int(round(in_ch * expansion))
+        hidden = inverted_residual_hidden_channels(in_ch, expansion)
         layers: list[nn.Module] = []
         if expansion != 1:
             layers.append(conv_bn_act(in_ch, hidden, 1, act=act))
@@ -165,7 +169,7 @@ class Bottleneck(_ResidualBlock):
     def __init__(
         self, in_ch: int, out_ch: int, stride: int, *, kernel: int = 3, expansion: float = 4, **_: object
     ) -> None:
-        mid = int(out_ch // expansion)
+        mid = bottleneck_width(out_ch, expansion)
         body = nn.Sequential(
             conv_bn_act(in_ch, mid, 1),
             conv_bn_act(mid, mid, kernel, stride),

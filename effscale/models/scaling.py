@@ -4,7 +4,8 @@ Compound scaling (EfficientNet §3.3): depth d = α^φ, width w = β^φ, resolut
 α·β²·γ² ≈ 2 so that FLOPs (∝ d·w²·r²) double per step of φ. The rounding rules are the official
 code's (``round_filters`` / ``round_repeats``), which torchvision reproduces as ``_make_divisible``
 and ``adjust_depth``; the resolution rule is ours because the paper has none (B1..B7 were
-hand-picked).
+hand-picked). The widths inside a block (expanded, squeeze-excitation, bottleneck) follow each
+source network's own rule, and live here too, so that blocks and specs do no arithmetic of their own.
 """
 
 from __future__ import annotations
@@ -33,6 +34,62 @@ def round_channels(channels: float, width: float = 1.0, *, divisor: int = CHANNE
 def round_repeats(repeats: int, depth: float) -> int:
     """Scale a stage's block count by ``depth``, rounding up per stage (official ``round_repeats``)."""
     return int(math.ceil(repeats * depth))
+
+
+def mbconv_hidden_channels(in_channels: int, expansion: float) -> int:
+    """EfficientNet's expanded (depthwise) width: ``in_channels * expansion`` via `round_channels`.
+
+    The official code and torchvision (``adjust_channels``) send the expanded width through
+    ``round_filters`` like every other width, so it too is a multiple of 8 and never below 90%.
+    """
+    return round_channels(in_channels, expansion)
+
+
+def inverted_residual_hidden_channels(in_channels: int, expansion: float) -> int:
+    """MobileNetV2's expanded width: ``in_channels * expansion`` to the nearest integer.
+
+    MobileNetV2 rounds only its stage widths to multiples of 8; torchvision's ``InvertedResidual``
+    takes ``round(inp * expand_ratio)`` for the hidden layer, and its published parameter count
+    depends on that.
+    """
+    return int(round(in_channels * expansion))
+
+
+def squeeze_channels(in_channels: int, se_ratio: float) -> int:
+    """Squeeze-excitation width: ``se_ratio`` of the *block input*, truncated, at least 1.
+
+    EfficientNet squeezes relative to the block's input, not its expanded width (torchvision:
+    ``max(1, input_channels // 4)``), so SE stays cheap in blocks that expand 6x.
+    """
+    return max(1, int(in_channels * se_ratio))
+
+
+def bottleneck_output_channels(inner_channels: int, expansion: float) -> int:
+    """A ResNet bottleneck block's output: ``expansion`` (4) times its bottleneck width.
+
+    Width scaling rounds the bottleneck (the 3x3 conv's width, the "channels" of the paper's
+    table); the 1x1 expansion then follows it exactly, as in ResNet's 64-64-256 rows.
+    """
+    return int(inner_channels * expansion)
+
+
+def bottleneck_width(output_channels: int, expansion: float) -> int:
+    """The inverse of `bottleneck_output_channels`: the 1x1/3x3 width of a bottleneck block."""
+    return int(output_channels // expansion)
+
+
+def formula_ratio(depth: float, width: float, resolution: float, base_resolution: float = 1.0) -> float:
+    """The paper's FLOPs guide d·w²·r², with r = ``resolution / base_resolution``.
+
+    Pass pixel sizes (``formula_ratio(d, w, 258, 224)``) or a resolution factor alone
+    (``formula_ratio(d, w, 1.15)``). It ignores rounding and the stem and head, which is why
+    effscale prints it next to measured FLOPs and never instead of them.
+    """
+    if not base_resolution > 0:
+        raise UsageError(
+            f"base_resolution={base_resolution!r} must be positive; pass the baseline's input size, e.g. 224"
+        )
+    return depth * width**2 * (resolution / base_resolution) ** 2
 
 
 def scale_resolution(base_resolution: int, resolution_factor: float) -> int:
@@ -92,7 +149,7 @@ class ScaleFactors:
     @property
     def formula_ratio(self) -> float:
         """The paper's cost guide d·w²·r² (measured FLOPs differ: rounding, and the head/stem)."""
-        return self.depth * self.width**2 * self.resolution**2
+        return formula_ratio(self.depth, self.width, self.resolution)
 
 
 @dataclass(frozen=True)
@@ -112,7 +169,7 @@ class Coefficients:
     @property
     def formula_ratio(self) -> float:
         """α·β²·γ²: the FLOPs multiplier per step of φ that the paper's constraint targets (≈ 2)."""
-        return self.alpha * self.beta**2 * self.gamma**2
+        return formula_ratio(self.alpha, self.beta, self.gamma)
 
     def scale(self, phi: float) -> ScaleFactors:
         """The factors for compound coefficient φ: (α^φ, β^φ, γ^φ)."""

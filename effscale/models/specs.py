@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from effscale.models.scaling import round_channels, round_repeats
+from effscale.models.scaling import bottleneck_output_channels, round_channels, round_repeats
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,8 @@ class BaselineSpec:
 
     @property
     def total_stride(self) -> int:
+        # Geometry, not scaling: no depth, width or resolution factor changes a stride, so this
+        # stays with the table it reads. It is the smallest input side accepted: 1x1 last maps.
         return self.stem_stride * (2 if self.stem_pool else 1) * math.prod(s.stride for s in self.stages)
 
 
@@ -95,7 +97,7 @@ def scale_spec(spec: BaselineSpec, depth: float = 1.0, width: float = 1.0) -> Sc
     for stage in spec.stages:
         out_ch = round_channels(stage.channels, width)
         if stage.block == "bottleneck":
-            out_ch = int(out_ch * stage.expansion)
+            out_ch = bottleneck_output_channels(out_ch, stage.expansion)
         stages.append(
             ScaledStage(
                 block=stage.block,

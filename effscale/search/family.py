@@ -17,6 +17,7 @@ from torch import nn
 from effscale.errors import UsageError
 from effscale.models import FLOPS_CONVENTION, Coefficients, get_baseline, measure_cost, scale_resolution
 from effscale.models.registry import Baseline
+from effscale.models.scaling import formula_ratio
 
 FAMILY_FORMAT = "effscale.family/1"
 
@@ -153,7 +154,7 @@ def published_efficientnet_family(*, num_classes: int = 1000) -> Family:
                 params=cost.params,
                 flops=cost.flops,
                 flops_ratio=cost.flops / b0.flops,
-                formula_ratio=depth * width**2 * (resolution / 224) ** 2,
+                formula_ratio=formula_ratio(depth, width, resolution, 224),
                 arch_id=cost.arch_id,
                 dropout=dropout,
             )
