@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
+from torch import nn
 
 from effscale.errors import UsageError
 from effscale.models import FLOPS_CONVENTION, build_model, measure_cost
+from effscale.models import cost as cost_module
 from effscale.models.cost import clear_cost_cache, cost_cache_info, count_flops
 
 
@@ -58,8 +62,12 @@ def test_user_baseline_is_measured_and_cached() -> None:
     assert a.flops > 0 and a.params > 0
 
 
-def test_fvcore_stays_quiet(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
-    measure_cost("efficientnet_b0", 40, use_cache=False)  # SiLU, sigmoid, mul: ops fvcore skips
+@pytest.mark.parametrize("use_cache", [False, True], ids=["direct-trace", "area-fit"])
+def test_fvcore_stays_quiet(
+    use_cache: bool, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    clear_cost_cache()  # with the cache on, a fresh fit: the two traces of the area path
+    measure_cost("efficientnet_b0", 40, use_cache=use_cache)  # SiLU, sigmoid, mul: ops fvcore skips
     out, err = capfd.readouterr()
     assert "Unsupported operator" not in out + err + caplog.text
     assert "encountered" not in out + err + caplog.text
@@ -79,3 +87,58 @@ def test_resolution_rescaling_equals_a_direct_fvcore_trace(name: str) -> None:
     # First at 32 (ResNet's last stage is 1x1 there, yet not resolution-independent), then others.
     for resolution in (32, 35, 64, 33, 37, 97, 224, 258):
         assert measure_cost(name, resolution, depth=1.2, width=1.1).flops == count_flops(model, resolution)
+
+
+def _count_traces(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the resolution of every fvcore trace the cost path runs from now on."""
+    traced: list[int] = []
+    real_trace = cost_module._fvcore_trace
+
+    def counting_trace(model: nn.Module, resolution: int) -> object:  # cost's private _Trace
+        traced.append(resolution)
+        return real_trace(model, resolution)
+
+    monkeypatch.setattr(cost_module, "_fvcore_trace", counting_trace)
+    return traced
+
+
+def test_user_baselines_are_rescaled_by_area_after_two_traces(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = build_model("user_baselines:small_cnn", num_classes=10)
+    resolutions = (32, 2, 7, 33, 64, 100)
+    direct = [count_flops(model, r) for r in resolutions]
+    clear_cost_cache()
+    traced = _count_traces(monkeypatch)
+    assert [measure_cost("user_baselines:small_cnn", r, num_classes=10).flops for r in resolutions] == direct
+    # Fitted at 2 * min_resolution = 4, checked at 2 * 4 + 1 = 9; every other size was rescaled.
+    assert traced == [4, 9]
+
+
+def test_attention_fails_the_second_resolution_check_and_is_traced_directly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Self-attention's q·kᵀ costs (H*W)² * C: a multiple of the area at any one size, so a single
+    # trace would "fit" it; the second trace must catch it, or every other resolution is wrong.
+    model = build_model("user_baselines:attention_cnn", num_classes=10)
+    resolutions = (16, 4, 12, 17, 33, 64)
+    direct = [count_flops(model, r) for r in resolutions]
+    clear_cost_cache()
+    traced = _count_traces(monkeypatch)
+    assert [measure_cost("user_baselines:attention_cnn", r, num_classes=10).flops for r in resolutions] == direct
+    # The area path ran (fit at 2 * min_resolution = 8, check at 17) and refused the terms, so
+    # every resolution asked was then traced directly.
+    assert traced == [8, 17, *resolutions]
+
+
+def test_a_user_network_that_runs_at_one_size_only_is_traced_there() -> None:
+    # Its check trace (65 px) cannot run; rescaling is an optimisation, so it falls back.
+    clear_cost_cache()
+    model = build_model("user_baselines:fixed_size_cnn", num_classes=10)
+    assert measure_cost("user_baselines:fixed_size_cnn", 32, num_classes=10).flops == count_flops(model, 32)
+
+
+def test_count_flops_restores_training_mode_and_the_fvcore_logger() -> None:
+    model = build_model("tiny", num_classes=3).train()
+    fv_logger = logging.getLogger("fvcore")
+    level = fv_logger.level
+    count_flops(model, 32)
+    assert model.training and fv_logger.level == level
