@@ -29,8 +29,10 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 TESTS = Path(__file__).parent
 DATA = "synthetic:classes=3,size=16,n=120"
+# One seed per candidate and no confirmation round: these tests are about the machinery (storage,
+# resume, faults); tests/test_race.py is about the repeats, the race and the confirmation.
 SMALL = dict(data=DATA, alpha="1.0,1.3", beta="1.0", gamma="1.0,1.3", constraint="formula", tolerance=1.0, epochs=2,
-             batch_size=32, progress=False)
+             batch_size=32, progress=False, min_repeats=1, max_repeats=1, confirm_top=0)
 
 
 def _states(url: str, study: str) -> dict[str, int]:
@@ -52,7 +54,10 @@ def test_search_end_to_end(local_ray: None, storage_url: str, tmp_path: Path) ->
     result = effscale.run_search("tiny", **SMALL, storage=storage_url, study="e2e", out=out, max_phi=3)
     doc = result.to_dict()
     assert doc["study"] == "e2e"
-    assert set(doc["best"]) >= {"alpha", "beta", "gamma", "val_top1", "flops_ratio"}
+    assert set(doc["best"]) >= {"alpha", "beta", "gamma", "val_top1_mean", "val_top1_stderr", "repeats", "tied_with",
+                                "flops_ratio"}
+    assert doc["best"]["repeats"] == 1 and doc["best"]["val_top1_stderr"] is None  # one seed: no error bar
+    assert any("fewer than 2 seeds" in w for w in doc["warnings"])  # and the output says so
     assert doc["candidates"] == {"grid": 4, "feasible": 4, "unique": 4, "aliases": 0}
     assert doc["trials"] == {"complete": 4, "pruned": 0, "failed": 0}
     assert [m["name"] for m in doc["family"]["members"]] == ["B0", "B1", "B2", "B3"]
@@ -62,19 +67,23 @@ def test_search_end_to_end(local_ray: None, storage_url: str, tmp_path: Path) ->
     study = optuna.load_study(study_name="e2e", storage=effscale.storage.open_storage(storage_url))
     config = study.user_attrs["effscale"]
     assert config["baseline"] == "tiny" and config["data"] == DATA and config["budget"] == {"epochs": 2}
+    assert config["base_resolution"] == 16  # the data's own size, within tiny's [8, 32]
     assert {"grid", "constraint", "base_resolution", "seed", "version"} <= config.keys()
     assert len(study.user_attrs["candidates"]) == 4
     for trial in study.trials:
         assert set(trial.params) == {"alpha", "beta", "gamma"}
         attrs = trial.user_attrs
         for key in ("depth", "width", "resolution", "flops", "params", "flops_ratio", "formula_ratio",
-                    "val_top1", "train_seconds", "images_per_s", "aliases", "representative_rule"):
+                    "val_top1", "train_seconds", "images_per_s", "aliases", "representative_rule", "repeat",
+                    "seed", "confirmation", "node"):
             assert key in attrs, key
         assert sorted(trial.intermediate_values) == [1, 2]
         assert trial.value == pytest.approx(attrs["val_top1"])
         assert attrs["resolution"] == scale_resolution(config["base_resolution"], trial.params["gamma"])
+    # One seed each: nothing can be told apart, so the single highest top-1 stands.
     best = max(study.trials, key=lambda t: (t.value, -t.user_attrs["flops"]))
     assert (doc["best"]["alpha"], doc["best"]["gamma"]) == (best.params["alpha"], best.params["gamma"])
+    assert doc["best"]["val_top1_mean"] == best.value
 
     store = ProjectStore(storage_url)
     record = store.get_search("e2e")
@@ -169,7 +178,7 @@ def test_asha_prunes_weak_trials(local_ray: None, sqlite_url: str) -> None:
     result = effscale.run_search(
         "tiny", data="synthetic:classes=4,size=16,n=200", alpha="1.0,1.3,1.6", beta="1.0,1.3", gamma="1.0",
         constraint="formula", tolerance=10.0, epochs=4, batch_size=32, scheduler="asha", grace_period=1,
-        max_concurrent=1, storage=sqlite_url, study="asha", progress=False,
+        max_concurrent=1, storage=sqlite_url, study="asha", progress=False, min_repeats=1, max_repeats=1, confirm_top=0,
     )
     assert result.trials["complete"] + result.trials["pruned"] == 6
     assert result.trials["pruned"] >= 1
@@ -184,7 +193,11 @@ def test_asha_prunes_weak_trials(local_ray: None, sqlite_url: str) -> None:
     [
         ({"alpha": "1.0", "beta": "1.0", "gamma": "1.0", "constraint": "measured", "tolerance": 0.05}, "no feasible candidate"),
         ({"epochs": 0}, "--epochs 0 must be >= 1"),
-        ({"gpus_per_trial": 1}, "Ray cluster has 0 GPUs"),
+        ({"scheduler": "asha", "max_repeats": 3}, "--scheduler asha stops trials early"),
+        ({"min_repeats": 3, "max_repeats": 2}, "--max-repeats 2 is below --min-repeats 3"),
+        ({"confirm_top": 5}, "--confirm-top 5 but the grid has 4 distinct feasible candidates"),
+        ({"confirm_top": 1, "confirm_epochs": 2}, "--confirm-epochs 2 is not above the proxy's 2 epochs"),
+        ({"gpus_per_trial": 1}, "no node of the Ray cluster has more than 0 GPUs"),
         ({"ray_address": "127.0.0.1:1"}, "cannot reach the Ray cluster at 127.0.0.1:1"),
         ({"data": "nope:x"}, "nope"),
     ],
@@ -220,7 +233,8 @@ def _wait_for_complete(url: str, study: str, n: int, proc: subprocess.Popen, tim
 def test_driver_killed_then_resumed(sqlite_url: str, tmp_path: Path) -> None:
     args = ["search", "tiny", "--data", DATA, "--alpha", "1.0,1.3,1.6", "--beta", "1.0", "--gamma", "1.0,1.3",
             "--constraint", "formula", "--tolerance", "10", "--epochs", "3", "--batch-size", "32",
-            "--max-concurrent", "1", "--storage", sqlite_url, "--study", "killed", "--out", str(tmp_path / "f.json")]
+            "--max-concurrent", "1", "--storage", sqlite_url, "--study", "killed", "--out", str(tmp_path / "f.json"),
+            "--min-repeats", "1", "--max-repeats", "1", "--confirm-top", "0"]
     env = {**os.environ, "PYTHONPATH": str(TESTS)}
     proc = subprocess.Popen([sys.executable, "-m", "effscale.cli", *args], env=env, cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
@@ -246,7 +260,7 @@ def test_driver_killed_then_resumed(sqlite_url: str, tmp_path: Path) -> None:
 def test_two_searches_at_once_on_postgres(postgres_clean_url: str, tmp_path: Path) -> None:
     common = ["tiny", "--data", DATA, "--alpha", "1.0,1.3", "--beta", "1.0", "--gamma", "1.0,1.3",
               "--constraint", "formula", "--tolerance", "10", "--epochs", "1", "--batch-size", "32",
-              "--storage", postgres_clean_url, "--json"]
+              "--storage", postgres_clean_url, "--json", "--min-repeats", "1", "--max-repeats", "1", "--confirm-top", "0"]
     env = {**os.environ, "PYTHONPATH": str(TESTS)}
     procs = [
         subprocess.Popen([sys.executable, "-m", "effscale.cli", "search", *common, "--study", name],

@@ -23,6 +23,7 @@ from effscale.storage import (
     redact_url,
 )
 from effscale.storage.tables import (
+    CANDIDATES_TABLE,
     FAMILIES_TABLE,
     MIGRATIONS,
     SEARCHES_TABLE,
@@ -34,7 +35,7 @@ from effscale.storage.tables import (
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-OUR_TABLES = {SEARCHES_TABLE, FAMILIES_TABLE, VERSION_TABLE}
+OUR_TABLES = {SEARCHES_TABLE, FAMILIES_TABLE, CANDIDATES_TABLE, VERSION_TABLE}
 SECRET = "s3cr3t-Pa55"
 
 
@@ -106,7 +107,7 @@ class TestStorageContract:
         tables = _tables(storage_url)
         assert OUR_TABLES <= tables
         assert "trials" in tables  # Optuna's tables untouched, in the same database
-        # Trials stay in Optuna's tables: we add exactly our three.
+        # Trials stay in Optuna's tables: we add exactly ours (searches, families, candidate aggregates).
         assert {t for t in tables if t.startswith("effscale_")} == OUR_TABLES
         assert store.schema_version == SCHEMA_VERSION == MIGRATIONS[-1].version
         assert _scalar(storage_url, f"SELECT version FROM {VERSION_TABLE}") == SCHEMA_VERSION
@@ -145,6 +146,32 @@ class TestStorageContract:
         assert _scalar(storage_url, f"SELECT version FROM {VERSION_TABLE}") == SCHEMA_VERSION
         store.create_search("after-migration", config={"a": 1})
         assert store.get_search("after-migration") is not None
+
+    def test_v1_database_gains_results_and_keeps_its_searches(self, storage_url: str) -> None:
+        from effscale.storage.tables import MIGRATIONS as STEPS
+
+        engine = sa.create_engine(normalize_url(storage_url), poolclass=sa.pool.NullPool)
+        try:
+            with engine.begin() as connection:  # a database exactly as effscale 0.1's v1 left it
+                connection.exec_driver_sql(
+                    f"CREATE TABLE {VERSION_TABLE} (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, "
+                    "updated_at TIMESTAMP NOT NULL)")
+                STEPS[0].apply(connection)
+                connection.exec_driver_sql(
+                    f"INSERT INTO {VERSION_TABLE} (id, version, updated_at) VALUES (1, 1, '2024-01-01 00:00:00')")
+                connection.exec_driver_sql(
+                    f"INSERT INTO {SEARCHES_TABLE} (study_name, status, config_json, created_at, cancel_requested) "
+                    "VALUES ('v1-search', 'completed', '{}', '2024-01-01 00:00:00', false)")
+        finally:
+            engine.dispose()
+        store = ProjectStore(storage_url)
+        assert store.schema_version == SCHEMA_VERSION == 2
+        assert store.get_search("v1-search").status == "completed" and store.load_result("v1-search") is None
+        store.save_result("v1-search", {"best": {"alpha": 1.2}},
+                          [{"alpha": 1.2, "beta": 1.0, "gamma": 1.0, "standing": "winner", "n": 2, "mean": 0.9,
+                            "stderr": 0.01, "confirm_n": 0}])
+        assert store.load_result("v1-search") == {"best": {"alpha": 1.2}}
+        assert [c["standing"] for c in store.load_candidates("v1-search")] == ["winner"]
 
     def test_missing_version_table_is_migrated_and_data_kept(self, storage_url: str) -> None:
         ProjectStore(storage_url).create_search("old", config={"k": "v"})
@@ -357,7 +384,8 @@ def test_engine_options_without_connecting() -> None:
 
 
 def test_bare_postgresql_url_uses_the_installed_driver() -> None:
-    pytest.importorskip("psycopg2")
+    import psycopg2  # noqa: F401  (a runtime dependency: missing is a failure, never a skip)
+
     try:
         import psycopg  # noqa: F401
     except ImportError:

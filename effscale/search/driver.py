@@ -2,10 +2,10 @@
 
     plan = plan_search(options)            # everything refusable: grid -> candidates -> constraint -> aliases
     with open_session(plan) as session:    # Ray and the database joined; a live driver refused
-        start_study(session)               # the first writes: the study, the search row, the queue
-        run_candidates(session)            # Ray Tune trains what is still pending
-        winner = select_winner(session)
-        family = emit_search_family(session, winner)
+        start_study(session)               # the first writes: the study, the search row, the orphans
+        run_candidates(session)            # the race on paired seeds, then the confirmation round
+        verdict = select_winner(session)   # mean ± se, the tied set, proxy fidelity
+        family = emit_search_family(session, verdict)
 
 The CLI (`effscale search`), the Python API (`effscale.run_search`) and the service's launcher
 (which runs the CLI) all come through `run_search`. Order matters for "bad input leaves the
@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from effscale.errors import UsageError
+from effscale.errors import SearchFailed, SearchInterrupted, UsageError
 from effscale.search.options import SearchOptions, default_study_name
 
 
@@ -31,13 +31,15 @@ class SearchPlan:
     options: SearchOptions
     baseline: Any  # effscale.models.Baseline
     base_resolution: int
+    recipe: Any  # effscale.trainer.ProxyRecipe, resolved for the baseline
     data: Any  # effscale.trainer.ProxyData
     candidates: Any  # effscale.search.space.CandidateSet
     study_name: str
     identity: dict[str, Any]
     config: dict[str, Any]  # stored on the study (its user attribute "effscale")
     storage_url: str
-    resources: Any  # effscale.search.runner.Resources
+    resources: Any  # effscale.search.cluster.Resources
+    device: str
 
 
 @dataclass
@@ -45,12 +47,14 @@ class SearchSession:
     """A plan joined to a running Ray and an open database."""
 
     plan: SearchPlan
-    storage: Any  # optuna RDBStorage
-    store: Any  # effscale.storage.ProjectStore
+    storage: Any  # optuna storage (retrying)
+    store: Any  # effscale.storage.ProjectStore (retrying)
     study: Any = None  # optuna.Study, once `start_study` has run
     record: Any = None  # the search's row before this run (None: a new search)
-    resumed_done: int = 0
     reaped: int = 0
+    log_path: Path | None = None
+    interrupts: Any = None  # effscale.search.interrupts.Interrupts while trials run
+    stop_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,11 @@ class SearchResult:
     trials: dict[str, int]  # complete, pruned, failed, running, waiting
     family: Any  # effscale.search.family.Family
     family_path: Path | None
+    fidelity: dict[str, Any] | None = None
+    warnings: tuple[str, ...] = ()
+    failures: tuple[str, ...] = ()
+    candidates: tuple[dict[str, Any], ...] = field(default=())
+    log_path: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         from effscale.search.family import family_document
@@ -70,10 +79,15 @@ class SearchResult:
         return {
             "study": self.study,
             "best": self.best,
+            "fidelity": self.fidelity,
+            "warnings": list(self.warnings),
+            "failures": list(self.failures),
             "candidates": self.counts,
+            "ranking": list(self.candidates),
             "trials": {k: self.trials[k] for k in ("complete", "pruned", "failed")},
             "family": family_document(self.family),
             "family_path": str(self.family_path) if self.family_path else None,
+            "log_path": self.log_path,
         }
 
 
@@ -86,17 +100,17 @@ def run_search(baseline: str, *, data: str, progress: bool | None = None, **sett
         import effscale
         result = effscale.run_search("tiny", data="digits", alpha="1.0,1.2", beta="1.0,1.1",
                                      gamma="1.0,1.15", epochs=2, storage="sqlite:///effscale.db")
-        print(result.coefficients, result.family.member("B1").flops_ratio)
+        print(result.coefficients, result.best["val_top1_mean"], result.best["tied_with"])
 
-    Re-running with the same ``study`` resumes: finished candidates are never trained again.
+    Re-running with the same ``study`` resumes: finished trials are never trained again.
     """
     plan = plan_search(SearchOptions.build(baseline, data=data, **settings))
     with open_session(plan) as session:
         start_study(session)
         run_candidates(session, progress=progress)
-        winner = select_winner(session)
-        family, family_path = emit_search_family(session, winner)
-        return _result(session, winner, family, family_path)
+        verdict = select_winner(session)
+        family, family_path = emit_search_family(session, verdict)
+        return _result(session, verdict, family, family_path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,43 +120,72 @@ def run_search(baseline: str, *, data: str, progress: bool | None = None, **sett
 def plan_search(options: SearchOptions) -> SearchPlan:
     """Refuse anything refusable, load the data and measure the candidates; write nothing."""
     from effscale import __version__
-    from effscale.models import check_resolution, get_baseline
-    from effscale.search.runner import Resources
+    from effscale.models import get_baseline
+    from effscale.search.cluster import Resources
     from effscale.search.space import enumerate_candidates
     from effscale.storage import DEFAULT_STORAGE_URL, redact_url, validate_url
     from effscale.trainer import load_data
 
     grid, rule = options.grid, options.constraint_rule
     base = get_baseline(options.baseline)
-    base_resolution = base.base_resolution if options.base_resolution is None else options.base_resolution
-    _check_base_resolution(base, base_resolution, check_resolution)
+    recipe = _resolved_recipe(options.recipe, base)
     resources = Resources(options.cpus_per_trial, options.gpus_per_trial, options.max_concurrent, options.max_retries)
     storage_url = options.storage or DEFAULT_STORAGE_URL
     validate_url(storage_url)  # its scheme and path now, before the slow steps below
     data = load_data(options.data, seed=options.recipe.seed)
-    candidates = enumerate_candidates(base, grid, rule, base_resolution=base_resolution)
-    identity = options.identity(base_resolution=base_resolution, baseline_name=base.name)
+    base_resolution = _base_resolution(options, base, data)
+    candidates = enumerate_candidates(base, grid, rule, base_resolution=base_resolution, num_classes=data.num_classes)
+    _check_confirm_top(options, candidates)
+    identity = {**options.identity(base_resolution=base_resolution, baseline_name=base.name), **_recipe_identity(recipe)}
     study_name = options.study or default_study_name(identity)
     config = {
-        **identity,
-        "identity": identity,
-        "study": study_name,
-        "max_phi": options.max_phi,
-        "num_classes": data.num_classes,
-        "version": __version__,
-        "storage": redact_url(storage_url),
+        **identity, "identity": identity, "study": study_name, "max_phi": options.max_phi,
+        "num_classes": data.num_classes, "version": __version__, "storage": redact_url(storage_url),
+        "confirm_top": options.confirm_top, "confirm_budget": options.confirm_budget,
     }
-    return SearchPlan(options, base, base_resolution, data, candidates, study_name, identity, config, storage_url, resources)
+    return SearchPlan(options, base, base_resolution, recipe, data, candidates, study_name, identity, config,
+                      storage_url, resources, "cuda" if options.gpus_per_trial > 0 else "cpu")
 
 
-def _check_base_resolution(base: Any, resolution: int, check_resolution: Any) -> None:
+def _resolved_recipe(recipe: Any, baseline: Any) -> Any:
+    resolve = getattr(recipe, "for_baseline", None)
+    return resolve(baseline) if resolve is not None else recipe
+
+
+def _recipe_identity(recipe: Any) -> dict[str, Any]:
+    """The recipe's resolved values: a changed default is another search, not a silent resume."""
+    return {"lr": recipe.peak_lr, "weight_decay": recipe.effective_weight_decay,
+            "label_smoothing": recipe.effective_label_smoothing}
+
+
+def _base_resolution(options: SearchOptions, base: Any, data: Any) -> int:
+    from effscale.models import check_resolution
+
+    if options.base_resolution is None:
+        return default_resolution(base, data.native_size)
     try:
-        check_resolution(resolution, base.min_resolution)
+        return check_resolution(options.base_resolution, base.min_resolution)
     except UsageError:
         raise UsageError(
-            f"--base-resolution {resolution} is too small for {base.name} (total stride {base.min_resolution}); "
-            f"pass at least {base.min_resolution}"
+            f"--base-resolution {options.base_resolution} is too small for {base.name} "
+            f"(total stride {base.min_resolution}); pass at least {base.min_resolution}"
         ) from None
+
+
+def default_resolution(base: Any, native_size: int) -> int:
+    """The one default input size, for `search` and `train` alike: the data's own size, clamped to
+    [the network's total stride, its base resolution] (digits' 8 px -> 32 for ResNet; CIFAR's
+    32 stays 32; a folder of 500 px photos -> 224). Training above the data's size only upsamples."""
+    return max(base.min_resolution, min(native_size, base.base_resolution))
+
+
+def _check_confirm_top(options: SearchOptions, candidates: Any) -> None:
+    unique = len(candidates.groups)
+    if options.confirm_top > unique:
+        raise UsageError(
+            f"--confirm-top {options.confirm_top} but the grid has {unique} distinct feasible candidates; "
+            f"pass --confirm-top {unique} or less (0 turns confirmation off)"
+        )
 
 
 @contextlib.contextmanager
@@ -152,9 +195,9 @@ def open_session(plan: SearchPlan) -> Iterator[SearchSession]:
     On leaving with an error, the search row (if this run wrote one) records it; a local Ray this
     call started is shut down either way.
     """
-    from effscale.search.runner import ensure_ray, shutdown_ray
+    from effscale.search.cluster import ensure_ray, shutdown_ray
 
-    started_ray = ensure_ray(plan.options.ray_address, plan.resources)
+    started_ray = ensure_ray(plan.options.ray_address, plan.resources, connect_timeout=plan.options.connect_timeout)
     try:
         session = _open_database(plan)
         try:
@@ -168,30 +211,36 @@ def open_session(plan: SearchPlan) -> Iterator[SearchSession]:
 
 
 def _open_database(plan: SearchPlan) -> SearchSession:
+    import time
+
     import optuna
 
     from effscale.search.liveness import driver_alive
     from effscale.search.study import open_search_study
     from effscale.storage import ProjectStore, open_storage
+    from effscale.storage.retry import RetryingStorage, retrying
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress view speaks for the study
-    storage = open_storage(plan.storage_url)
-    store = ProjectStore(plan.storage_url)
+    timeout = plan.options.db_timeout
+    storage = RetryingStorage(optuna.storages.get_storage(open_storage(plan.storage_url)), timeout_s=timeout)
+    store = retrying(ProjectStore(plan.storage_url), timeout_s=timeout)
     existing = open_search_study(storage, plan.study_name, plan.identity)
     record = store.get_search(plan.study_name)
     if existing is not None and record is not None and record.status == "running" and driver_alive(
         storage, existing._study_id, record.heartbeat_at
     ):
         raise UsageError(
-            f"search {plan.study_name!r} is already running (its driver beats in {plan.storage_url.split(':')[0]}); "
-            "wait for it, or cancel it first"
+            f"search {plan.study_name!r} is already running (its driver beat "
+            f"{time.time() - record.heartbeat_at.timestamp():.0f}s ago); wait for it, or cancel it first"
         )
     return SearchSession(plan, storage, store, study=existing, record=record)
 
 
 def _record_failure(session: SearchSession, exc: BaseException) -> None:
-    if session.study is None or isinstance(exc, UsageError):
-        return  # nothing written yet, or a refusal the user can fix (the row says why already)
+    if session.record is None and session.study is None:
+        return  # nothing written yet
+    if isinstance(exc, (UsageError, SearchFailed)):
+        return  # the stage that raised it recorded the outcome already
     try:
         session.store.set_status(session.plan.study_name, "failed", error=f"{type(exc).__name__}: {exc}")
     except Exception:  # noqa: BLE001 - the original error is the one to report
@@ -199,10 +248,11 @@ def _record_failure(session: SearchSession, exc: BaseException) -> None:
 
 
 def start_study(session: SearchSession) -> None:
-    """The first writes: create (or resume) the study and its search row, claim the driver, fail
-    the orphans a dead driver left RUNNING, and enqueue the candidates still to train."""
+    """The first writes: create (or resume) the study and its search row, claim the driver, and
+    fail the orphans a dead driver left RUNNING (they will be trained again)."""
     from effscale.search.liveness import claim_driver
-    from effscale.search.study import create_search_study, enqueue_pending, reap_orphans
+    from effscale.search.logs import search_log_path
+    from effscale.search.study import create_search_study, reap_orphans
 
     plan = session.plan
     if session.study is None:
@@ -212,76 +262,95 @@ def start_study(session: SearchSession) -> None:
     session.store.set_status(plan.study_name, "running")
     claim_driver(session.storage, session.study._study_id)
     session.reaped = reap_orphans(session.study)
-    pending = enqueue_pending(session.study, plan.candidates)
-    session.resumed_done = len(plan.candidates.groups) - len(pending)
+    session.log_path = search_log_path(plan.study_name)
 
 
 def run_candidates(session: SearchSession, *, progress: bool | None = None) -> None:
-    """Train every pending candidate on Ray (each trial's result is told to the study as it ends);
-    a cancel request stops the search with a `UsageError` that says how to resume."""
+    """Race the candidates on paired seeds, then confirm; each trial's result is told to the study
+    as it ends. A signal, a cancel request or a database outage stops the search as interrupted."""
+    from effscale.search.interrupts import Interrupts
     from effscale.search.liveness import Heartbeat
+    from effscale.search.logs import captured_logs
     from effscale.search.objective import TrialSetup, ray_trainable
     from effscale.search.progress import SearchProgress
     from effscale.search.runner import TrialEvents, run_trials
+    from effscale.search.schedule import SearchSchedule
     from effscale.search.study import distributions
+    from effscale.storage.retry import DatabaseUnavailable
 
     plan, options = session.plan, session.plan.options
-    total = len(plan.candidates.groups)
-    view = SearchProgress(plan.study_name, total=total, done=session.resumed_done, reaped=session.reaped, enabled=progress)
-    setup = TrialSetup(
-        baseline=plan.baseline.name,
-        base_resolution=plan.base_resolution,
-        recipe=options.recipe,
-        device="cuda" if options.gpus_per_trial > 0 else "cpu",
-        threads=max(1, int(math.floor(options.cpus_per_trial))),
-    )
-    if total > session.resumed_done:
-        with view:
-            run_trials(
-                study_name=plan.study_name,
-                storage=session.storage,
-                space=distributions(options.grid),
-                num_trials=total - session.resumed_done,
-                trainable=ray_trainable,
-                trainable_kwargs={"setup": setup, "data": plan.data},
-                resources=plan.resources,
-                scheduler=options.scheduler,
-                max_epochs=options.recipe.budget.epochs or 10_000,
-                grace_period=options.grace_period,
-                events=TrialEvents(on_trial_started=view.trial_started, on_trial_finished=view.trial_finished),
-                on_step=Heartbeat(session.store, plan.study_name, on_beat=view.refresh),
+    schedule = SearchSchedule(session.study, plan)
+    view = SearchProgress(plan.study_name, reaped=session.reaped, enabled=progress)
+    beat = Heartbeat(session.store, plan.study_name, on_beat=view.refresh)
+    setup = TrialSetup(plan.baseline.name, plan.recipe, plan.device, max(1, int(math.floor(options.cpus_per_trial))))
+
+    def should_stop() -> bool:
+        if session.interrupts.received is not None:
+            session.stop_reason = "interrupted"
+        elif beat():
+            session.stop_reason = "cancelled"
+        return session.stop_reason is not None
+
+    with Interrupts() as session.interrupts, captured_logs(session.log_path), view:
+        try:
+            outcome = run_trials(
+                study=session.study, distributions=distributions(options.grid), next_batch=schedule.next_batch,
+                trainable=ray_trainable, trainable_kwargs={"setup": setup, "data": plan.data},
+                resources=plan.resources, scheduler=options.scheduler,
+                max_epochs=plan.recipe.budget.epochs or 10_000, grace_period=options.grace_period,
+                events=TrialEvents(view.trial_started, view.trial_finished), should_stop=should_stop,
             )
-    if session.store.cancel_requested(plan.study_name):
-        session.store.set_status(plan.study_name, "cancelled")
-        raise UsageError(f"search {plan.study_name!r} was cancelled; re-run the same command to resume it")
+        except DatabaseUnavailable as exc:
+            raise SearchInterrupted(f"search {plan.study_name!r} stopped: {exc}") from None
+    _settle_stop(session, outcome)
+
+
+def _settle_stop(session: SearchSession, outcome: Any) -> None:
+    """After Tune returns: trials it cut short are recorded, and a stopped search says so."""
+    name = session.plan.study_name
+    reason = session.stop_reason
+    for recorder in outcome.unfinished:
+        recorder.fail(reason or "interrupted", kind="interrupted")
+    if reason is None:
+        return
+    session.store.set_status(name, reason, error=f"{reason} with {len(outcome.unfinished)} trials running")
+    code = session.interrupts.exit_code if reason == "interrupted" else 1
+    raise SearchInterrupted(
+        f"search {name!r} was {reason} ({len(outcome.unfinished)} running trials recorded as FAIL '{reason}'); "
+        "nothing emitted from a partial grid; re-run the same command to resume it",
+        exit_code=code,
+    )
 
 
 def select_winner(session: SearchSession) -> Any:
-    """The best COMPLETE trial by `effscale.search.study.best_trial`; none is a failed search."""
-    from effscale.search.study import best_trial
+    """The race's verdict and the proxy's fidelity (`effscale.search.schedule.Outcome`), stored with
+    the search; no result at all is a failed search."""
+    from effscale.search.logs import failure_summary
+    from effscale.search.schedule import SearchSchedule
 
     name = session.plan.study_name
-    best = best_trial(session.study.get_trials(deepcopy=False))
-    if best is None:
-        session.store.set_status(name, "failed", error="no trial completed")
-        raise UsageError(
-            f"search {name!r}: no trial completed (see `effscale trials --study {name}`); "
-            "re-run the same command to retry the failed candidates"
+    outcome = SearchSchedule(session.study, session.plan).outcome()
+    failures = failure_summary(session.study, session.log_path)
+    if outcome.verdict is None:
+        session.store.set_status(name, "failed", error="no candidate completed a trial")
+        detail = f": {failures[0]}" if failures else ""
+        raise SearchFailed(
+            f"search {name!r}: no candidate completed{detail} (see `effscale trials --study {name}`)"
         )
-    return best
+    session.store.save_result(name, outcome.document(failures=failures), outcome.candidate_rows())
+    return outcome
 
 
-def emit_search_family(session: SearchSession, winner: Any) -> tuple[Any, Path | None]:
-    """B0..B{max_phi} from the winner's (α, β, γ), stored with the search (and written to ``out``);
-    the search is complete once this is stored."""
+def emit_search_family(session: SearchSession, outcome: Any) -> tuple[Any, Path | None]:
+    """B0..B{max_phi} from the (confirmed) winner's (α, β, γ), stored with the search (and written
+    to ``out``); the search is complete once this is stored."""
     from effscale.models import Coefficients
     from effscale.search.family import emit_family
 
     plan = session.plan
-    coefficients = Coefficients(winner.params["alpha"], winner.params["beta"], winner.params["gamma"])
     family = emit_family(
-        plan.baseline, coefficients, phis=range(plan.options.max_phi + 1), base_resolution=plan.base_resolution,
-        num_classes=plan.data.num_classes,
+        plan.baseline, Coefficients(*outcome.family_key), phis=range(plan.options.max_phi + 1),
+        base_resolution=plan.base_resolution, num_classes=plan.data.num_classes,
     )
     session.store.save_family(plan.study_name, family.to_dict())
     family_path = family.save(plan.options.out) if plan.options.out else None
@@ -289,25 +358,25 @@ def emit_search_family(session: SearchSession, winner: Any) -> tuple[Any, Path |
     return family, family_path
 
 
-def _result(session: SearchSession, winner: Any, family: Any, family_path: Path | None) -> SearchResult:
+def _result(session: SearchSession, outcome: Any, family: Any, family_path: Path | None) -> SearchResult:
     from effscale.models import Coefficients
+    from effscale.search.logs import failure_summary
     from effscale.search.study import trial_counts
     from effscale.storage import redact_url
 
-    coefficients = Coefficients(winner.params["alpha"], winner.params["beta"], winner.params["gamma"])
+    document = outcome.document(failures=())
     return SearchResult(
         study=session.plan.study_name,
         storage=redact_url(session.plan.storage_url),
-        coefficients=coefficients,
-        best={
-            **coefficients.as_dict(),
-            "val_top1": winner.value,
-            "flops_ratio": winner.user_attrs.get("flops_ratio"),
-            "formula_ratio": winner.user_attrs.get("formula_ratio"),
-            "trial": winner.number,
-        },
+        coefficients=Coefficients(*outcome.family_key),
+        best=document["best"],
         counts=session.plan.candidates.counts(),
         trials=trial_counts(session.study),
         family=family,
         family_path=family_path,
+        fidelity=document["fidelity"],
+        warnings=tuple(document["warnings"]),
+        failures=tuple(failure_summary(session.study, session.log_path)),
+        candidates=tuple(outcome.candidate_rows()),
+        log_path=str(session.log_path) if session.log_path else None,
     )

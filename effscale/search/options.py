@@ -26,6 +26,7 @@ SCHEDULERS = ("none", "asha")
 DATA_HELP = "digits | synthetic[:classes=N,size=S,n=K] | folder:PATH | cifar:PATH | npz:PATH"
 BASELINE_HELP = "registered name (see `effscale baselines`) or package.module:function"
 _GRID, _TRAIN, _RUN = "grid and constraint", "proxy training", "execution and storage"
+_TRUST = "repeats, racing and confirmation"
 
 
 def _grid_check(axis: str):  # noqa: ANN202 - a `Check`
@@ -81,6 +82,23 @@ class SearchOptions:
     )
     scheduler: str = setting("none", choices=SCHEDULERS, group=_TRAIN, help="asha: stop weak trials early (stored as PRUNED)")
     grace_period: int = setting(1, kind=int, check=whole(1, example=1), group=_TRAIN, help="epochs before ASHA may stop a trial")
+    min_repeats: int = setting(
+        2, kind=int, check=whole(1, example=2), group=_TRUST,
+        help="seeds every candidate trains first (default 2); one seed's top-1 is noise",
+    )
+    max_repeats: int = setting(
+        5, kind=int, check=whole(1, example=5), group=_TRUST,
+        help="seeds at most, for the leader and the candidates not yet clearly worse than it (default 5)",
+    )
+    confirm_top: int = setting(
+        3, kind=int, check=whole(0, example=3), group=_TRUST,
+        help="retrain the top K candidates and K others with a longer budget to check the proxy's ranking "
+             "(default 3; 0 turns it off)",
+    )
+    confirm_epochs: int | None = setting(
+        None, kind=int, check=whole(1, example=9), group=_TRUST, metavar="N",
+        help="epochs of a confirmation run (default 3x the proxy's)",
+    )
     ray_address: str | None = setting(
         None, api=False, check=text(what="a Ray address"), group=_RUN, metavar="ADDR",
         help="join this Ray cluster (default: a local in-process Ray)",
@@ -93,6 +111,14 @@ class SearchOptions:
         None, kind=int, check=whole(1, example=2), group=_RUN, metavar="N", help="trials at once (default: as many as Ray fits)",
     )
     max_retries: int = setting(2, kind=int, check=whole(0, example=2), group=_RUN, help="retries of a worker that dies (default 2)")
+    connect_timeout: float = setting(
+        15.0, kind=float, check=number(0.0, above=True, example=15), group=_RUN, api=False, metavar="SECONDS",
+        help="give up joining --ray-address after this long (default 15)",
+    )
+    db_timeout: float = setting(
+        300.0, kind=float, check=number(0.0, above=True, example=300), group=_RUN, metavar="SECONDS",
+        help="how long to ride out an unreachable database before stopping as interrupted (default 300)",
+    )
     storage: str | None = setting(
         None, api=False, check=text(what="a SQLAlchemy URL"), group=_RUN, metavar="URL",
         help="SQLAlchemy URL (default: $EFFSCALE_STORAGE, else sqlite:///effscale.db)",
@@ -112,6 +138,34 @@ class SearchOptions:
         check_settings(self)
         if not isinstance(self.recipe, ProxyRecipe):
             raise UsageError(f"recipe {self.recipe!r} is not a ProxyRecipe")
+        self._check_repeats()
+
+    def _check_repeats(self) -> None:
+        if self.max_repeats < self.min_repeats:
+            raise UsageError(
+                f"--max-repeats {self.max_repeats} is below --min-repeats {self.min_repeats}; "
+                f"pass --max-repeats {self.min_repeats} or more"
+            )
+        proxy = self.recipe.budget
+        if self.confirm_epochs is not None and proxy.epochs is not None and self.confirm_epochs <= proxy.epochs:
+            raise UsageError(
+                f"--confirm-epochs {self.confirm_epochs} is not above the proxy's {proxy.epochs} epochs; "
+                f"pass more (default {3 * proxy.epochs}), or --confirm-top 0 to skip confirmation"
+            )
+        if self.scheduler == "asha" and (self.max_repeats > 1 or self.confirm_top > 0):
+            raise UsageError(
+                "--scheduler asha stops trials early, which repeats, racing and confirmation cannot use (Ray's "
+                "Repeater warns the same); pass --min-repeats 1 --max-repeats 1 --confirm-top 0 with asha, "
+                "or --scheduler none"
+            )
+
+    @property
+    def confirm_budget(self) -> dict[str, int]:
+        """A confirmation run's budget: --confirm-epochs, else 3x the proxy's epochs (or steps)."""
+        proxy = self.recipe.budget
+        if self.confirm_epochs is not None:
+            return {"epochs": self.confirm_epochs}
+        return {"epochs": 3 * proxy.epochs} if proxy.epochs is not None else {"steps": 3 * proxy.steps}
 
     @classmethod
     def build(cls, baseline: str, *, data: str, recipe: ProxyRecipe | None = None, **settings: Any) -> "SearchOptions":
@@ -149,6 +203,8 @@ class SearchOptions:
             "base_resolution": base_resolution,
             "scheduler": self.scheduler,
             "grace_period": self.grace_period,
+            "min_repeats": self.min_repeats,
+            "max_repeats": self.max_repeats,
             "budget": self.recipe.budget.as_dict(),
             **{k: v for k, v in self.recipe.as_dict().items() if k not in ("epochs", "steps", "compile")},
         }

@@ -1,7 +1,8 @@
-"""The one live view a search shows: done/running/left, the best so far and an ETA (rich, on stderr).
+"""The one live view a search shows: trials done and running, the leader with mean ± se, elapsed.
 
-On a terminal it redraws in place; elsewhere (CI logs, `--json` runs piped to a file) it prints a
-line per finished trial, so stdout stays free for the JSON document.
+On a terminal it redraws in place (rich, on stderr); elsewhere (CI logs, `--json` runs piped to a
+file) it prints a line per finished trial, so stdout stays free for the JSON document. A race
+decides its next round from the results, so the view counts trials rather than promising a total.
 """
 
 from __future__ import annotations
@@ -13,17 +14,16 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from effscale.search.stats import summarize
+
 
 class SearchProgress:
-    def __init__(self, study: str, *, total: int, done: int, reaped: int = 0, enabled: bool | None = None) -> None:
+    def __init__(self, study: str, *, reaped: int = 0, enabled: bool | None = None) -> None:
         self.study = study
-        self.total = total
-        self.done = done
-        self.resumed = done
         self.reaped = reaped
         self.running = 0
         self.states: dict[str, int] = {}
-        self.best: tuple[float, dict[str, Any]] | None = None
+        self.values: dict[tuple, list[float]] = {}  # race results this run, per candidate
         self.started = time.time()
         self.console = Console(stderr=True)
         self.enabled = self.console.is_terminal if enabled is None else enabled
@@ -43,17 +43,15 @@ class SearchProgress:
             self._live.__exit__(*exc)
             self._live = None
 
-    def trial_started(self) -> None:
+    def trial_started(self, spec: Any) -> None:
         self.running += 1
         self.refresh()
 
-    def trial_finished(self, state: str, row: dict[str, Any]) -> None:
+    def trial_finished(self, spec: Any, state: str, result: dict[str, Any]) -> None:
         self.running = max(0, self.running - 1)
-        self.done += 1
         self.states[state] = self.states.get(state, 0) + 1
-        value = row.get("value")
-        if state == "complete" and value is not None and (self.best is None or value > self.best[0]):
-            self.best = (value, row.get("params", {}))
+        if state == "complete" and not spec.attrs.get("confirmation") and result.get("val_top1") is not None:
+            self.values.setdefault(spec.key, []).append(float(result["val_top1"]))
         if self._live is not None:
             self._live.update(self._render())
         elif self.enabled:
@@ -63,25 +61,22 @@ class SearchProgress:
         if self._live is not None:
             self._live.update(self._render())
 
-    def _eta(self) -> str:
-        finished_here = self.done - self.resumed
-        left = self.total - self.done
-        if finished_here <= 0 or left <= 0:
+    def _leader(self) -> str:
+        if not self.values:
             return "-"
-        seconds = (time.time() - self.started) / finished_here * left
-        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+        key, values = max(self.values.items(), key=lambda kv: sum(kv[1]) / len(kv[1]))
+        s = summarize(values)
+        se = f" ± {s.stderr:.3f}" if s.stderr is not None else ""
+        return f"{s.mean:.3f}{se} (n={s.n}) at alpha={key[0]:g} beta={key[1]:g} gamma={key[2]:g}"
 
     def _line(self) -> str:
-        left = max(0, self.total - self.done - self.running)
-        best = "-"
-        if self.best is not None:
-            p = self.best[1]
-            best = f"{self.best[0]:.4f} at alpha={p.get('alpha', 0):g} beta={p.get('beta', 0):g} gamma={p.get('gamma', 0):g}"
-        extra = f", {self.reaped} orphaned trials re-queued" if self.reaped else ""
+        done = sum(self.states.values())
         states = ", ".join(f"{k} {v}" for k, v in sorted(self.states.items()))
+        extra = f", {self.reaped} orphaned trials re-queued" if self.reaped else ""
+        elapsed = int(time.time() - self.started)
         return (
-            f"{self.study}: done {self.done}/{self.total} ({states or 'none yet'}), running {self.running}, left {left}, "
-            f"best {best}, ETA {self._eta()}{extra}"
+            f"{self.study}: trials done {done} ({states or 'none yet'}), running {self.running}; "
+            f"leader {self._leader()}; {elapsed // 60}m{elapsed % 60:02d}s{extra}"
         )
 
     def _render(self) -> Text:

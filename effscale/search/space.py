@@ -85,20 +85,26 @@ def _representative_order(constraint: Constraint):
 
 
 def enumerate_candidates(
-    baseline: str | Baseline, grid: Grid, constraint: Constraint, *, base_resolution: int | None = None
+    baseline: str | Baseline,
+    grid: Grid,
+    constraint: Constraint,
+    *,
+    base_resolution: int | None = None,
+    num_classes: int = 1000,
 ) -> CandidateSet:
     """Measure every grid point at φ=1 (cached by network) and apply the constraint.
 
-    Raises `UsageError` when nothing is feasible, naming the closest ratios and a tolerance that
-    would admit some.
+    ``num_classes`` is the head of the network that will be trained (the data's class count), so
+    the constraint sees the cost of the network a trial trains. Raises `UsageError` when nothing is
+    feasible, naming the closest ratios and a tolerance that would admit some.
     """
     base = get_baseline(baseline)
     base_resolution = base.base_resolution if base_resolution is None else base_resolution
-    base_cost = measure_cost(base, base_resolution)
+    base_cost = measure_cost(base, base_resolution, num_classes=num_classes)
     measured: list[Candidate] = []
     for a, b, g in grid.points():
         resolution = scale_resolution(base_resolution, g)
-        cost = measure_cost(base, resolution, depth=a, width=b)
+        cost = measure_cost(base, resolution, depth=a, width=b, num_classes=num_classes)
         flops_ratio = cost.flops / base_cost.flops
         formula_ratio = Coefficients(a, b, g).formula_ratio
         measured.append(

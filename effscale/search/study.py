@@ -71,11 +71,14 @@ def create_search_study(
 
 
 def reap_orphans(study: optuna.Study) -> int:
-    """Fail trials left RUNNING by a driver that is gone; their candidates will run again."""
+    """Fail the trials a driver that is gone left RUNNING (or, from older versions, WAITING); their
+    (candidate, repeat) pairs are trained again, since ``fail_kind`` "interrupted" is not final."""
     storage = study._storage
     reaped = 0
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
         storage.set_trial_system_attr(trial._trial_id, "effscale_reaped", True)
+        storage.set_trial_user_attr(trial._trial_id, "fail_reason", "orphaned: the driver that ran it stopped")
+        storage.set_trial_user_attr(trial._trial_id, "fail_kind", "interrupted")
         if storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
             reaped += 1
     return reaped
@@ -96,27 +99,11 @@ def static_attrs(candidate: Candidate, candidates: CandidateSet) -> dict[str, An
     }
 
 
-def enqueue_pending(study: optuna.Study, candidates: CandidateSet) -> list[Candidate]:
-    """Enqueue each representative that has no finished or waiting trial; return what is left to run.
-
-    COMPLETE and PRUNED trials are final: their networks are never trained again. FAIL trials
-    (after Ray's retries, or reaped) run again.
-    """
-    done_or_queued: set[tuple[float, float, float]] = set()
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.WAITING)):
-        key = candidate_key(trial)
-        if key is not None:
-            done_or_queued.add(key)
-    for rep in candidates.representatives:
-        if rep.key not in done_or_queued:
-            study.enqueue_trial(dict(zip(PARAMS, rep.key)), user_attrs=static_attrs(rep, candidates))
-    waiting = {candidate_key(t) for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))}
-    return [rep for rep in candidates.representatives if rep.key in waiting]
-
-
 def best_trial(trials: Iterable[FrozenTrial]) -> FrozenTrial | None:
-    """The winner: highest validation top-1 among COMPLETE trials, ties broken by lower measured
-    FLOPs (then the earlier trial). The CLI, the driver and the REST API all pick with this."""
+    """The best single COMPLETE trial: highest validation top-1, ties broken by lower measured FLOPs
+    (then the earlier trial). A search's winner is not this but its stored verdict (mean over
+    seeds, `effscale.search.race`); this serves studies without one (still running, or made by an
+    older effscale)."""
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     if not complete:
         return None

@@ -31,14 +31,18 @@ from effscale.storage.engine import (
 from effscale.storage.tables import (
     SCHEMA_VERSION,
     STUDY_NAME_MAX,
+    CandidateRow,
     FamilyRow,
     SearchRow,
     migrate,
     read_schema_version,
 )
 
-STATUSES: tuple[str, ...] = ("pending", "running", "completed", "failed", "cancelled")
-TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+STATUSES: tuple[str, ...] = ("pending", "running", "completed", "failed", "cancelled", "interrupted")
+# "interrupted": stopped by a signal or a database outage; the same command resumes it.
+TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled", "interrupted"})
+CANDIDATE_FIELDS = ("alpha", "beta", "gamma", "arch_id", "flops", "standing", "n", "mean", "stderr",
+                    "confirm_n", "confirm_mean", "confirm_stderr")
 
 
 @dataclass(frozen=True)
@@ -284,6 +288,33 @@ class ProjectStore:
         with self.session() as session:
             row = session.get(FamilyRow, study_name)
             return json.loads(row.family_json) if row is not None else None
+
+    # -- results ---------------------------------------------------------------------------
+
+    def save_result(self, study_name: str, result: dict[str, Any], candidates: list[dict[str, Any]]) -> None:
+        """Store a search's verdict and its per-candidate aggregates, replacing earlier ones, in one
+        transaction (a reader sees the old result or the new one, never half of each)."""
+        result_json = _to_json(result, what=f"result of search {study_name!r}")
+        with self.session() as session:
+            row = self._row(session, study_name, for_update=True)
+            row.result_json = result_json
+            session.execute(sa.delete(CandidateRow).where(CandidateRow.study_name == study_name))
+            for c in candidates:
+                key = f"{c['alpha']:g},{c['beta']:g},{c['gamma']:g}"
+                session.add(CandidateRow(study_name=study_name, candidate=key, **{k: c.get(k) for k in CANDIDATE_FIELDS}))
+
+    def load_result(self, study_name: str) -> dict[str, Any] | None:
+        """The stored verdict, or None before the search has one."""
+        with self.session() as session:
+            row = session.get(SearchRow, study_name)
+            return json.loads(row.result_json) if row is not None and row.result_json else None
+
+    def load_candidates(self, study_name: str) -> list[dict[str, Any]]:
+        """Per-candidate aggregates, best mean first."""
+        with self.session() as session:
+            rows = session.scalars(sa.select(CandidateRow).where(CandidateRow.study_name == study_name)).all()
+            out = [{"candidate": r.candidate, **{k: getattr(r, k) for k in CANDIDATE_FIELDS}} for r in rows]
+        return sorted(out, key=lambda c: (c["mean"] is None, -(c["mean"] or 0.0), c["candidate"]))
 
     # -- helpers --------------------------------------------------------------------------
 

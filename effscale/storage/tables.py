@@ -5,7 +5,13 @@ Trials stay in Optuna's tables; ours hold only what Optuna has no place for:
 * ``effscale_searches``: one row per search (keyed by the Optuna study name) with its status,
   config (JSON text), timestamps, error and a cancel flag.
 * ``effscale_families``: the emitted scaled family (JSON text), one per search.
+* ``effscale_candidates``: one row per candidate network of a search, aggregating its trials
+  (repeats): n, mean and standard error of top-1, its standing in the race (winner, tied,
+  separated, failed, pruned), and the same for its confirmation runs.
 * ``effscale_schema_version``: one row, the version of the tables above.
+
+``effscale_searches.result_json`` (v2) holds the verdict: the winner with its evidence, the tied
+set, the proxy-fidelity figures, warnings and failure summaries.
 
 Schema changes go through `MIGRATIONS`, an ordered list of steps; `migrate` applies those newer
 than the recorded version in one transaction and records the new version. To change the schema:
@@ -27,6 +33,7 @@ from effscale.errors import UsageError
 
 SEARCHES_TABLE = "effscale_searches"
 FAMILIES_TABLE = "effscale_families"
+CANDIDATES_TABLE = "effscale_candidates"
 VERSION_TABLE = "effscale_schema_version"
 STUDY_NAME_MAX = 512  # Optuna's own limit on study names
 
@@ -76,6 +83,7 @@ class SearchRow(Base):
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     error: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False)
+    result_json: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
 
 
 class FamilyRow(Base):
@@ -88,6 +96,29 @@ class FamilyRow(Base):
     )
     family_json: Mapped[str] = mapped_column(sa.Text, nullable=False)
     saved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class CandidateRow(Base):
+    __tablename__ = CANDIDATES_TABLE
+
+    study_name: Mapped[str] = mapped_column(
+        sa.String(STUDY_NAME_MAX),
+        sa.ForeignKey(f"{SEARCHES_TABLE}.study_name", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    candidate: Mapped[str] = mapped_column(sa.String(200), primary_key=True)  # "alpha,beta,gamma"
+    alpha: Mapped[float] = mapped_column(sa.Float, nullable=False)
+    beta: Mapped[float] = mapped_column(sa.Float, nullable=False)
+    gamma: Mapped[float] = mapped_column(sa.Float, nullable=False)
+    arch_id: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    flops: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
+    standing: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    n: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    mean: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    stderr: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    confirm_n: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    confirm_mean: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    confirm_stderr: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -136,8 +167,41 @@ def _v1_create_tables(connection: Connection) -> None:
     metadata.create_all(connection, checkfirst=True)
 
 
+def _v2_results(connection: Connection) -> None:
+    # Frozen v2 DDL: the verdict column and the per-candidate aggregate table.
+    if "result_json" not in {c["name"] for c in sa.inspect(connection).get_columns(SEARCHES_TABLE)}:
+        connection.execute(sa.text(f"ALTER TABLE {SEARCHES_TABLE} ADD COLUMN result_json TEXT"))
+    metadata = sa.MetaData()
+    sa.Table(SEARCHES_TABLE, metadata, sa.Column("study_name", sa.String(STUDY_NAME_MAX), primary_key=True))
+    sa.Table(
+        CANDIDATES_TABLE,
+        metadata,
+        sa.Column(
+            "study_name",
+            sa.String(STUDY_NAME_MAX),
+            sa.ForeignKey(f"{SEARCHES_TABLE}.study_name", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("candidate", sa.String(200), primary_key=True),
+        sa.Column("alpha", sa.Float, nullable=False),
+        sa.Column("beta", sa.Float, nullable=False),
+        sa.Column("gamma", sa.Float, nullable=False),
+        sa.Column("arch_id", sa.String(64), nullable=True),
+        sa.Column("flops", sa.BigInteger, nullable=True),
+        sa.Column("standing", sa.String(16), nullable=False),
+        sa.Column("n", sa.Integer, nullable=False),
+        sa.Column("mean", sa.Float, nullable=True),
+        sa.Column("stderr", sa.Float, nullable=True),
+        sa.Column("confirm_n", sa.Integer, nullable=False),
+        sa.Column("confirm_mean", sa.Float, nullable=True),
+        sa.Column("confirm_stderr", sa.Float, nullable=True),
+    )
+    metadata.tables[CANDIDATES_TABLE].create(connection, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create effscale_searches and effscale_families", _v1_create_tables),
+    Migration(2, "add effscale_searches.result_json and effscale_candidates", _v2_results),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
