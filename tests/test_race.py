@@ -127,12 +127,17 @@ def _values(url: str, study: str) -> list[tuple]:
 @pytest.mark.ray
 @pytest.mark.slow
 def test_a_real_race_stores_its_evidence_and_repeats_identically(local_ray: None, tmp_path) -> None:
+    from effscale.search.driver import run_confirmation
+
     first, second = f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
-    result = effscale.run_search("tiny", **RACE, storage=first, study="race")
+    # The race alone, then `effscale confirm` on the finished study...
+    raced = effscale.run_search("tiny", **{**RACE, "confirm_top": 0}, storage=first, study="race")
+    assert raced.fidelity is None and raced.best["chosen_by"] == "race"
+    result = run_confirmation("race", storage=first, top=1)
     doc = result.to_dict()
     best = doc["best"]
-    assert best["repeats"] >= 2 and best["val_top1_stderr"] is not None
-    assert isinstance(best["tied_with"], list)
+    assert best["repeats"] >= 2 and best["val_top1_stderr"] is not None and best["confirmed"]["repeats"] == 2
+    assert isinstance(best["tied_with"], list) and best["chosen_by"] == "confirmation"
     fidelity = doc["fidelity"]
     assert fidelity["confirm_epochs"] == 3 and fidelity["candidates"] == 2 and fidelity["repeats"] == 2
     assert -1.0 <= fidelity["kendall_tau"] <= 1.0
@@ -150,6 +155,7 @@ def test_a_real_race_stores_its_evidence_and_repeats_identically(local_ray: None
     store = ProjectStore(first)
     rows = store.load_candidates("race")
     assert len(rows) == 4 and sum(r["n"] for r in rows) == len(proxy)
+    assert sum(r["confirm_n"] for r in rows) == len(confirm)
     winner_row = next(r for r in rows if r["standing"] == "winner")
     assert (winner_row["alpha"], winner_row["gamma"]) == (best["alpha"], best["gamma"])
     stored = store.load_result("race")
@@ -160,6 +166,36 @@ def test_a_real_race_stores_its_evidence_and_repeats_identically(local_ray: None
     assert result.family.member("B1").flops_ratio == pytest.approx(best["flops_ratio"])
     assert result.family.num_classes == 10
 
-    # The same search into a fresh study trains exactly the same numbers, trial by trial.
+    # ...is the same as race and confirmation in one search: into a fresh study, trial by trial,
+    # the same numbers.
     effscale.run_search("tiny", **RACE, storage=second, study="race")
     assert _values(first, "race") == _values(second, "race")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["confirm", "--study", "nope"], "no study 'nope'"),
+        (["confirm", "--study", "empty"], "has no complete trial to confirm"),
+        (["confirm", "--study", "empty", "--top", "0"], "must be > 0"),
+    ],
+)
+def test_confirm_refuses_in_one_line(tmp_path, args: list[str], message: str, capsys) -> None:
+    from effscale.cli import main
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    study = optuna.create_study(study_name="empty", storage=open_storage(url))
+    study.set_user_attr("effscale", {"settings": {"baseline": "tiny", "data": "digits"}})
+    with pytest.raises(SystemExit) if "must be" in message else _no_raise():
+        code = main([*args, "--storage", url])
+        assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+class _no_raise:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return False

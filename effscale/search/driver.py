@@ -24,6 +24,10 @@ from effscale.errors import SearchFailed, SearchInterrupted, UsageError
 from effscale.search.options import SearchOptions, default_study_name
 
 
+# Where a search runs and writes is not part of it: `effscale confirm` takes them afresh.
+_NOT_STORED = ("storage", "out", "ray_address", "connect_timeout", "study")
+
+
 @dataclass(frozen=True)
 class SearchPlan:
     """What a search will do, decided before anything is started or written."""
@@ -113,6 +117,41 @@ def run_search(baseline: str, *, data: str, progress: bool | None = None, **sett
         return _result(session, verdict, family, family_path)
 
 
+def run_confirmation(
+    study: str, *, storage: str | None = None, top: int | None = None, epochs: int | None = None,
+    progress: bool | None = None, **where: Any,
+) -> SearchResult:
+    """`effscale confirm`: retrain the top ``top`` candidates of a finished search (and ``top``
+    spread across the rest) for ``epochs``, measure the proxy's fidelity, and re-emit the family
+    from the confirmed winner. The search's own settings are read back from its study; an
+    unfinished race is finished first (it is the same pipeline)."""
+    settings = stored_settings(study, storage)
+    if top is not None:
+        settings["confirm_top"] = top
+    if epochs is not None:
+        settings["confirm_epochs"] = epochs
+    if settings.get("confirm_top", 0) < 1:
+        raise UsageError("--top must be at least 1 to confirm anything; pass e.g. --top 3")
+    return run_search(**settings, storage=storage, study=study, progress=progress, **where)
+
+
+def stored_settings(study: str, storage: str | None) -> dict[str, Any]:
+    """A search's settings as its study stored them; `UsageError` for an unknown study or one
+    without a single COMPLETE trial."""
+    from optuna.trial import TrialState
+
+    from effscale.search.queries import load_search_study
+
+    found = load_search_study(storage, study)
+    config = found.user_attrs.get("effscale") or {}
+    if "settings" not in config:
+        raise UsageError(f"study {study!r} was not made by this effscale's search (no stored settings); "
+                         "re-run the search with `effscale search`")
+    if not found.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        raise UsageError(f"study {study!r} has no complete trial to confirm; run or resume its search first")
+    return dict(config["settings"])
+
+
 # ---------------------------------------------------------------------------------------------
 # stages
 
@@ -142,6 +181,7 @@ def plan_search(options: SearchOptions) -> SearchPlan:
         **identity, "identity": identity, "study": study_name, "max_phi": options.max_phi,
         "num_classes": data.num_classes, "version": __version__, "storage": redact_url(storage_url),
         "confirm_top": options.confirm_top, "confirm_budget": options.confirm_budget,
+        "settings": {k: v for k, v in options.flat().items() if k not in _NOT_STORED},
     }
     return SearchPlan(options, base, base_resolution, recipe, data, candidates, study_name, identity, config,
                       storage_url, resources, "cuda" if options.gpus_per_trial > 0 else "cpu")
