@@ -160,3 +160,74 @@ def local_ray() -> Iterator[None]:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     yield
     ray.shutdown()
+
+
+# Drivers and nodes of the test cluster keep Ray on loopback: this machine's own address is not
+# routable from itself (a need of the test machine, not a user setting; see tests/_ray_cluster.py).
+CLUSTER_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+class RayCluster:
+    """The multi-node cluster run by tests/_ray_cluster.py in its own session."""
+
+    def __init__(self, proc: "subprocess.Popen[str]") -> None:
+        self.proc = proc
+        first = self._answer()
+        self.address: str = first["address"]
+        self.workers: list[str] = first["workers"]
+
+    def _answer(self, timeout: float = 120.0) -> dict:
+        import json
+        import select
+
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            raise RuntimeError("the test Ray cluster did not answer in time")
+        line = self.proc.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            raise RuntimeError(f"the test Ray cluster exited with {self.proc.wait()}")
+        return json.loads(line)
+
+    def command(self, text: str) -> dict:
+        self.proc.stdin.write(text + "\n")  # type: ignore[union-attr]
+        self.proc.stdin.flush()  # type: ignore[union-attr]
+        answer = self._answer()
+        self.workers = answer.get("workers", self.workers)
+        return answer
+
+    def stop(self) -> None:
+        import signal
+        import subprocess
+
+        try:
+            self.command("quit")
+            self.proc.wait(timeout=60)
+        except (OSError, RuntimeError, subprocess.TimeoutExpired):
+            pass
+        # Whatever is left of the session this fixture created, and only that one.
+        try:
+            if os.getsid(self.proc.pid) == self.proc.pid:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
+    """A 0-CPU head and two workers (2 CPUs, 1 logical GPU each) on 127.0.0.1, shared by the cluster tests."""
+    import subprocess
+    import sys
+
+    log = open(tmp_path_factory.mktemp("ray-cluster") / "cluster.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("_ray_cluster.py"))],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
+        env={**os.environ, **CLUSTER_ENV}, start_new_session=True,
+    )
+    cluster = RayCluster(proc)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        log.close()

@@ -14,7 +14,6 @@ import os
 import socket
 import sys
 import tempfile
-import threading
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -66,7 +65,33 @@ def _quiet_stderr() -> Iterator[None]:
             os.close(saved)
 
 
-def _init(address: str | None, timeout_s: float) -> None:
+_PROBE = (
+    "import logging, sys, ray; "
+    "ray.init(address=sys.argv[1], include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR); "
+    "print('joined')"
+)
+
+
+def _probe_ray(address: str, timeout_s: float) -> None:
+    """Join ``address`` once in a child process that can be killed: a port that accepts TCP but
+    is not Ray makes ``ray.init`` retry for minutes, and a thread stuck there could not be stopped."""
+    import subprocess
+
+    try:
+        probe = subprocess.run([sys.executable, "-c", _PROBE, address], capture_output=True, text=True,
+                               timeout=timeout_s, env=os.environ.copy())
+    except subprocess.TimeoutExpired:  # run() killed the child
+        raise UsageError(
+            f"could not join the Ray cluster at {address} within --connect-timeout {timeout_s:g} s "
+            "(is it a Ray head's GCS port, e.g. 6379?); check the address or raise --connect-timeout"
+        ) from None
+    if "joined" not in probe.stdout:
+        lines = [line for line in probe.stderr.splitlines() if line.strip()]
+        reason = lines[-1][:300] if lines else f"exit code {probe.returncode}"
+        raise UsageError(f"cannot join the Ray cluster at {address} ({reason}); check --ray-address")
+
+
+def _init(address: str | None) -> None:
     import ray
 
     kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
@@ -74,48 +99,56 @@ def _init(address: str | None, timeout_s: float) -> None:
     if not address:
         ray.init(**kwargs)  # a local start spawns Ray's own processes, which must keep the real stderr
         return
-    outcome: dict[str, BaseException | None] = {}
-
-    def join() -> None:
-        try:
-            ray.init(address=address, **kwargs)
-            outcome["error"] = None
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
-            outcome["error"] = exc
-
     with _quiet_stderr():
-        thread = threading.Thread(target=join, name="ray-join", daemon=True)
-        thread.start()
-        thread.join(timeout_s)
-    if "error" not in outcome:
-        raise UsageError(
-            f"could not join the Ray cluster at {address} within --connect-timeout {timeout_s:g} s "
-            "(is it a Ray head's GCS port, e.g. 6379?); check the address or raise --connect-timeout"
-        )
-    if outcome["error"] is not None:
-        raise outcome["error"]
+        ray.init(address=address, **kwargs)
 
 
-def ensure_ray(address: str | None, resources: Resources, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S) -> bool:
+def ensure_ray(address: str | None, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_S) -> bool:
     """Join ``address`` or start a quiet local Ray; True if this call started (and must stop) it."""
     import ray
 
     if address:
         _probe_address(address, connect_timeout)
-    started = False
-    if not ray.is_initialized():
-        try:
-            _init(address, connect_timeout)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise UsageError(f"cannot start or join Ray ({str(exc).splitlines()[0]}); check --ray-address") from None
-        started = True
+    if ray.is_initialized():
+        return False
+    if address and address not in ("auto", "local"):
+        _probe_ray(address, connect_timeout)
     try:
-        check_fits(resources)
+        _init(address)
     except UsageError:
-        if started:
-            ray.shutdown()
         raise
-    return started
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise UsageError(f"cannot start or join Ray ({str(exc).splitlines()[0]}); check --ray-address") from None
+    return True
+
+
+# ``--gpus-per-trial auto`` shares a GPU among at most this many trials (1/8 of a GPU each).
+MAX_TRIALS_PER_GPU = 8
+GPU_MEMORY_MARGIN = 1.2  # CUDA's context and the allocator's fragmentation on top of the measured peak
+
+
+def gpus_per_trial(requested: str | float, *, gpu_memory_bytes: int | None = None) -> float:
+    """``auto``: no GPU on a cluster without GPUs; else the share 1/k of a GPU (k <= 8) that still
+    holds a trial's measured GPU memory with a margin, or a whole GPU when that is not known."""
+    if requested != "auto":
+        return float(requested)
+    if max((n.get("GPU", 0.0) for n in node_resources()), default=0.0) <= 0:
+        return 0.0
+    per_gpu = _gpu_memory_here()
+    if not gpu_memory_bytes or not per_gpu:
+        return 1.0
+    k = int(per_gpu // (gpu_memory_bytes * GPU_MEMORY_MARGIN))
+    return 1.0 / max(1, min(MAX_TRIALS_PER_GPU, k))
+
+
+def _gpu_memory_here() -> int | None:
+    """The driver's GPU memory, if it has a GPU (a cluster's GPUs are taken to be alike)."""
+    try:
+        import torch
+
+        return int(torch.cuda.get_device_properties(0).total_memory) if torch.cuda.is_available() else None
+    except Exception:  # noqa: BLE001 - no usable CUDA on the driver: unknown
+        return None
 
 
 def node_resources() -> list[dict[str, float]]:

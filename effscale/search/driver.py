@@ -42,8 +42,6 @@ class SearchPlan:
     identity: dict[str, Any]
     config: dict[str, Any]  # stored on the study (its user attribute "effscale")
     storage_url: str
-    resources: Any  # effscale.search.cluster.Resources
-    device: str
 
 
 @dataclass
@@ -51,6 +49,7 @@ class SearchSession:
     """A plan joined to a running Ray and an open database."""
 
     plan: SearchPlan
+    resources: Any  # effscale.search.cluster.Resources, GPUs resolved on the cluster joined
     storage: Any  # optuna storage (retrying)
     store: Any  # effscale.storage.ProjectStore (retrying)
     study: Any = None  # optuna.Study, once `start_study` has run
@@ -160,7 +159,6 @@ def plan_search(options: SearchOptions) -> SearchPlan:
     """Refuse anything refusable, load the data and measure the candidates; write nothing."""
     from effscale import __version__
     from effscale.models import get_baseline
-    from effscale.search.cluster import Resources
     from effscale.search.space import enumerate_candidates
     from effscale.storage import DEFAULT_STORAGE_URL, redact_url, validate_url
     from effscale.trainer import load_data
@@ -168,7 +166,6 @@ def plan_search(options: SearchOptions) -> SearchPlan:
     grid, rule = options.grid, options.constraint_rule
     base = get_baseline(options.baseline)
     recipe = _resolved_recipe(options.recipe, base)
-    resources = Resources(options.cpus_per_trial, options.gpus_per_trial, options.max_concurrent, options.max_retries)
     storage_url = options.storage or DEFAULT_STORAGE_URL
     validate_url(storage_url)  # its scheme and path now, before the slow steps below
     data = load_data(options.data, seed=options.recipe.seed)
@@ -184,7 +181,7 @@ def plan_search(options: SearchOptions) -> SearchPlan:
         "settings": {k: v for k, v in options.flat().items() if k not in _NOT_STORED},
     }
     return SearchPlan(options, base, base_resolution, recipe, data, candidates, study_name, identity, config,
-                      storage_url, resources, "cuda" if options.gpus_per_trial > 0 else "cpu")
+                      storage_url)
 
 
 def _resolved_recipe(recipe: Any, baseline: Any) -> Any:
@@ -237,9 +234,9 @@ def open_session(plan: SearchPlan) -> Iterator[SearchSession]:
     """
     from effscale.search.cluster import ensure_ray, shutdown_ray
 
-    started_ray = ensure_ray(plan.options.ray_address, plan.resources, connect_timeout=plan.options.connect_timeout)
+    started_ray = ensure_ray(plan.options.ray_address, connect_timeout=plan.options.connect_timeout)
     try:
-        session = _open_database(plan)
+        session = _open_database(plan, _resources(plan.options))
         try:
             yield session
         except BaseException as exc:
@@ -250,7 +247,17 @@ def open_session(plan: SearchPlan) -> Iterator[SearchSession]:
             shutdown_ray()
 
 
-def _open_database(plan: SearchPlan) -> SearchSession:
+def _resources(options: SearchOptions) -> Any:
+    """What each trial asks of the cluster just joined (``--gpus-per-trial auto`` resolved there)."""
+    from effscale.search.cluster import Resources, check_fits, gpus_per_trial
+
+    resources = Resources(options.cpus_per_trial, gpus_per_trial(options.gpus_per_trial), options.max_concurrent,
+                          options.max_retries)
+    check_fits(resources)
+    return resources
+
+
+def _open_database(plan: SearchPlan, resources: Any) -> SearchSession:
     import time
 
     import optuna
@@ -273,7 +280,7 @@ def _open_database(plan: SearchPlan) -> SearchSession:
             f"search {plan.study_name!r} is already running (its driver beat "
             f"{time.time() - record.heartbeat_at.timestamp():.0f}s ago); wait for it, or cancel it first"
         )
-    return SearchSession(plan, storage, store, study=existing, record=record)
+    return SearchSession(plan, resources, storage, store, study=existing, record=record)
 
 
 def _record_failure(session: SearchSession, exc: BaseException) -> None:
@@ -322,7 +329,7 @@ def run_candidates(session: SearchSession, *, progress: bool | None = None) -> N
     schedule = SearchSchedule(session.study, plan)
     view = SearchProgress(plan.study_name, reaped=session.reaped, enabled=progress)
     beat = Heartbeat(session.store, plan.study_name, on_beat=view.refresh)
-    setup = TrialSetup(plan.baseline.name, plan.recipe, plan.device, max(1, int(math.floor(options.cpus_per_trial))))
+    setup = TrialSetup(plan.baseline.name, plan.recipe, "auto", max(1, int(math.floor(options.cpus_per_trial))))
 
     def should_stop() -> bool:
         if session.interrupts.received is not None:
@@ -336,7 +343,7 @@ def run_candidates(session: SearchSession, *, progress: bool | None = None) -> N
             outcome = run_trials(
                 study=session.study, distributions=distributions(options.grid), next_batch=schedule.next_batch,
                 trainable=ray_trainable, trainable_kwargs={"setup": setup, "data": plan.data},
-                resources=plan.resources, scheduler=options.scheduler,
+                resources=session.resources, scheduler=options.scheduler,
                 max_epochs=plan.recipe.budget.epochs or 10_000, grace_period=options.grace_period,
                 events=TrialEvents(view.trial_started, view.trial_finished), should_stop=should_stop,
             )

@@ -12,6 +12,7 @@ worker runs it and whatever ran there before (Ray reuses worker processes).
 from __future__ import annotations
 
 import hashlib
+import time
 import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -25,7 +26,7 @@ class TrialSetup:
 
     baseline: str
     recipe: Any  # effscale.trainer.ProxyRecipe, resolved for the baseline
-    device: str = "cpu"
+    device: str = "auto"  # auto: CUDA when the worker sees a GPU (Ray hides those a trial did not ask for)
     threads: int | None = None
 
 
@@ -51,10 +52,18 @@ def evaluate_candidate(
     recipe = setup.recipe.replace(seed=int(config["seed"]), batch_size=int(config["batch_size"]), lr=float(config["lr"]), **budget)
     torch.manual_seed(recipe.seed)  # the initial weights follow the trial's seed, not the worker's past
     model = baseline.build(float(config["depth"]), float(config["width"]), data.num_classes)
+    device = resolve_device(setup.device)
     return train_proxy(
-        model, data, resolution=int(config["resolution"]), recipe=recipe, device=setup.device,
+        model, data, resolution=int(config["resolution"]), recipe=recipe, device=device,
         min_resolution=baseline.min_resolution, threads=setup.threads, report=report,
     )
+
+
+def resolve_device(device: str) -> str:
+    """``auto``: CUDA when this process sees a GPU (Ray hides those a trial did not ask for)."""
+    import torch
+
+    return device if device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def failure_reason(exc: BaseException, config: dict[str, Any]) -> str:
@@ -78,13 +87,16 @@ def ray_trainable(config: dict[str, Any], *, setup: TrialSetup, data: Any) -> No
     from ray import tune
 
     node = _node_name()
+    device = resolve_device(setup.device)
+    started = time.time()  # the worker's own clock: when the trial really ran (the driver queues it earlier)
     last: dict[str, Any] = {"val_top1": 0.0}
 
     def report(epoch: int, metrics: dict[str, Any]) -> None:
         # "final" tells the driver this trial used its whole budget (a scheduler stop does not).
         final = epoch >= config["epochs"] if config.get("epochs") else metrics.get("steps", 0) >= config["steps"]
         last.update(_scalars(metrics))
-        tune.report({**_scalars(metrics), "epoch": epoch, "final": bool(final), "node": node})
+        tune.report({**_scalars(metrics), "epoch": epoch, "final": bool(final), "node": node, "device": device,
+                     "started": started, "reported": time.time()})
 
     try:
         result = evaluate_candidate(config, setup, data, report=report)

@@ -45,6 +45,19 @@ def _data_check(value: Any, name: str) -> str:
     return check_data_spec(value)
 
 
+def _gpus_check(value: Any, name: str) -> str | float:
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        number = float(value) if isinstance(value, str) else value
+    except ValueError:
+        raise UsageError(f"{name} {value!r} is neither auto nor a number; pass auto, 0, 0.5 or 1") from None
+    return _gpus_number(number, name)
+
+
+_gpus_number = number(0.0, example=0.5)
+
+
 def _grid_field(axis: str, what: str) -> Any:
     return setting(
         None, check=_grid_check(axis), group=_GRID, metavar="GRID", api_kind=str | list[float],
@@ -104,8 +117,10 @@ class SearchOptions:
         help="join this Ray cluster (default: a local in-process Ray)",
     )
     cpus_per_trial: float = setting(1.0, kind=float, check=number(0.0, above=True, example=1), group=_RUN, help="CPUs per trial (default 1)")
-    gpus_per_trial: float = setting(
-        0.0, kind=float, check=number(0.0, example=0.5), group=_RUN, help="GPUs per trial; fractions share a GPU, e.g. 0.25",
+    gpus_per_trial: Any = setting(
+        "auto", check=_gpus_check, group=_RUN, metavar="auto|X", api_kind=str | float,
+        help="GPUs per trial: auto (default) packs trials onto GPUs by their measured GPU memory when the "
+             "cluster has GPUs, and uses none otherwise; a number fixes it (fractions share a GPU, e.g. 0.25)",
     )
     max_concurrent: int | None = setting(
         None, kind=int, check=whole(1, example=2), group=_RUN, metavar="N", help="trials at once (default: as many as Ray fits)",

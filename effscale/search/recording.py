@@ -53,6 +53,8 @@ class TrialRecorder:
         if result.get("epoch") is None or result.get("failed"):
             return
         epoch = int(result["epoch"])
+        if not self.history:
+            self._where(result)  # where it runs, as soon as it is known (a node may go away mid-trial)
         if self.history and epoch <= self.history[-1]["epoch"]:
             self.history = [h for h in self.history if h["epoch"] < epoch]
         self.history.append({k: result.get(k) for k in HISTORY_KEYS})
@@ -83,9 +85,16 @@ class TrialRecorder:
         self.trial.set_user_attr("fail_kind", kind)
         return self._tell(TrialState.FAIL)
 
+    def _where(self, result: dict[str, Any]) -> None:
+        """Where and when the worker ran it (its own clock: the driver creates a trial before a
+        worker is free to start it)."""
+        for key, attr in (("node", "node"), ("device", "device"), ("started", "worker_started"),
+                          ("reported", "worker_finished")):
+            if result.get(key):
+                self.trial.set_user_attr(attr, result[key])
+
     def _metrics(self, result: dict[str, Any]) -> None:
-        if result.get("node"):
-            self.trial.set_user_attr("node", result["node"])
+        self._where(result)
         if not self.history:
             return
         seconds = sum(h["seconds"] or 0.0 for h in self.history)
