@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from effscale import Coefficients, Family, build_member, emit_family, published_efficientnet_family
+from effscale.cli import main
 from effscale.errors import UsageError
-from effscale.models import count_params
+from effscale.models import count_params, get_baseline, measure_cost
+from effscale.search.family import calibrate_family
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +79,117 @@ def test_user_baseline_family(tmp_path) -> None:
 def test_empty_phis_refused() -> None:
     with pytest.raises(UsageError, match="phis is empty"):
         emit_family("tiny", Coefficients(1.2, 1.1, 1.15), phis=[])
+
+
+# ---------------------------------------------------------------------------------------------
+# calibrated families
+
+
+def _gap(ratio: float, target: float) -> float:
+    return abs(math.log(ratio / target))
+
+
+def _measured_ratio(family: Family, resolution: int, member_name: str) -> float:
+    """Measured FLOPs / B0's, straight from measure_cost (not from the member's own record)."""
+    m = family.member(member_name)
+    b0 = measure_cost(family.baseline, family.base_resolution, num_classes=family.num_classes).flops
+    cost = measure_cost(family.baseline, resolution, depth=m.depth, width=m.width, num_classes=family.num_classes)
+    return cost.flops / b0
+
+
+def _assert_calibrated(family: Family, calibrated: Family, target: float) -> list[tuple[float, float]]:
+    """Each calibrated member keeps d and w, its recorded cost is measure_cost's, no input size
+    near it is nearer target^phi, and it is at least as near as the alpha^phi member; returns
+    the (alpha^phi, calibrated) gaps."""
+    assert calibrated.members[0] == family.members[0]  # B0 is the baseline itself
+    gaps = []
+    for m, c in zip(family.members[1:], calibrated.members[1:]):
+        goal = target**m.phi
+        assert (c.name, c.depth, c.width) == (m.name, m.depth, m.width)
+        ratio = _measured_ratio(calibrated, c.resolution, c.name)
+        assert ratio == pytest.approx(c.flops_ratio, rel=1e-12)
+        lowest = max(get_baseline(family.baseline).min_resolution, c.resolution - 3)
+        for r in range(lowest, c.resolution + 4):  # FLOPs rise with r: neighbours suffice
+            assert _gap(_measured_ratio(calibrated, r, c.name), goal) >= _gap(ratio, goal)
+        gaps.append((_gap(_measured_ratio(family, m.resolution, m.name), goal), _gap(ratio, goal)))
+        assert gaps[-1][1] <= gaps[-1][0]
+    return gaps
+
+
+@pytest.mark.slow
+def test_calibrated_paper_family_is_nearer_two_to_the_phi(paper_family: Family, tmp_path) -> None:
+    calibrated = calibrate_family(paper_family)
+    assert calibrated.source == "calibrated to 2^phi"
+    assert calibrated.extra["target_ratio"] == 2.0
+    assert calibrated.extra["uncalibrated_resolutions"]["B1"] == 258
+    gaps = _assert_calibrated(paper_family, calibrated, 2.0)
+    # The paper's triple overshoots (B1 ~2.55x); every calibrated member is strictly nearer 2^phi.
+    assert all(cal < alpha for alpha, cal in gaps)
+    assert _gap(calibrated.member("B1").flops_ratio, 2.0) < 0.01
+    loaded = Family.load(calibrated.save(tmp_path / "calibrated.json"))
+    assert loaded == calibrated
+    assert count_params(build_member(loaded, "B3")) == calibrated.member("B3").params
+
+
+def test_calibrated_resnet18_at_32_px_reaches_128x() -> None:
+    # The demo's winner (1, 1, 1.1) at 32 px grows by input size alone and reaches ~4x at B7;
+    # calibrated, the same members (one architecture: a single trace) reach ~2^phi.
+    family = emit_family("resnet18", Coefficients(1.0, 1.0, 1.1), base_resolution=32, num_classes=10)
+    assert family.member("B7").flops_ratio < 5
+    calibrated = calibrate_family(family)
+    gaps = _assert_calibrated(family, calibrated, 2.0)
+    assert sum(cal < alpha for alpha, cal in gaps) >= 6
+    assert calibrated.member("B7").flops_ratio == pytest.approx(128, rel=0.1)
+    assert calibrated.member("B7").formula_ratio == pytest.approx((calibrated.member("B7").resolution / 32) ** 2)
+
+
+def test_calibrate_refuses_bad_target_ratio() -> None:
+    family = emit_family("tiny", Coefficients(1.2, 1.1, 1.15), phis=range(2), num_classes=10)
+    for bad, message in ((1.0, "must be above 1"), (0.5, "must be above 1"), (float("nan"), "not finite")):
+        with pytest.raises(UsageError, match=message):
+            calibrate_family(family, target_ratio=bad)
+    assert calibrate_family(family, target_ratio=3.0).member("B1").flops_ratio == pytest.approx(3.0, rel=0.1)
+
+
+def test_family_cli_calibrate_json_table_and_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["family", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--max-phi", "2"]
+    assert main([*args, "--json"]) == 0
+    assert "calibrated" not in json.loads(capsys.readouterr().out)  # the plain shape is unchanged
+    out = tmp_path / "cal.json"
+    assert main([*args, "--calibrate", "--target-ratio", "3", "--json", "--out", str(out)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["family"]["members"][1]["resolution"] == 37
+    cal = doc["calibrated"]
+    assert cal["target_ratio"] == 3.0 and cal["source"] == "calibrated to 3^phi"
+    b2 = cal["members"][2]
+    assert b2["target_ratio"] == pytest.approx(9.0)
+    assert b2["error"] == pytest.approx(b2["flops_ratio"] / 9.0 - 1)
+    saved = Family.load(out)
+    assert saved.source == "calibrated to 3^phi" and saved.member("B2").resolution == b2["resolution"]
+    assert main([*args, "--calibrate"]) == 0
+    table = capsys.readouterr().out
+    assert "calibrated res" in table and "calibrated to 2^phi" in table
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    command = [sys.executable, "-m", "effscale.cli", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--calibrate", "--target-ratio", "1"], "target_ratio=1 must be above 1"),
+        (["--calibrate", "--target-ratio", "0.5"], "target_ratio=0.5 must be above 1"),
+        (["--calibrate", "--target-ratio", "nan"], "'nan' is not a finite number"),
+        (["--target-ratio", "3"], "--target-ratio 3 needs --calibrate"),
+    ],
+)
+def test_family_cli_bad_target_ratio_is_one_line_exit_2(extra: list[str], message: str) -> None:
+    proc = _run_cli("family", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", *extra)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stdout == ""
