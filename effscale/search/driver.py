@@ -338,7 +338,8 @@ def run_candidates(session: SearchSession, *, progress: bool | None = None) -> N
             session.stop_reason = "cancelled"
         return session.stop_reason is not None
 
-    with Interrupts() as session.interrupts, captured_logs(session.log_path), view:
+    with Interrupts(on_deadline=lambda: _record_interruption(session)) as session.interrupts, \
+            captured_logs(session.log_path), view:
         try:
             outcome = run_trials(
                 study=session.study, distributions=distributions(options.grid), next_batch=schedule.next_batch,
@@ -350,6 +351,19 @@ def run_candidates(session: SearchSession, *, progress: bool | None = None) -> N
         except DatabaseUnavailable as exc:
             raise SearchInterrupted(f"search {plan.study_name!r} stopped: {exc}") from None
     _settle_stop(session, outcome)
+
+
+def _record_interruption(session: SearchSession) -> None:
+    """When Ray cannot stop in an orderly way (its own processes got the signal too): this driver's
+    RUNNING trials become FAIL "interrupted" straight in the database, and the search interrupted."""
+    from optuna.trial import TrialState
+
+    storage = session.study._storage
+    for trial in session.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        storage.set_trial_user_attr(trial._trial_id, "fail_reason", "interrupted")
+        storage.set_trial_user_attr(trial._trial_id, "fail_kind", "interrupted")
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    session.store.set_status(session.plan.study_name, "interrupted", error="interrupted; Ray stopped with the driver")
 
 
 def _settle_stop(session: SearchSession, outcome: Any) -> None:

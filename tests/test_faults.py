@@ -1,0 +1,157 @@
+"""Real faults, each ending with exactly one COMPLETE trial per (candidate, repeat) and nothing lost:
+Ctrl-C and SIGTERM (once, and twice), and PostgreSQL restarted mid-search or down for longer than
+--db-timeout. Each test drives a real `effscale search` process it started in its own session and
+signals only that session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import pytest
+
+from conftest import in_ci
+from effscale.storage import ProjectStore, dispose_engines, open_storage
+
+pytestmark = [pytest.mark.slow]
+
+TESTS = Path(__file__).parent
+# Four candidates, one seed each, trials of a few seconds: long enough to be caught mid-trial.
+ARGS = ["search", "tiny", "--data", "synthetic:classes=3,size=16,n=1200", "--alpha", "1.0,1.3", "--beta", "1.0",
+        "--gamma", "1.0,1.3", "--constraint", "formula", "--tolerance", "10", "--epochs", "3", "--batch-size", "32",
+        "--min-repeats", "1", "--max-repeats", "1", "--confirm-top", "0", "--max-concurrent", "1"]
+
+
+def _start(url: str, study: str, cwd: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "effscale.cli", *ARGS, "--storage", url, "--study", study, *extra],
+        env={**os.environ, "PYTHONPATH": str(TESTS)}, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )
+
+
+def _signal_session(proc: subprocess.Popen, sig: signal.Signals) -> None:
+    """Like a terminal's Ctrl-C: the whole process group of the session this test created."""
+    assert os.getsid(proc.pid) == proc.pid
+    os.killpg(proc.pid, sig)
+
+
+def _trials(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
+    try:
+        return optuna.load_study(study_name=study, storage=open_storage(url)).get_trials(deepcopy=False)
+    except KeyError:
+        return []
+
+
+def _wait(url: str, study: str, proc: subprocess.Popen, *, complete: int, running: int) -> None:
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        assert proc.poll() is None, proc.communicate()[1]
+        states = Counter(t.state.name for t in _trials(url, study))
+        if states["COMPLETE"] >= complete and states["RUNNING"] >= running:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the search did not reach {complete} complete and {running} running trials in time")
+
+
+def _one_complete_each(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
+    trials = _trials(url, study)
+    complete = [(t.params["alpha"], t.params["gamma"], t.user_attrs["repeat"]) for t in trials
+                if t.state.name == "COMPLETE"]
+    assert sorted(complete) == sorted({(a, g, 0) for a in (1.0, 1.3) for g in (1.0, 1.3)}), complete
+    return trials
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_cleanly_and_the_same_command_resumes(sqlite_url: str, tmp_path: Path, sig, code) -> None:
+    proc = _start(sqlite_url, "signalled", tmp_path)
+    _wait(sqlite_url, "signalled", proc, complete=1, running=1)
+    finished_before = {t.number for t in _trials(sqlite_url, "signalled") if t.state.name == "COMPLETE"}
+    _signal_session(proc, sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert "interrupted" in err and "Traceback" not in err
+    record = ProjectStore(sqlite_url).get_search("signalled")
+    assert record.status == "interrupted"
+    assert ProjectStore(sqlite_url).load_family("signalled") is None  # nothing from a partial grid
+    stopped = [t for t in _trials(sqlite_url, "signalled") if t.state.name == "FAIL"]
+    assert stopped and all(t.user_attrs["fail_reason"] == "interrupted" for t in stopped)
+    assert not [t for t in _trials(sqlite_url, "signalled") if t.state.name == "RUNNING"]
+
+    again = _start(sqlite_url, "signalled", tmp_path)
+    _, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err
+    trials = _one_complete_each(sqlite_url, "signalled")
+    assert finished_before <= {t.number for t in trials if t.state.name == "COMPLETE"}  # nothing trained twice
+    assert ProjectStore(sqlite_url).get_search("signalled").status == "completed"
+
+
+def test_a_second_ctrl_c_exits_at_once_and_is_still_safe_to_resume(sqlite_url: str, tmp_path: Path) -> None:
+    proc = _start(sqlite_url, "twice", tmp_path)
+    _wait(sqlite_url, "twice", proc, complete=0, running=1)
+    _signal_session(proc, signal.SIGINT)
+    time.sleep(0.3)
+    _signal_session(proc, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "exiting now" in err, err
+    again = _start(sqlite_url, "twice", tmp_path)
+    _, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err
+    _one_complete_each(sqlite_url, "twice")
+
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL
+
+
+def _pg(action: str) -> None:
+    """Stop, start or restart the test server (scripts/start-postgres.sh's cluster)."""
+    tool = shutil.which("pg_ctlcluster")
+    if tool is None:
+        if in_ci():
+            pytest.fail("CI is set, so the PostgreSQL fault tests must not be skipped: pg_ctlcluster is missing")
+        pytest.skip("pg_ctlcluster is not installed")
+    subprocess.run([tool, "--skip-systemctl-redirect", os.environ.get("PG_VERSION", "15"), "main", action],
+                   check=True, capture_output=True, timeout=120)
+
+
+@pytest.mark.postgres
+def test_postgres_restarted_mid_search_loses_nothing(postgres_clean_url: str, tmp_path: Path) -> None:
+    proc = _start(postgres_clean_url, "pg-restart", tmp_path, "--db-timeout", "120")
+    try:
+        _wait(postgres_clean_url, "pg-restart", proc, complete=1, running=1)
+        dispose_engines()
+        _pg("restart")
+        _, err = proc.communicate(timeout=600)
+    finally:
+        _pg("start")
+    assert proc.returncode == 0, err
+    trials = _one_complete_each(postgres_clean_url, "pg-restart")
+    assert len(trials) == 4  # nothing duplicated, nothing failed
+    assert ProjectStore(postgres_clean_url).get_search("pg-restart").status == "completed"
+
+
+@pytest.mark.postgres
+def test_postgres_down_longer_than_db_timeout_interrupts_then_resumes(postgres_clean_url: str, tmp_path: Path) -> None:
+    proc = _start(postgres_clean_url, "pg-down", tmp_path, "--db-timeout", "5")
+    try:
+        _wait(postgres_clean_url, "pg-down", proc, complete=1, running=1)
+        dispose_engines()
+        _pg("stop")
+        _, err = proc.communicate(timeout=300)
+    finally:
+        _pg("start")
+    assert proc.returncode == 1, err
+    lines = err.strip().splitlines()
+    assert "interrupted" in lines[-1] and "--db-timeout" in lines[-1] and "Traceback" not in err
+    again = _start(postgres_clean_url, "pg-down", tmp_path, "--db-timeout", "120")
+    _, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err
+    _one_complete_each(postgres_clean_url, "pg-down")
