@@ -28,6 +28,7 @@ from fastapi.testclient import TestClient
 from _service_fixtures import (
     FAKE_STUDY,
     REAL_SEARCH_CONFIG,
+    FakeLauncher,
     REAL_STUDY,
     make_fake_search,
     shared_search_db,
@@ -41,36 +42,6 @@ from effscale.storage import ProjectStore, dispose_engines
 
 TOKEN = "test-token-123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-class FakeLauncher:
-    """Records launches instead of starting processes."""
-
-    def __init__(self) -> None:
-        self.launched: list[tuple[str, list[str]]] = []
-        self.cancelled: list[str] = []
-        self._running: dict[str, dict[str, Any]] = {}
-
-    def launch(self, study: str, argv: list[str]) -> dict[str, Any]:
-        self.launched.append((study, argv))
-        info = {"study_name": study, "status": "starting", "pid": 4242, "returncode": None,
-                "started_at": None, "finished_at": None, "cancel_requested": False, "error": None}
-        self._running[study] = info
-        return dict(info)
-
-    def get(self, study: str) -> dict[str, Any] | None:
-        info = self._running.get(study)
-        return dict(info) if info else None
-
-    def list(self) -> list[dict[str, Any]]:
-        return [dict(v) for v in self._running.values()]
-
-    def cancel(self, study: str) -> bool:
-        self.cancelled.append(study)
-        if study in self._running:
-            self._running[study].update(status="cancelling", cancel_requested=True)
-            return True
-        return False
 
 
 @pytest.fixture
@@ -157,6 +128,59 @@ def test_trials_sorted_and_paginated(client: TestClient) -> None:
     page = client.get(url, params={"limit": 2, "offset": 2}).json()
     assert page["total"] == 6 and [t["number"] for t in page["trials"]] == [2, 3]
     assert client.get(url, params={"offset": 10}).json()["trials"] == []
+
+
+def _add_awkward_trials(url: str) -> None:
+    """Trials whose sort keys are edge cases: an infinite objective, a tie, NaN and missing
+    attributes, a last epoch that is NaN, and a trial waiting with no attributes at all."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from effscale.storage import open_storage
+
+    storage = open_storage(url)
+    study = optuna.load_study(study_name=FAKE_STUDY, storage=storage)
+    dist = {"alpha": FloatDistribution(0.5, 2.0)}
+    add = lambda **kw: study.add_trial(create_trial(params={"alpha": 1.0}, distributions=dist, **kw))  # noqa: E731
+    add(state=TrialState.COMPLETE, value=float("inf"), user_attrs={"val_top1": 0.99, "flops": 5})
+    add(state=TrialState.COMPLETE, value=0.62, user_attrs={"flops": 1_609_375})  # ties trial 1 on both keys
+    add(state=TrialState.PRUNED, user_attrs={"flops": float("nan"), "val_top1": float("nan")},
+        intermediate_values={1: 0.3, 2: 0.35})
+    add(state=TrialState.FAIL, user_attrs={"flops": 10**12}, intermediate_values={1: 0.5, 2: float("nan")})
+    add(state=TrialState.FAIL, user_attrs={"flops": -3, "val_top1": True})
+    study.enqueue_trial({"alpha": 1.0})
+
+
+def _reference_order(rows: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
+    """The documented order: by the row's field, ties by number (both in the sort's direction),
+    rows without the field last, in number order."""
+    from effscale.search.queries import SORT_FIELDS
+
+    field = SORT_FIELDS[sort.lstrip("-")]
+    present = sorted((r for r in rows if r[field] is not None), key=lambda r: (r[field], r["number"]),
+                     reverse=sort.startswith("-"))
+    return present + sorted((r for r in rows if r[field] is None), key=lambda r: r["number"])
+
+
+def test_trial_pages_come_from_sql_in_the_documented_order(client: TestClient, fake_db: dict[str, Any]) -> None:
+    """Every sort, filter and page of the SQL query equals sorting all `trial_row`s in Python."""
+    from effscale.storage import open_storage
+
+    _add_awkward_trials(fake_db["url"])
+    storage = open_storage(fake_db["url"])
+    every = [trial_row(t) for t in storage.get_all_trials(storage.get_study_id_from_name(FAKE_STUDY))]
+    assert len(every) == 12
+    url = f"/api/studies/{FAKE_STUDY}/trials"
+    for state in (None, "complete", "pruned", "fail", "running", "waiting"):
+        rows = [r for r in every if state is None or r["state"] == state]
+        for sort in ("number", "-number", "value", "-value", "flops", "-flops"):
+            expected = _reference_order(rows, sort)
+            for limit, offset in ((100, 0), (3, 2), (5, 10)):
+                params = {"sort": sort, "limit": limit, "offset": offset, **({"state": state} if state else {})}
+                body = client.get(url, params=params).json()
+                assert body["total"] == len(rows)
+                assert body["trials"] == expected[offset : offset + limit], (state, sort, limit, offset)
 
 
 def test_trial_row_has_the_table_columns(client: TestClient) -> None:
@@ -301,7 +325,8 @@ def test_launch_needs_a_configured_token(quick_db: dict[str, Any], monkeypatch: 
     monkeypatch.delenv("EFFSCALE_TOKEN", raising=False)
     launcher = FakeLauncher()
     c = TestClient(create_app(quick_db["url"], launcher=launcher))
-    for res in (c.post("/api/searches", json=GOOD, headers=AUTH), c.post(f"/api/searches/{FAKE_STUDY}/cancel")):
+    for res in (c.post("/api/searches", json=GOOD, headers=AUTH), c.post(f"/api/searches/{FAKE_STUDY}/cancel"),
+                c.get(f"/api/searches/{FAKE_STUDY}/log", headers=AUTH)):
         assert res.status_code == 403
         assert "EFFSCALE_TOKEN" in res.json()["detail"] and "Authorization: Bearer" in res.json()["detail"]
     assert launcher.launched == [] and launcher.cancelled == []
@@ -320,7 +345,8 @@ def test_token_comes_from_the_environment(quick_db: dict[str, Any], monkeypatch:
 )
 def test_launch_and_cancel_refuse_without_the_right_token(qclient: TestClient, headers: dict[str, str]) -> None:
     for res in (qclient.post("/api/searches", json=GOOD, headers=headers),
-                qclient.post(f"/api/searches/{FAKE_STUDY}/cancel", headers=headers)):
+                qclient.post(f"/api/searches/{FAKE_STUDY}/cancel", headers=headers),
+                qclient.get(f"/api/searches/{FAKE_STUDY}/log", headers=headers)):
         assert res.status_code == 401, res.text
         assert res.headers["www-authenticate"] == "Bearer"
     assert qclient.launcher.launched == [] and qclient.launcher.cancelled == []  # type: ignore[attr-defined]
@@ -419,12 +445,12 @@ def test_argv_parses_with_the_cli() -> None:
     config = SearchConfig(**{**GOOD, "seed": 3, "scheduler": "asha", "max_concurrent": 2, "cpus_per_trial": 1.0,
                              "gpus_per_trial": 0.5, "batch_size": 32, "target_ratio": 2.0, "max_phi": 3,
                              "lr": 0.1, "optimizer": "rmsprop", "grace_period": 1, "max_retries": 0,
-                             "compile": True})
+                             "compile": True, "min_repeats": 1, "max_repeats": 1, "confirm_top": 0})
     argv = config.to_argv(study="s", ray_address="auto")
     args = parser.parse_args(["search", *argv])
     assert args.command == "search" and args.study == "s" and not hasattr(args, "storage")
     assert (args.alpha, args.epochs, args.lr, args.optimizer, args.max_retries) == ("1.0,1.1", 1, 0.1, "rmsprop", 0)
-    assert (args.ray_address, args.scheduler, args.gpus_per_trial, args.compile) == ("auto", "asha", 0.5, True)
+    assert (args.ray_address, args.scheduler, float(args.gpus_per_trial), args.compile) == ("auto", "asha", 0.5, True)
     parser.parse_args(["search", *SearchLauncher("sqlite:///x.db").command(argv)[4:]])  # with --json
 
 
@@ -476,7 +502,7 @@ def test_password_never_appears_in_responses_or_logs(tmp_path: Path, caplog: pyt
     for res in responses:
         assert secret not in res.text
     assert secret not in caplog.text
-    launcher = SearchLauncher(url, log_dir=tmp_path)
+    launcher = SearchLauncher(url, state_dir=tmp_path)
     assert secret not in launcher.redacted(["tiny", "--storage", url])
 
 
@@ -520,11 +546,11 @@ def _alive(pid: int) -> bool:
 def test_cancel_terminates_the_process_group_after_the_grace_period(sqlite_url: str, tmp_path: Path) -> None:
     store = ProjectStore(sqlite_url)
     store.create_search("sleepy", config={"baseline": "tiny"}, status="running")
-    launcher = _SleepLauncher(sqlite_url, log_dir=tmp_path, grace_period_s=0.5, kill_after_s=5)
+    launcher = _SleepLauncher(sqlite_url, state_dir=tmp_path, grace_period_s=0.5, kill_after_s=5)
     c = TestClient(create_app(sqlite_url, token=TOKEN, launcher=launcher))
     info = launcher.launch("sleepy", ["tiny"])
     deadline = time.monotonic() + 20
-    log_file = next(tmp_path.glob("sleepy/*.log"))
+    log_file = next(tmp_path.glob("runs/sleepy-*/search.log"))
     while "child" not in log_file.read_text():
         assert time.monotonic() < deadline, "stand-in search did not start"
         time.sleep(0.05)
@@ -543,9 +569,10 @@ def test_cancel_terminates_the_process_group_after_the_grace_period(sqlite_url: 
     assert status["status"] == "cancelled" and status["launched_here"]
 
 
-def test_a_failing_launch_reports_its_error(sqlite_url: str, tmp_path: Path) -> None:
-    launcher = SearchLauncher(sqlite_url, log_dir=tmp_path)
-    launcher.command = lambda argv: [sys.executable, "-c", "import sys; sys.exit('boom: bad option')"]  # type: ignore[method-assign]
+def test_a_failing_launch_reports_its_error_and_its_log_needs_the_token(sqlite_url: str, tmp_path: Path) -> None:
+    launcher = SearchLauncher(sqlite_url, state_dir=tmp_path)
+    script = "import sys; print('loading /srv/private/data.npz'); sys.exit('boom: bad option')"
+    launcher.command = lambda argv: [sys.executable, "-c", script]  # type: ignore[method-assign]
     launcher.launch("broken", ["tiny"])
     deadline = time.monotonic() + 20
     while launcher.get("broken")["returncode"] is None:
@@ -553,8 +580,25 @@ def test_a_failing_launch_reports_its_error(sqlite_url: str, tmp_path: Path) -> 
         time.sleep(0.05)
     c = TestClient(create_app(sqlite_url, token=TOKEN, launcher=launcher))
     status = c.get("/api/searches/broken").json()
-    assert status["status"] == "failed" and "boom: bad option" in status["error"]
+    assert status["status"] == "failed" and status["error"] == "search process exited with code 1"
     assert c.get("/api/studies/broken").json()["status"] == "failed"
+    # No output in anything public: the status, the study, the lists.
+    for url in ("/api/searches/broken", "/api/studies/broken", "/api/studies", "/api/searches"):
+        text = c.get(url).text
+        assert "boom" not in text and "/srv/private" not in text, url
+    # The output is at .../log, with the token only.
+    assert c.get("/api/searches/broken/log").status_code == 401
+    assert c.get("/api/searches/broken/log", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    res = c.get("/api/searches/broken/log", headers=AUTH)
+    assert res.status_code == 200 and "boom: bad option" in res.json()["log"] and "/srv/private" in res.json()["log"]
+    assert c.get("/api/searches/nope/log", headers=AUTH).status_code == 404
+
+
+def test_public_status_shows_only_the_stored_one_line_error(qclient: TestClient, quick_db: dict[str, Any]) -> None:
+    store = ProjectStore(quick_db["url"])
+    store.set_status(FAKE_STUDY, "failed", error="UsageError: no such file\n  more detail on a second line")
+    for url in (f"/api/searches/{FAKE_STUDY}", f"/api/studies/{FAKE_STUDY}"):
+        assert qclient.get(url).json()["error"] == "UsageError: no such file", url
 
 
 # ---------------------------------------------------------------------------------------------
@@ -583,7 +627,8 @@ def test_real_search_launched_through_the_api(tmp_path_factory: pytest.TempPathF
     assert {first["alpha"], first["beta"]} <= {1.0, 1.1} and first["gamma"] in (1.0, 1.15)
     assert len(c.get(f"/api/studies/{REAL_STUDY}/candidates").json()["candidates"]) == truth["n_candidates"] == 8
     curve = c.get(f"/api/studies/{REAL_STUDY}/trials/{first['number']}/curve").json()
-    assert [p["epoch"] for p in curve["points"]] == [1]
+    # One point per epoch the trial trained (1; a confirmation run trains longer).
+    assert first["epochs"] >= 1 and [p["epoch"] for p in curve["points"]] == list(range(1, first["epochs"] + 1))
     family = c.get(f"/api/studies/{REAL_STUDY}/family").json()
     assert family == truth["family"] and len(family["members"]) == 8
     _check_optuna_dashboard(sqlite_url, REAL_STUDY, n_trials=truth["n_trials"], n_complete=page["total"])
@@ -622,17 +667,28 @@ def test_optuna_dashboard_shows_alpha_beta_gamma(fake_db: dict[str, Any]) -> Non
     _check_optuna_dashboard(fake_db["url"], FAKE_STUDY, n_trials=6, n_complete=3)
 
 
-def test_serve_runs_uvicorn_on_the_given_address(sqlite_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_serve_runs_uvicorn_on_the_given_address(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import socket
+
     import uvicorn
 
-    from effscale.service.app import serve
+    from effscale.service.server import serve
 
-    calls: list[tuple[Any, dict[str, Any]]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    calls: list[tuple[Any, list[socket.socket]]] = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: calls.append((self.config, sockets)))
     monkeypatch.delenv("EFFSCALE_TOKEN", raising=False)
     caplog.set_level(logging.INFO)
-    serve(sqlite_url, host="127.0.0.1", port=8123, ray_address="auto")
-    ((app, kwargs),) = calls
-    assert kwargs["host"] == "127.0.0.1" and kwargs["port"] == 8123
-    assert app.state.effscale.ray_address == "auto" and app.state.effscale.token is None
+    state_dir = tmp_path / "state" / "effscale"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    serve(sqlite_url, host="127.0.0.1", port=port, ray_address="auto", state_dir=state_dir)
+    ((config, sockets),) = calls
+    try:
+        assert config.host == "127.0.0.1" and config.port == port
+        assert sockets[0].getsockname() == ("127.0.0.1", port)  # bound by serve, before uvicorn
+        assert config.app.state.effscale.ray_address == "auto" and config.app.state.effscale.token is None
+    finally:
+        sockets[0].close()
+    assert state_dir.is_dir() and (state_dir.stat().st_mode & 0o777) == 0o700
     assert "EFFSCALE_TOKEN is not set" in caplog.text

@@ -14,37 +14,17 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
-from _service_fixtures import FAKE_STUDY, make_fake_search
+from _service_fixtures import FAKE_STUDY, FakeLauncher, make_fake_search
 from effscale.service import create_app
 
 TOKEN = "fuzz-token"
-
-
-class _RecordingLauncher:
-    def __init__(self) -> None:
-        self.launched: dict[str, dict[str, Any]] = {}
-
-    def launch(self, study: str, argv: list[str]) -> dict[str, Any]:
-        info = {"study_name": study, "status": "starting", "pid": 1, "returncode": None,
-                "started_at": None, "finished_at": None, "cancel_requested": False, "error": None}
-        self.launched[study] = info
-        return dict(info)
-
-    def get(self, study: str) -> dict[str, Any] | None:
-        return dict(self.launched[study]) if study in self.launched else None
-
-    def list(self) -> list[dict[str, Any]]:
-        return [dict(v) for v in self.launched.values()]
-
-    def cancel(self, study: str) -> bool:
-        return study in self.launched
 
 
 def _app(tmp_path_factory: pytest.TempPathFactory) -> Any:
     directory = tmp_path_factory.mktemp("fuzz")
     url = f"sqlite:///{directory / 'fuzz.db'}"
     make_fake_search(url)
-    return create_app(url, token=TOKEN, launcher=_RecordingLauncher())
+    return create_app(url, token=TOKEN, launcher=FakeLauncher())
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +40,8 @@ def api_schema(app: Any) -> Any:
 def test_every_operation_is_fuzzed(api_schema: Any) -> None:
     paths = {op.ok().path for op in api_schema.get_all_operations()}
     assert {"/healthz", "/api/studies", "/api/studies/{study_name}/trials", "/api/searches",
-            "/api/searches/{study_name}/cancel", "/api/studies/{study_name}/family/download"} <= paths
+            "/api/searches/{study_name}/cancel", "/api/searches/{study_name}/log",
+            "/api/studies/{study_name}/family/download"} <= paths
 
 
 def test_api_never_answers_5xx(api_schema: Any) -> None:

@@ -1,7 +1,7 @@
 """The FastAPI application: REST API under ``/api``, OpenAPI at ``/docs``, dashboard at ``/``.
 
 ``create_app(storage_url)`` builds it (nothing is opened until the first request, so a server
-can start before its database); ``serve(...)`` runs it with uvicorn (``effscale serve``).
+can start before its database); `effscale.service.server.serve` runs it (``effscale serve``).
 """
 
 from __future__ import annotations
@@ -20,20 +20,20 @@ from sqlalchemy.engine import make_url
 
 from effscale.errors import UsageError
 from effscale.service import routes_health, routes_searches, routes_studies
-from effscale.service.deps import TOKEN_ENV, ServiceState
+from effscale.service.deps import ServiceState
 from effscale.service.launcher import SearchLauncher, scrub
+from effscale.service.policy import TOKEN_ENV, LaunchPolicy
+from effscale.service.policy import data_root as confined_root
 from effscale.storage import StorageError, normalize_url, redact_url, validate_url
 
 log = logging.getLogger("effscale.service")
 
 STATIC_DIR = Path(__file__).with_name("static")
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8000
 
 _DESCRIPTION = """\
 effscale's compound-scaling searches: studies, trials, learning curves, candidate maps and the
-emitted B0..B7 families (read-only, open), and launching / cancelling searches (bearer token: the
-server's `EFFSCALE_TOKEN`). The dashboard is at `/`.
+emitted B0..B7 families (read-only, open), and launching / cancelling searches and reading their
+logs (bearer token: the server's `EFFSCALE_TOKEN`). The dashboard is at `/`.
 """
 
 
@@ -62,12 +62,17 @@ def create_app(
     token: str | None = None,
     ray_address: str | None = None,
     launcher: Any = None,
+    state_dir: str | os.PathLike[str] | None = None,
+    data_root: str | os.PathLike[str] | None = None,
+    allow_user_baselines: bool = False,
 ) -> Any:
     """The effscale service for ``storage_url``.
 
-    ``token`` guards launching and cancelling (default: env ``EFFSCALE_TOKEN``; none means those
-    endpoints refuse). ``ray_address`` is passed to launched searches. ``launcher`` replaces the
-    subprocess launcher (tests). A malformed URL raises `UsageError` here, password redacted.
+    ``token`` guards launching, cancelling and search logs (default: env ``EFFSCALE_TOKEN``; none
+    means those endpoints refuse). ``ray_address`` is passed to launched searches, which run in
+    fresh private directories under ``state_dir`` (default `default_state_dir`). ``data_root`` and
+    ``allow_user_baselines`` are the `LaunchPolicy`. ``launcher`` replaces the subprocess launcher
+    (tests). A malformed URL or data root raises `UsageError` here, password redacted.
     """
     from effscale import __version__
 
@@ -75,20 +80,34 @@ def create_app(
     validate_url(url)
     if token is None:
         token = os.environ.get(TOKEN_ENV) or None
+    policy = LaunchPolicy(
+        data_root=confined_root(data_root) if data_root is not None else None,
+        allow_user_baselines=bool(allow_user_baselines),
+    )
     state = ServiceState(
         storage_url=url,
         token=token or None,
         ray_address=ray_address or None,
-        launcher=launcher if launcher is not None else SearchLauncher(url),
+        launcher=launcher if launcher is not None else SearchLauncher(url, state_dir=state_dir),
+        policy=policy,
     )
-    app = FastAPI(
-        title="effscale",
-        version=__version__,
-        description=_DESCRIPTION,
-        docs_url="/docs",
-        redoc_url=None,
-    )
+    app = FastAPI(title="effscale", version=__version__, description=_DESCRIPTION, docs_url="/docs", redoc_url=None)
     app.state.effscale = state
+    _add_error_handlers(app, url)
+    app.include_router(routes_health.router)
+    app.include_router(routes_studies.router)
+    app.include_router(routes_searches.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def dashboard() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    return app
+
+
+def _add_error_handlers(app: Any, url: str) -> None:
+    """Bad requests are 422 with a one-line ``message``; database trouble is 503, redacted."""
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -101,7 +120,8 @@ def create_app(
 
     @app.exception_handler(UsageError)
     async def _usage(_: Request, exc: UsageError) -> JSONResponse:
-        # Raised by the storage layer when the database is unreachable or refuses (message redacted).
+        # Raised by the storage layer when the database is unreachable or refuses (message
+        # redacted), and by the launcher when the state directory is unsafe: the server's to fix.
         return JSONResponse(status_code=503, content={"detail": scrub(str(exc), url)})
 
     @app.exception_handler(StorageError)
@@ -116,35 +136,3 @@ def create_app(
         return JSONResponse(
             status_code=503, content={"detail": f"storage {redact_url(url)} is unavailable: {reason}"}
         )
-
-    app.include_router(routes_health.router)
-    app.include_router(routes_studies.router)
-    app.include_router(routes_searches.router)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-
-    @app.get("/", include_in_schema=False)
-    def dashboard() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
-
-    return app
-
-
-def serve(
-    storage_url: str,
-    *,
-    host: str = DEFAULT_HOST,
-    port: int = DEFAULT_PORT,
-    ray_address: str | None = None,
-) -> None:
-    """Run the service with uvicorn until interrupted (``effscale serve``)."""
-    import uvicorn
-
-    app = create_app(storage_url, ray_address=ray_address)
-    state: ServiceState = app.state.effscale
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-    log.info("effscale serve: storage %s, dashboard http://%s:%d/, API docs /docs", state.redacted_url, host, port)
-    if not state.token:
-        log.warning("%s is not set: launching and cancelling searches through the API is disabled", TOKEN_ENV)
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("listening on %s: the API is reachable from other machines", host)
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)

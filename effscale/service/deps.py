@@ -13,11 +13,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from optuna.trial import FrozenTrial
 
 from effscale.errors import UsageError
+from effscale.service.policy import TOKEN_ENV, LaunchPolicy
 from effscale.storage import ProjectStore, SearchRecord, open_storage, redact_url
 
-TOKEN_ENV = "EFFSCALE_TOKEN"
 NO_TOKEN_MESSAGE = (
-    "launching and cancelling searches is disabled because the server has no token: "
+    "launching and cancelling searches and reading their logs is disabled because the server has no token: "
     f"start it with {TOKEN_ENV} set (e.g. `export {TOKEN_ENV}=$(openssl rand -hex 32)` "
     f"then `effscale serve --storage URL`) and send the header `Authorization: Bearer <token>`"
 )
@@ -33,6 +33,7 @@ class ServiceState:
     token: str | None
     ray_address: str | None
     launcher: Any
+    policy: LaunchPolicy = field(default_factory=LaunchPolicy)
     _storage: optuna.storages.BaseStorage | None = None
     _store: ProjectStore | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -71,6 +72,14 @@ class ServiceState:
             return self.storage().get_study_id_from_name(name)
         except KeyError:
             return None
+
+    def find(self, name: str) -> int | None:
+        """The Optuna study id of ``name`` (None while a launched search has written nothing);
+        `StudyNotFound` when nothing by that name exists. Reads no trials."""
+        study_id = self.study_id(name)
+        if study_id is None and self.store().get_search(name) is None and self.launcher.get(name) is None:
+            raise StudyNotFound(name)
+        return study_id
 
     def load(self, name: str) -> "StudyData":
         """Everything about one study; `StudyNotFound` when nothing by that name exists."""
@@ -112,13 +121,30 @@ def not_found(what: str) -> HTTPException:
     return HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=what)
 
 
+def _no_study(state: ServiceState, name: str) -> HTTPException:
+    return not_found(f"study {name!r} not found in storage {state.redacted_url}: GET /api/studies lists them")
+
+
 def load_study(study_name: str, state: ServiceState = Depends(get_state)) -> StudyData:
+    """Everything about the study (every trial included)."""
     try:
         return state.load(study_name)
     except StudyNotFound:
-        raise not_found(
-            f"study {study_name!r} not found in storage {state.redacted_url}: GET /api/studies lists them"
-        ) from None
+        raise _no_study(state, study_name) from None
+
+
+@dataclass
+class StudyRef:
+    name: str
+    study_id: int | None  # None: a launched search that has not created its study yet
+
+
+def find_study(study_name: str, state: ServiceState = Depends(get_state)) -> StudyRef:
+    """The study's name and id only, for routes that read a few trials (a 404 as `load_study`)."""
+    try:
+        return StudyRef(study_name, state.find(study_name))
+    except StudyNotFound:
+        raise _no_study(state, study_name) from None
 
 
 _bearer = HTTPBearer(auto_error=False, description=f"the server's {TOKEN_ENV}")
@@ -128,7 +154,8 @@ def require_token(
     credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
     state: ServiceState = Depends(get_state),
 ) -> None:
-    """Bearer-token check for the endpoints that spend compute (launch, cancel)."""
+    """Bearer-token check for the endpoints that spend compute (launch, cancel) or show a search's
+    output (its log)."""
     if not state.token:
         raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail=NO_TOKEN_MESSAGE)
     if credentials is None:
@@ -151,7 +178,9 @@ __all__ = [
     "ServiceState",
     "StudyData",
     "StudyNotFound",
+    "StudyRef",
     "UsageError",
+    "find_study",
     "get_state",
     "load_study",
     "not_found",

@@ -1,9 +1,15 @@
-"""Searches launched by the service: ``python -m effscale.cli search ...`` as background processes.
+"""Searches launched by the service: ``effscale search ...`` as background processes.
 
-Each search runs in its own process group (so its Ray workers and data loaders go with it), its
-output in a log file. Cancelling asks the search to stop through the database
-(`ProjectStore.request_cancel`, which the driver polls), then, after a grace period, terminates the
-process group (SIGTERM, then SIGKILL) and marks the search cancelled if the driver did not.
+Each search runs in a fresh private directory (`effscale.service.statedir.new_run_dir`), in its
+own process group (so its Ray workers and data loaders go with it), its output in a log file there.
+The storage URL goes by environment (`STORAGE_ENV`), never on the command line, which every local
+user can read. The interpreter is started with ``-c`` and a bootstrap that drops the working
+directory from ``sys.path`` before importing effscale (``python -m`` would put it first, and ``-P``
+needs Python 3.11), so nothing in the run directory can shadow a module.
+
+Cancelling asks the search to stop through the database (`ProjectStore.request_cancel`, which the
+driver polls), then, after a grace period, terminates the process group (SIGTERM, then SIGKILL)
+and marks the search cancelled if the driver did not.
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,14 +28,23 @@ from typing import Any, Protocol
 
 from sqlalchemy.engine import make_url
 
+from effscale.service.statedir import default_state_dir, new_run_dir
 from effscale.storage import TERMINAL_STATUSES, ProjectStore, redact_url
 
 log = logging.getLogger("effscale.service")
 
 DEFAULT_GRACE_PERIOD_S = 30.0
 KILL_AFTER_S = 10.0
-LOG_TAIL_CHARS = 2000
+LOG_TAIL_BYTES = 64 * 1024
+LOG_NAME = "search.log"
 STORAGE_ENV = "EFFSCALE_STORAGE"  # read by `effscale search` when --storage is absent
+# `python -c BOOTSTRAP search ...`: like `python -m effscale.cli`, minus the working directory on
+# sys.path ('' for -c; site has already made every other entry absolute).
+BOOTSTRAP = (
+    "import os, sys; cwd = os.getcwd(); "
+    "sys.path[:] = [p for p in sys.path if p not in ('', '.') and os.path.abspath(p) != cwd]; "
+    "from effscale.cli import main; sys.exit(main())"
+)
 
 
 class Launcher(Protocol):
@@ -43,6 +57,8 @@ class Launcher(Protocol):
     def list(self) -> list[dict[str, Any]]: ...
 
     def cancel(self, study: str) -> bool: ...
+
+    def log(self, study: str) -> str | None: ...
 
 
 def _now() -> str:
@@ -65,6 +81,7 @@ class _Launch:
     study: str
     argv: list[str]
     process: subprocess.Popen[bytes]
+    run_dir: Path
     log_path: Path
     started_at: str = field(default_factory=_now)
     finished_at: str | None = None
@@ -80,17 +97,16 @@ class SearchLauncher:
         storage_url: str,
         *,
         python: str = sys.executable,
-        log_dir: str | Path | None = None,
+        state_dir: str | Path | None = None,
         grace_period_s: float = DEFAULT_GRACE_PERIOD_S,
         kill_after_s: float = KILL_AFTER_S,
-        module: str = "effscale.cli",
     ) -> None:
         self.storage_url = storage_url
         self.python = python
-        self.module = module
         self.grace_period_s = float(grace_period_s)
         self.kill_after_s = float(kill_after_s)
-        self.log_dir = Path(log_dir).resolve() if log_dir else Path(tempfile.gettempdir()) / "effscale-service-runs"
+        # Checked (and created 0700) at each launch, not here: building an app touches no files.
+        self.state_dir = Path(state_dir).expanduser().absolute() if state_dir else default_state_dir()
         self._launches: dict[str, _Launch] = {}
         self._lock = threading.Lock()
 
@@ -98,7 +114,11 @@ class SearchLauncher:
 
     def command(self, argv: list[str]) -> list[str]:
         """The full command for ``effscale search`` arguments ``argv``."""
-        return [self.python, "-m", self.module, "search", *argv, "--json"]
+        return [self.python, "-c", BOOTSTRAP, "search", *argv, "--json"]
+
+    def new_run_dir(self, study: str) -> Path:
+        """A fresh private directory (0700) under ``STATE_DIR/runs`` for one run of ``study``."""
+        return new_run_dir(self.state_dir, study)
 
     def redacted(self, argv: list[str]) -> str:
         """``argv`` as one line, the storage URL's password shown as ``***``."""
@@ -112,36 +132,35 @@ class SearchLauncher:
             existing = self._launches.get(study)
             if existing is not None and existing.process.poll() is None:
                 raise RuntimeError(f"search {study!r} is already running (pid {existing.process.pid})")
-            # Each search runs in its own directory (its family file and Ray Tune output land there).
-            run_dir = self.log_dir / study
-            run_dir.mkdir(parents=True, exist_ok=True)
-            log_path = run_dir / f"search-{int(time.time())}.log"
-            env = dict(os.environ)
-            env["PYTHONUNBUFFERED"] = "1"
-            env.pop("EFFSCALE_TOKEN", None)  # the search does not need the API's secret
-            # The URL may hold a password: the environment keeps it out of `ps` (argv is public).
-            env[STORAGE_ENV] = self.storage_url
-            with open(log_path, "wb") as out:
+            run_dir = self.new_run_dir(study)
+            log_path = run_dir / LOG_NAME
+            out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
                 process = subprocess.Popen(  # noqa: S603 - argv built from a validated model
                     self.command(argv),
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
-                    env=env,
+                    env=self._environment(),
                     cwd=run_dir,
                     start_new_session=True,  # own process group: cancel kills the whole tree
                     close_fds=True,
                 )
-            launch = _Launch(study=study, argv=list(argv), process=process, log_path=log_path)
+            finally:
+                os.close(out)
+            launch = _Launch(study=study, argv=list(argv), process=process, run_dir=run_dir, log_path=log_path)
             self._launches[study] = launch
-        log.info(
-            "launched search %s (pid %d): effscale search %s",
-            study,
-            process.pid,
-            self.redacted(argv),
-        )
+        log.info("launched search %s (pid %d) in %s: effscale search %s", study, process.pid, run_dir, self.redacted(argv))
         threading.Thread(target=self._reap, args=(launch,), name=f"reap-{study}", daemon=True).start()
         return self._describe(launch)
+
+    def _environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        env.pop("EFFSCALE_TOKEN", None)  # the search does not need the API's secret
+        # The URL may hold a password: the environment keeps it out of `ps` (argv is public).
+        env[STORAGE_ENV] = self.storage_url
+        return env
 
     def get(self, study: str) -> dict[str, Any] | None:
         with self._lock:
@@ -168,6 +187,22 @@ class SearchLauncher:
         ).start()
         return True
 
+    def log(self, study: str) -> str | None:
+        """The last `LOG_TAIL_BYTES` of the search's output (password scrubbed); None when this
+        server did not launch ``study``. Logs can hold paths and data details: the route that
+        serves this needs the token."""
+        with self._lock:
+            launch = self._launches.get(study)
+        if launch is None:
+            return None
+        try:
+            with open(launch.log_path, "rb") as f:
+                f.seek(max(0, os.fstat(f.fileno()).st_size - LOG_TAIL_BYTES))
+                data = f.read(LOG_TAIL_BYTES)
+        except OSError:
+            return ""
+        return scrub(data.decode("utf-8", "replace"), self.storage_url)
+
     def shutdown(self, *, timeout_s: float = 5.0) -> None:
         """Terminate every search still running (the server is stopping)."""
         with self._lock:
@@ -193,7 +228,8 @@ class SearchLauncher:
             status = "completed" if code == 0 else "failed"
         error = None
         if code not in (None, 0) and not launch.cancel_requested:
-            error = f"search process exited with code {code}: {self._log_tail(launch)}"
+            # No log text here: the status is public, the log (GET .../log) needs the token.
+            error = f"search process exited with code {code}"
         return {
             "study_name": launch.study,
             "status": status,
@@ -204,16 +240,6 @@ class SearchLauncher:
             "cancel_requested": launch.cancel_requested,
             "error": error,
         }
-
-    def _log_tail(self, launch: _Launch) -> str:
-        try:
-            data = launch.log_path.read_bytes()[-LOG_TAIL_CHARS:]
-        except OSError:
-            return "(no log)"
-        text = data.decode("utf-8", "replace").strip()
-        lines = [line for line in text.splitlines() if line.strip()]
-        tail = " | ".join(lines[-5:]) if lines else "(no output)"
-        return scrub(tail, self.storage_url)
 
     def _reap(self, launch: _Launch) -> None:
         code = launch.process.wait()

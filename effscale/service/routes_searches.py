@@ -9,9 +9,12 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Path, status
+from fastapi.exceptions import RequestValidationError
 
+from effscale.errors import UsageError
 from effscale.service import serializers as ser
 from effscale.service.deps import ServiceState, get_state, not_found, require_token
+from effscale.service.launcher import LOG_TAIL_BYTES
 from effscale.service.routes_studies import study_url
 from effscale.service.schemas import (
     STUDY_NAME_PATTERN,
@@ -19,6 +22,7 @@ from effscale.service.schemas import (
     SearchConfig,
     SearchLaunched,
     SearchList,
+    SearchLog,
     SearchStatus,
 )
 from effscale.storage import TERMINAL_STATUSES
@@ -42,6 +46,24 @@ def _generated_name(baseline: str) -> str:
     return f"{stem}-{stamp}-{secrets.token_hex(2)}"
 
 
+def _restricted(config: Any, state: ServiceState) -> Any:
+    """``config`` under the server's `LaunchPolicy`: data paths made real and confined to the data
+    root, user baselines only when allowed. A refusal is a 422 like any other bad field."""
+    try:
+        baseline = state.policy.check_baseline(config.baseline)
+    except UsageError as exc:
+        raise _field_error("baseline", exc) from None
+    try:
+        data = state.policy.confine_data(config.data)
+    except UsageError as exc:
+        raise _field_error("data", exc) from None
+    return config.model_copy(update={"baseline": baseline, "data": data})
+
+
+def _field_error(name: str, exc: UsageError) -> RequestValidationError:
+    return RequestValidationError([{"loc": ("body", name), "msg": str(exc), "type": "value_error"}])
+
+
 def _status(state: ServiceState, name: str) -> dict[str, Any] | None:
     record = state.store().get_search(name)
     launch = state.launcher.get(name)
@@ -61,9 +83,13 @@ def _status(state: ServiceState, name: str) -> dict[str, Any] | None:
 def launch_search(config: SearchConfig, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
     """Start ``effscale search`` in the background on the server's Ray (local or cluster).
 
-    The body takes the CLI's options; storage and Ray address are the server's. Poll
-    ``status_url`` (or the study at ``study_url``) for progress.
+    The body takes the CLI's options; storage and Ray address are the server's. Data paths
+    (``folder:``, ``cifar:``, ``npz:``) must lie inside the server's ``--data-root`` (relative ones
+    resolve against it; without one only ``digits`` and ``synthetic``), and a
+    ``package.module:function`` baseline needs ``--allow-user-baselines``. Poll ``status_url`` (or
+    the study at ``study_url``) for progress.
     """
+    config = _restricted(config, state)
     name = config.study or _generated_name(config.baseline)
     if not re.fullmatch(STUDY_NAME_PATTERN, name):  # a generated name always matches; belt and braces
         raise HTTPException(status_code=422, detail=f"study name {name!r} is not allowed")
@@ -107,6 +133,24 @@ def get_search(study_name: str = StudyName, state: ServiceState = Depends(get_st
     if found is None:
         raise not_found(f"no search {study_name!r} in storage {state.redacted_url}: GET /api/studies lists them")
     return found
+
+
+@router.get(
+    "/{study_name}/log",
+    response_model=SearchLog,
+    responses={**AUTH, 404: {"model": Problem}},
+    dependencies=[Depends(require_token)],
+    summary="A launched search's output (bearer token)",
+)
+def get_search_log(study_name: str = StudyName, state: ServiceState = Depends(get_state)) -> dict[str, Any]:
+    """The end of the output of a search this server launched (passwords as ``***``). It can name
+    files and hosts, so unlike the status it needs the token."""
+    text = state.launcher.log(study_name)
+    if text is None:
+        raise not_found(
+            f"no log for {study_name!r}: only searches launched by this server (since it started) have one"
+        )
+    return {"study_name": study_name, "log": text, "max_bytes": LOG_TAIL_BYTES}
 
 
 @router.post(

@@ -10,7 +10,16 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from effscale.service import serializers as ser
-from effscale.service.deps import ServiceState, StudyData, get_state, load_study, not_found
+from effscale.service import trial_pages
+from effscale.service.deps import (
+    ServiceState,
+    StudyData,
+    StudyRef,
+    find_study,
+    get_state,
+    load_study,
+    not_found,
+)
 from effscale.service.schemas import (
     CandidateMap,
     Curve,
@@ -38,80 +47,82 @@ def _has_family(state: ServiceState, name: str) -> bool:
     return state.store().load_family(name) is not None
 
 
-def _summary(state: ServiceState, data: StudyData) -> dict[str, Any]:
-    return ser.study_summary(
-        data.name,
-        record=data.record,
-        user_attrs=data.user_attrs,
-        trials=data.trials,
-        launch=data.launch,
-        has_family=_has_family(state, data.name),
-        url=study_url(data.name),
-    )
-
-
 @router.get("", response_model=StudyList, summary="List studies")
 def list_studies(state: ServiceState = Depends(get_state)) -> dict[str, Any]:
     """Every study in the storage (and every search launched here), oldest first."""
-    return {"studies": [_summary(state, state.load(name)) for name in state.study_names()]}
+    studies = []
+    for name in state.study_names():
+        data = state.load(name)
+        studies.append(ser.study_summary(data, has_family=_has_family(state, name), url=study_url(name)))
+    return {"studies": studies}
 
 
 @router.get("/{study_name}", response_model=StudyDetail, responses=NOT_FOUND, summary="One study")
 def get_study(data: StudyData = Depends(load_study), state: ServiceState = Depends(get_state)) -> dict[str, Any]:
     """Configuration, progress (done / running / left), best trial so far and status."""
-    return ser.study_detail(
-        data.name,
-        record=data.record,
-        user_attrs=data.user_attrs,
-        directions=data.directions,
-        trials=data.trials,
-        launch=data.launch,
-        has_family=_has_family(state, data.name),
-        url=study_url(data.name),
-    )
+    return ser.study_detail(data, has_family=_has_family(state, data.name), url=study_url(data.name))
 
 
-@router.get("/{study_name}/trials", response_model=TrialPage, responses=NOT_FOUND, summary="Trials of a study")
+MAX_PAGE = 1000
+
+
+@router.get(
+    "/{study_name}/trials",
+    response_model=TrialPage,
+    responses=NOT_FOUND,
+    summary="Trials of a study",
+    description=(
+        "Trials filtered by `state`, sorted by `sort` and paginated by `limit` (1 to "
+        f"{MAX_PAGE}, default 100) and `offset` (0 to 10^9); `total` counts the filtered trials. "
+        "Sorting: `value` is each row's `val_top1` (the objective of a COMPLETE trial, else its "
+        "last epoch's), `flops` the measured FLOPs, `number` the trial number; a `-` prefix "
+        "sorts descending; nulls come last, ties go by trial number. The filter, the order and "
+        "the page are applied in the database, and only the page's trials are read, so a page "
+        "costs the same in a study of ten trials or ten thousand."
+    ),
+)
 def list_trials(
-    data: StudyData = Depends(load_study),
+    ref: StudyRef = Depends(find_study),
+    state: ServiceState = Depends(get_state),
     state_filter: TrialStateName | None = Query(None, alias="state", description="only trials in this state"),
     sort: TrialSort = Query("number", description="value, number or flops; '-' prefix for descending"),
-    limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0, le=10**9),
+    limit: int = Query(100, ge=1, le=MAX_PAGE, description=f"trials per page, at most {MAX_PAGE}"),
+    offset: int = Query(0, ge=0, le=10**9, description="trials to skip"),
 ) -> dict[str, Any]:
-    """Trials filtered by state, sorted and paginated (``total`` counts the filtered trials)."""
-    trials = data.trials
-    if state_filter is not None:
-        wanted = ser.STATES_BY_NAME[state_filter]
-        trials = [t for t in trials if t.state == wanted]
-    rows = ser.sort_trials([ser.trial_row(t) for t in trials], sort)
-    return {
-        "study": data.name,
-        "total": len(rows),
-        "limit": limit,
-        "offset": offset,
-        "trials": rows[offset : offset + limit],
-    }
+    total, rows = 0, []
+    if ref.study_id is not None:
+        total, rows = trial_pages.trial_page(
+            state.storage(), state.storage_url, ref.study_id,
+            state=state_filter, sort=sort, limit=limit, offset=offset,
+        )
+    return {"study": ref.name, "total": total, "limit": limit, "offset": offset, "trials": rows}
 
 
-def _trial(data: StudyData, number: int) -> Any:
-    for trial in data.trials:
-        if trial.number == number:
-            return trial
-    raise not_found(
-        f"trial {number} not found in study {data.name!r} ({len(data.trials)} trials, numbered from 0)"
-    )
+def _trial(state: ServiceState, ref: StudyRef, number: int) -> Any:
+    """One trial by number, read alone (not the whole study)."""
+    storage = state.storage()
+    if ref.study_id is not None:
+        try:
+            return storage.get_trial(storage.get_trial_id_from_study_id_trial_number(ref.study_id, number))
+        except KeyError:
+            pass
+    n = trial_pages.count_trials(state.storage_url, ref.study_id) if ref.study_id is not None else 0
+    raise not_found(f"trial {number} not found in study {ref.name!r} ({n} trials, numbered from 0)")
 
 
 @router.get("/{study_name}/trials/{number}", response_model=TrialSummary, responses=NOT_FOUND, summary="One trial")
-def get_trial(data: StudyData = Depends(load_study), number: int = TrialNumber) -> dict[str, Any]:
-    return ser.trial_row(_trial(data, number))
+def get_trial(
+    ref: StudyRef = Depends(find_study), state: ServiceState = Depends(get_state), number: int = TrialNumber
+) -> dict[str, Any]:
+    return ser.trial_row(_trial(state, ref, number))
 
 
 @router.get("/{study_name}/trials/{number}/curve", response_model=Curve, responses=NOT_FOUND, summary="A trial's per-epoch curve")
-def get_curve(data: StudyData = Depends(load_study), number: int = TrialNumber) -> dict[str, Any]:
+def get_curve(
+    ref: StudyRef = Depends(find_study), state: ServiceState = Depends(get_state), number: int = TrialNumber
+) -> dict[str, Any]:
     """Per-epoch validation top-1 (and loss, learning rate, seconds when recorded)."""
-    return ser.serialize_curve(data.name, _trial(data, number))
+    return ser.serialize_curve(ref.name, _trial(state, ref, number))
 
 
 @router.get("/{study_name}/curves", response_model=CurveSet, responses=NOT_FOUND, summary="All learning curves")

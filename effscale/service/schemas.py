@@ -128,13 +128,13 @@ class TrialSummary(BaseModel):
     alpha: float | None = None
     beta: float | None = None
     gamma: float | None = None
-    depth: float | None = None
-    width: float | None = None
-    resolution: int | None = None
-    flops: int | None = None
+    depth: float | None = Field(None, description="depth multiplier d = α (φ=1)")
+    width: float | None = Field(None, description="width multiplier w = β (φ=1)")
+    resolution: int | None = Field(None, description="input size after rounding")
+    flops: int | None = Field(None, description="fvcore FLOPs of the network built")
     params: int | None = None
-    flops_ratio: float | None = None
-    formula_ratio: float | None = None
+    flops_ratio: float | None = Field(None, description="measured FLOPs / the baseline's")
+    formula_ratio: float | None = Field(None, description="α·β²·γ²")
     val_top1: float | None = Field(None, description="validation top-1: the objective when complete, else the last epoch's")
     val_loss: float | None = None
     train_seconds: float | None = Field(None, description="seconds spent training")
@@ -147,9 +147,9 @@ class TrialSummary(BaseModel):
     representative_rule: str | None = None
     datetime_start: str | None = None
     datetime_complete: str | None = None
-    repeat: int | None = None
+    repeat: int | None = Field(None, description="which repeat (seed) of its candidate this trial is")
     seed: int | None = None
-    confirmation: bool | None = None
+    confirmation: bool | None = Field(None, description="a confirmation run with a longer budget")
     node: str | None = Field(None, description="the Ray node the trial ran on")
     fail_reason: str | None = None
     batch_size: int | None = None
@@ -159,19 +159,19 @@ class TrialSummary(BaseModel):
 class StudySummary(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    name: str
-    status: str
-    baseline: str | None = None
-    created_at: str | None = None
-    n_trials: int
+    name: str = Field(..., description="the study's name (one search is one Optuna study)")
+    status: str = Field(..., description="the search's status: pending|running|completed|failed|cancelled, else starting or unknown")
+    baseline: str | None = Field(None, description="the baseline searched")
+    created_at: str | None = Field(None, description="when the search record was created (ISO 8601, UTC)")
+    n_trials: int = Field(..., description="trials in every state")
     progress: Progress
-    best: TrialSummary | None = None
+    best: TrialSummary | None = Field(None, description="the winner so far (highest top-1, ties to lower FLOPs)")
     has_family: bool = False
     url: str
 
 
 class StudyDetail(StudySummary):
-    config: dict[str, Any] = {}
+    config: dict[str, Any] = Field({}, description="the search's configuration (URLs redacted)")
     counts: dict[str, Any] = {}
     started_at: str | None = None
     finished_at: str | None = None
@@ -238,7 +238,9 @@ class SearchStatus(BaseModel):
     pid: int | None = None
     returncode: int | None = None
     cancel_requested: bool = False
-    error: str | None = None
+    error: str | None = Field(
+        None, description="the stored one-line error; the search's output is at GET /api/searches/{name}/log (token)"
+    )
     started_at: str | None = None
     finished_at: str | None = None
     study_url: str
@@ -246,3 +248,9 @@ class SearchStatus(BaseModel):
 
 class SearchList(BaseModel):
     searches: list[SearchStatus]
+
+
+class SearchLog(BaseModel):
+    study_name: str
+    log: str = Field(..., description="the end of the search's output (stdout and stderr), passwords as ***")
+    max_bytes: int = Field(..., description="at most this many bytes from the end of the log are sent")

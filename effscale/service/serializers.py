@@ -9,13 +9,11 @@ JSON cannot carry) become null instead of a 500.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
 
 from effscale.search.queries import (
-    SORT_FIELDS,
-    STATE_NAMES,
     as_float,
     as_int,
     iso_utc,
@@ -27,7 +25,9 @@ from effscale.search.queries import (
 from effscale.search.study import best_trial
 from effscale.storage import SearchRecord, redact_url
 
-STATES_BY_NAME: dict[str, TrialState] = {v: k for k, v in STATE_NAMES.items()}
+if TYPE_CHECKING:
+    from effscale.service.deps import StudyData
+
 DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
@@ -40,6 +40,15 @@ def redact_urls(value: Any) -> Any:
     if isinstance(value, list):
         return [redact_urls(v) for v in value]
     return value
+
+
+def one_line(error: str | None, *, limit: int = 500) -> str | None:
+    """A stored error as one line (its first), URL passwords redacted: what a public status shows."""
+    if not error:
+        return None
+    line = next((l.strip() for l in str(error).splitlines() if l.strip()), "")
+    line = redact_urls(line)
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def serialize_curve(study: str, trial: FrozenTrial) -> dict[str, Any]:
@@ -97,63 +106,46 @@ def study_status(record: SearchRecord | None, launch: dict[str, Any] | None, tri
     return "unknown"
 
 
-def study_summary(
-    name: str,
-    *,
-    record: SearchRecord | None,
-    user_attrs: dict[str, Any],
-    trials: Sequence[FrozenTrial],
-    launch: dict[str, Any] | None,
-    has_family: bool,
-    url: str,
-) -> dict[str, Any]:
-    config = user_attrs.get("effscale") if isinstance(user_attrs.get("effscale"), dict) else None
-    if config is None and record is not None:
-        config = record.config
-    config = config or {}
-    best = best_trial(trials)
-    counts = user_attrs.get("counts") if isinstance(user_attrs.get("counts"), dict) else None
+def _config(data: StudyData) -> dict[str, Any]:
+    """The search's configuration: the study's ``effscale`` attribute, else the search record's."""
+    config = data.user_attrs.get("effscale")
+    if not isinstance(config, dict):
+        config = data.record.config if data.record is not None else None
+    return config if isinstance(config, dict) else {}
+
+
+def study_summary(data: StudyData, *, has_family: bool, url: str) -> dict[str, Any]:
+    config = _config(data)
+    best = best_trial(data.trials)
+    counts = data.user_attrs.get("counts")
     return {
-        "name": name,
-        "status": study_status(record, launch, trials),
+        "name": data.name,
+        "status": study_status(data.record, data.launch, data.trials),
         "baseline": config.get("baseline") if isinstance(config.get("baseline"), str) else None,
-        "created_at": iso_utc(record.created_at) if record is not None else None,
-        "n_trials": len(trials),
-        "progress": progress(trials, counts),
+        "created_at": iso_utc(data.record.created_at) if data.record is not None else None,
+        "n_trials": len(data.trials),
+        "progress": progress(data.trials, counts if isinstance(counts, dict) else None),
         "best": trial_row(best) if best is not None else None,
         "has_family": has_family,
         "url": url,
     }
 
 
-def study_detail(
-    name: str,
-    *,
-    record: SearchRecord | None,
-    user_attrs: dict[str, Any],
-    directions: Sequence[str],
-    trials: Sequence[FrozenTrial],
-    launch: dict[str, Any] | None,
-    has_family: bool,
-    url: str,
-) -> dict[str, Any]:
-    summary = study_summary(
-        name, record=record, user_attrs=user_attrs, trials=trials, launch=launch, has_family=has_family, url=url
-    )
-    config = user_attrs.get("effscale")
-    if not isinstance(config, dict):
-        config = record.config if record is not None else {}
-    counts = user_attrs.get("counts") if isinstance(user_attrs.get("counts"), dict) else {}
+def study_detail(data: StudyData, *, has_family: bool, url: str) -> dict[str, Any]:
+    """`study_summary` plus the configuration, counts, search record and launch."""
+    summary = study_summary(data, has_family=has_family, url=url)
+    record = data.record
+    counts = data.user_attrs.get("counts")
     summary.update(
-        config=redact_urls(json_safe(config)),
-        counts=json_safe(counts),
+        config=redact_urls(json_safe(_config(data))),
+        counts=json_safe(counts) if isinstance(counts, dict) else {},
         started_at=iso_utc(record.started_at) if record else None,
         finished_at=iso_utc(record.finished_at) if record else None,
         heartbeat_at=iso_utc(record.heartbeat_at) if record else None,
-        error=redact_urls(record.error) if record else None,
+        error=one_line(record.error) if record else None,
         cancel_requested=bool(record.cancel_requested) if record else False,
-        directions=list(directions),
-        launch=launch,
+        directions=list(data.directions),
+        launch=data.launch,
     )
     return summary
 
@@ -198,16 +190,6 @@ def candidate_map(study: str, user_attrs: dict[str, Any], trials: Sequence[Froze
     }
 
 
-def sort_trials(trials: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
-    """Sort trial rows by ``value``/``number``/``flops`` (``-`` for descending); nulls last."""
-    descending = sort.startswith("-")
-    field = SORT_FIELDS[sort.lstrip("-")]
-    present = [t for t in trials if t.get(field) is not None]
-    missing = [t for t in trials if t.get(field) is None]
-    present.sort(key=lambda t: (t[field], t["number"]), reverse=descending)
-    return present + missing
-
-
 def search_status(
     study: str,
     *,
@@ -216,6 +198,7 @@ def search_status(
     study_url: str,
 ) -> dict[str, Any]:
     status = record.status if record is not None else (launch or {}).get("status", "unknown")
+    # Public: the stored one-line error, never the process's output (GET .../log, with the token).
     error = record.error if record is not None and record.error else (launch or {}).get("error")
     return {
         "study_name": study,
@@ -224,7 +207,7 @@ def search_status(
         "pid": (launch or {}).get("pid"),
         "returncode": (launch or {}).get("returncode"),
         "cancel_requested": bool(record.cancel_requested) if record is not None else bool((launch or {}).get("cancel_requested")),
-        "error": redact_urls(error),
+        "error": one_line(error),
         "started_at": iso_utc(record.started_at) if record is not None else (launch or {}).get("started_at"),
         "finished_at": iso_utc(record.finished_at) if record is not None else (launch or {}).get("finished_at"),
         "study_url": study_url,

@@ -1,0 +1,114 @@
+"""``effscale serve``: check everything it was given, then run the service with uvicorn.
+
+Each refusal is one `UsageError` before the server starts (the CLI prints one line, exit 2):
+a port outside 1..65535, a public host without ``EFFSCALE_TOKEN``, an unsafe state directory, a
+missing data root, a taken port, a bad storage URL. This module imports nothing heavy, so the
+cheap refusals come before FastAPI, Optuna and torch are loaded.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import logging
+import os
+import socket
+from typing import TYPE_CHECKING
+
+from effscale.errors import UsageError
+from effscale.service.policy import TOKEN_ENV
+from effscale.service.policy import data_root as confined_root
+from effscale.service.statedir import RUNS_SUBDIR, default_state_dir, private_dir
+
+if TYPE_CHECKING:
+    from effscale.service.deps import ServiceState
+
+log = logging.getLogger("effscale.service")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (localhost, 127.0.0.0/8, ::1)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_listen(host: str, port: int, *, token: str | None) -> None:
+    """Refuse (`UsageError`) a port outside 1..65535, or a non-loopback host without a token."""
+    if not 1 <= int(port) <= 65535:
+        raise UsageError(f"--port {port} is not a TCP port: pass a number from 1 to 65535 (default {DEFAULT_PORT})")
+    if not is_loopback(host) and not token:
+        raise UsageError(
+            f"--host {host} would serve the API beyond this machine without a token: set {TOKEN_ENV} "
+            f"(e.g. `export {TOKEN_ENV}=$(openssl rand -hex 32)`) or bind to 127.0.0.1"
+        )
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (here, so that a taken port is one `UsageError`, and
+    uvicorn serves on this very socket: no window for another process to take the port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise UsageError(f"port {port} on {host} is already in use: stop what listens there or pass another --port") from None
+        if exc.errno == errno.EACCES:
+            raise UsageError(f"port {port} on {host} needs privileges you lack: pass a --port above 1023") from None
+        reason = exc.strerror or str(exc)
+        raise UsageError(f"cannot listen on {host}:{port} ({reason}): pass another --host or --port") from None
+    return sock
+
+
+def serve(
+    storage_url: str | None = None,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    ray_address: str | None = None,
+    state_dir: str | os.PathLike[str] | None = None,
+    data_root: str | os.PathLike[str] | None = None,
+    allow_user_baselines: bool = False,
+) -> None:
+    """Run the service until interrupted (``storage_url`` None: ``sqlite:///effscale.db``); see the
+    module docstring for what is refused first."""
+    check_listen(host, port, token=os.environ.get(TOKEN_ENV))
+    state_dir = private_dir(state_dir if state_dir is not None else default_state_dir())
+    root = confined_root(data_root) if data_root is not None else None
+    sock = bind(host, port)
+    try:
+        import uvicorn
+
+        from effscale.service.app import create_app
+        from effscale.storage import DEFAULT_STORAGE_URL, open_storage
+
+        app = create_app(storage_url or DEFAULT_STORAGE_URL, ray_address=ray_address, state_dir=state_dir, data_root=root,
+                         allow_user_baselines=allow_user_baselines)
+        open_storage(app.state.effscale.storage_url)  # reach the database now, not on a request
+    except BaseException:
+        sock.close()
+        raise
+    _log_start(app.state.effscale, host, port, state_dir)
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", proxy_headers=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _log_start(state: ServiceState, host: str, port: int, state_dir: os.PathLike[str]) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    log.info("effscale serve: storage %s, dashboard http://%s:%d/, API docs /docs", state.redacted_url, host, port)
+    log.info("searches run under %s; data root: %s; user baselines: %s", os.path.join(state_dir, RUNS_SUBDIR),
+             state.policy.data_root or "none (digits and synthetic only)",
+             "allowed" if state.policy.allow_user_baselines else "refused")
+    if not state.token:
+        log.warning("%s is not set: launching and cancelling searches through the API is disabled", TOKEN_ENV)
+    if not is_loopback(host):
+        log.warning("listening on %s: the API is reachable from other machines", host)
