@@ -15,7 +15,6 @@ database unchanged": nothing is written before `start_study`.
 from __future__ import annotations
 
 import contextlib
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -42,6 +41,7 @@ class SearchPlan:
     identity: dict[str, Any]
     config: dict[str, Any]  # stored on the study (its user attribute "effscale")
     storage_url: str
+    confirm_top: int  # the confirmation round's K (0: none), `SearchOptions.confirm_top_for`
 
 
 @dataclass
@@ -56,8 +56,6 @@ class SearchSession:
     record: Any = None  # the search's row before this run (None: a new search)
     reaped: int = 0
     log_path: Path | None = None
-    interrupts: Any = None  # effscale.search.interrupts.Interrupts while trials run
-    stop_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,8 +127,8 @@ def run_confirmation(
         settings["confirm_top"] = top
     if epochs is not None:
         settings["confirm_epochs"] = epochs
-    if settings.get("confirm_top", 0) < 1:
-        raise UsageError("--top must be at least 1 to confirm anything; pass e.g. --top 3")
+    if settings.get("confirm_top") == 0:
+        raise UsageError(f"search {study!r} ran with --confirm-top 0; pass --top K to confirm its top K (e.g. --top 3)")
     return run_search(**settings, storage=storage, study=study, progress=progress, **where)
 
 
@@ -171,17 +169,17 @@ def plan_search(options: SearchOptions) -> SearchPlan:
     data = load_data(options.data, seed=options.recipe.seed)
     base_resolution = _base_resolution(options, base, data)
     candidates = enumerate_candidates(base, grid, rule, base_resolution=base_resolution, num_classes=data.num_classes)
-    _check_confirm_top(options, candidates)
+    confirm_top = options.confirm_top_for(len(candidates.groups))
     identity = {**options.identity(base_resolution=base_resolution, baseline_name=base.name), **_recipe_identity(recipe)}
     study_name = options.study or default_study_name(identity)
     config = {
         **identity, "identity": identity, "study": study_name, "max_phi": options.max_phi,
         "num_classes": data.num_classes, "version": __version__, "storage": redact_url(storage_url),
-        "confirm_top": options.confirm_top, "confirm_budget": options.confirm_budget,
+        "confirm_top": confirm_top, "confirm_budget": options.confirm_budget,
         "settings": {k: v for k, v in options.flat().items() if k not in _NOT_STORED},
     }
     return SearchPlan(options, base, base_resolution, recipe, data, candidates, study_name, identity, config,
-                      storage_url)
+                      storage_url, confirm_top)
 
 
 def _resolved_recipe(recipe: Any, baseline: Any) -> Any:
@@ -214,15 +212,6 @@ def default_resolution(base: Any, native_size: int) -> int:
     [the network's total stride, its base resolution] (digits' 8 px -> 32 for ResNet; CIFAR's
     32 stays 32; a folder of 500 px photos -> 224). Training above the data's size only upsamples."""
     return max(base.min_resolution, min(native_size, base.base_resolution))
-
-
-def _check_confirm_top(options: SearchOptions, candidates: Any) -> None:
-    unique = len(candidates.groups)
-    if options.confirm_top > unique:
-        raise UsageError(
-            f"--confirm-top {options.confirm_top} but the grid has {unique} distinct feasible candidates; "
-            f"pass --confirm-top {unique} or less (0 turns confirmation off)"
-        )
 
 
 @contextlib.contextmanager
@@ -315,71 +304,28 @@ def start_study(session: SearchSession) -> None:
 def run_candidates(session: SearchSession, *, progress: bool | None = None) -> None:
     """Race the candidates on paired seeds, then confirm; each trial's result is told to the study
     as it ends. A signal, a cancel request or a database outage stops the search as interrupted."""
-    from effscale.search.interrupts import Interrupts
+    from effscale.search.execute import execute
     from effscale.search.liveness import Heartbeat
-    from effscale.search.logs import captured_logs
-    from effscale.search.objective import TrialSetup, ray_trainable
-    from effscale.search.progress import SearchProgress
-    from effscale.search.runner import TrialEvents, run_trials
     from effscale.search.schedule import SearchSchedule
     from effscale.search.study import distributions
-    from effscale.storage.retry import DatabaseUnavailable
 
     plan, options = session.plan, session.plan.options
-    schedule = SearchSchedule(session.study, plan)
-    view = SearchProgress(plan.study_name, reaped=session.reaped, enabled=progress)
-    beat = Heartbeat(session.store, plan.study_name, on_beat=view.refresh)
-    setup = TrialSetup(plan.baseline.name, plan.recipe, "auto", max(1, int(math.floor(options.cpus_per_trial))))
-
-    def should_stop() -> bool:
-        if session.interrupts.received is not None:
-            session.stop_reason = "interrupted"
-        elif beat():
-            session.stop_reason = "cancelled"
-        return session.stop_reason is not None
-
-    with Interrupts(on_deadline=lambda: _record_interruption(session)) as session.interrupts, \
-            captured_logs(session.log_path), view:
-        try:
-            outcome = run_trials(
-                study=session.study, distributions=distributions(options.grid), next_batch=schedule.next_batch,
-                trainable=ray_trainable, trainable_kwargs={"setup": setup, "data": plan.data},
-                resources=session.resources, scheduler=options.scheduler,
-                max_epochs=plan.recipe.budget.epochs or 10_000, grace_period=options.grace_period,
-                events=TrialEvents(view.trial_started, view.trial_finished), should_stop=should_stop,
-            )
-        except DatabaseUnavailable as exc:
-            raise SearchInterrupted(f"search {plan.study_name!r} stopped: {exc}") from None
-    _settle_stop(session, outcome)
-
-
-def _record_interruption(session: SearchSession) -> None:
-    """When Ray cannot stop in an orderly way (its own processes got the signal too): this driver's
-    RUNNING trials become FAIL "interrupted" straight in the database, and the search interrupted."""
-    from optuna.trial import TrialState
-
-    storage = session.study._storage
-    for trial in session.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        storage.set_trial_user_attr(trial._trial_id, "fail_reason", "interrupted")
-        storage.set_trial_user_attr(trial._trial_id, "fail_kind", "interrupted")
-        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-    session.store.set_status(session.plan.study_name, "interrupted", error="interrupted; Ray stopped with the driver")
-
-
-def _settle_stop(session: SearchSession, outcome: Any) -> None:
-    """After Tune returns: trials it cut short are recorded, and a stopped search says so."""
-    name = session.plan.study_name
-    reason = session.stop_reason
-    for recorder in outcome.unfinished:
-        recorder.fail(reason or "interrupted", kind="interrupted")
-    if reason is None:
+    name = plan.study_name
+    run = execute(
+        name=name, study=session.study, distributions=distributions(options.grid),
+        next_batch=SearchSchedule(session.study, plan).next_batch, baseline=plan.baseline.name, recipe=plan.recipe,
+        data=plan.data, resources=session.resources, log_path=session.log_path, progress=progress,
+        reaped=session.reaped, scheduler=options.scheduler, grace_period=options.grace_period,
+        cancel_requested=Heartbeat(session.store, name),
+        on_forced_stop=lambda: session.store.set_status(name, "interrupted", error="interrupted; Ray stopped with the driver"),
+    )
+    if run.stop_reason is None:
         return
-    session.store.set_status(name, reason, error=f"{reason} with {len(outcome.unfinished)} trials running")
-    code = session.interrupts.exit_code if reason == "interrupted" else 1
+    session.store.set_status(name, run.stop_reason, error=f"{run.stop_reason} with {run.stopped_trials} trials running")
     raise SearchInterrupted(
-        f"search {name!r} was {reason} ({len(outcome.unfinished)} running trials recorded as FAIL '{reason}'); "
-        "nothing emitted from a partial grid; re-run the same command to resume it",
-        exit_code=code,
+        f"search {name!r} was {run.stop_reason} ({run.stopped_trials} running trials recorded as FAIL "
+        f"'{run.stop_reason}'); nothing emitted from a partial grid; re-run the same command to resume it",
+        exit_code=run.exit_code,
     )
 
 

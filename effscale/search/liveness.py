@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from typing import Any, Callable
+from typing import Any
 
 # A driver that has not beaten its heart for this long is taken to be dead.
 HEARTBEAT_SECONDS = 5.0
@@ -41,20 +41,20 @@ def driver_alive(storage: Any, study_id: int, heartbeat_at: Any) -> bool:
 
 
 class Heartbeat:
-    """Called once per Ray Tune loop; every `HEARTBEAT_SECONDS` it beats, refreshes the progress
-    view and reads the cancel flag. Returns True once the search should stop."""
+    """Called once per Ray Tune loop; every `HEARTBEAT_SECONDS` it beats and reads the cancel flag.
+    Returns True once the search should stop (a cancel was requested)."""
 
-    def __init__(self, store: Any, study_name: str, *, on_beat: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, store: Any, study_name: str) -> None:
         self.store = store
         self.study_name = study_name
-        self.on_beat = on_beat
+        self._cancelled = False
         self._last = 0.0
 
     def __call__(self) -> bool:
         now = time.time()
-        if now - self._last < HEARTBEAT_SECONDS:
-            return False
+        if self._cancelled or now - self._last < HEARTBEAT_SECONDS:
+            return self._cancelled
         self._last = now
         self.store.heartbeat(self.study_name)
-        self.on_beat()
-        return self.store.cancel_requested(self.study_name)
+        self._cancelled = bool(self.store.cancel_requested(self.study_name))
+        return self._cancelled

@@ -23,7 +23,7 @@ class SearchProgress:
         self.reaped = reaped
         self.running = 0
         self.states: dict[str, int] = {}
-        self.values: dict[tuple, list[float]] = {}  # race results this run, per candidate
+        self.values: dict[str, list[float]] = {}  # results this run, per candidate (or arm)
         self.started = time.time()
         self.console = Console(stderr=True)
         self.enabled = self.console.is_terminal if enabled is None else enabled
@@ -51,7 +51,8 @@ class SearchProgress:
         self.running = max(0, self.running - 1)
         self.states[state] = self.states.get(state, 0) + 1
         if state == "complete" and not spec.attrs.get("confirmation") and result.get("val_top1") is not None:
-            self.values.setdefault(spec.key, []).append(float(result["val_top1"]))
+            label = spec.attrs.get("label") or "alpha={:g} beta={:g} gamma={:g}".format(*spec.key)
+            self.values.setdefault(label, []).append(float(result["val_top1"]))
         if self._live is not None:
             self._live.update(self._render())
         elif self.enabled:
@@ -64,10 +65,10 @@ class SearchProgress:
     def _leader(self) -> str:
         if not self.values:
             return "-"
-        key, values = max(self.values.items(), key=lambda kv: sum(kv[1]) / len(kv[1]))
+        label, values = max(self.values.items(), key=lambda kv: sum(kv[1]) / len(kv[1]))
         s = summarize(values)
         se = f" ± {s.stderr:.3f}" if s.stderr is not None else ""
-        return f"{s.mean:.3f}{se} (n={s.n}) at alpha={key[0]:g} beta={key[1]:g} gamma={key[2]:g}"
+        return f"{s.mean:.3f}{se} (n={s.n}) at {label}"
 
     def _line(self) -> str:
         done = sum(self.states.values())

@@ -1,0 +1,91 @@
+"""One run of trials, as a search and a comparison both do it: under Ctrl-C/SIGTERM handling, with
+Ray's logs captured to the run's log file, a progress view, and the stop recorded.
+
+`execute` returns how the run ended; trials Tune cut short are already recorded as FAIL with the
+stop reason ("interrupted" or "cancelled"). A database that stays unreachable past the retry
+window raises `SearchInterrupted`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from effscale.errors import SearchInterrupted
+
+
+@dataclass
+class Execution:
+    stop_reason: str | None  # None: the policy ran out of trials; else "interrupted" or "cancelled"
+    stopped_trials: int
+    exit_code: int  # 130 / 143 for a signal, 1 otherwise
+
+
+def execute(
+    *,
+    name: str,
+    study: Any,
+    distributions: dict[str, Any],
+    next_batch: Callable[[], list[Any]],
+    baseline: str,
+    recipe: Any,
+    data: Any,
+    resources: Any,
+    log_path: Path | None,
+    progress: bool | None = None,
+    reaped: int = 0,
+    scheduler: str = "none",
+    grace_period: int = 1,
+    cancel_requested: Callable[[], bool] | None = None,
+    on_forced_stop: Callable[[], None] | None = None,
+) -> Execution:
+    """Run the trials ``next_batch`` hands out until it hands out none, or until stopped."""
+    from effscale.search.interrupts import Interrupts
+    from effscale.search.logs import captured_logs
+    from effscale.search.objective import TrialSetup, ray_trainable
+    from effscale.search.progress import SearchProgress
+    from effscale.search.runner import TrialEvents, run_trials
+    from effscale.storage.retry import DatabaseUnavailable
+
+    view = SearchProgress(name, reaped=reaped, enabled=progress)
+    setup = TrialSetup(baseline, recipe, "auto", max(1, int(math.floor(resources.cpus_per_trial))))
+    stop: dict[str, str | None] = {"reason": None}
+    interrupts = Interrupts(on_deadline=lambda: record_interruption(study, then=on_forced_stop))
+
+    def should_stop() -> bool:
+        if interrupts.received is not None:
+            stop["reason"] = "interrupted"
+        elif cancel_requested is not None and cancel_requested():
+            stop["reason"] = "cancelled"
+        return stop["reason"] is not None
+
+    with interrupts, captured_logs(log_path), view:
+        try:
+            outcome = run_trials(
+                study=study, distributions=distributions, next_batch=next_batch, trainable=ray_trainable,
+                trainable_kwargs={"setup": setup, "data": data}, resources=resources, scheduler=scheduler,
+                max_epochs=recipe.budget.epochs or 10_000, grace_period=grace_period,
+                events=TrialEvents(view.trial_started, view.trial_finished), should_stop=should_stop,
+            )
+        except DatabaseUnavailable as exc:
+            raise SearchInterrupted(f"{name!r} stopped: {exc}") from None
+    for recorder in outcome.unfinished:
+        recorder.fail(stop["reason"] or "interrupted", kind="interrupted")
+    code = interrupts.exit_code if stop["reason"] == "interrupted" else 1
+    return Execution(stop["reason"], len(outcome.unfinished), code)
+
+
+def record_interruption(study: Any, *, then: Callable[[], None] | None = None) -> None:
+    """When Ray cannot stop in an orderly way (its own processes got the signal too): the study's
+    RUNNING trials become FAIL "interrupted" straight in the database, then ``then`` runs."""
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        storage.set_trial_user_attr(trial._trial_id, "fail_reason", "interrupted")
+        storage.set_trial_user_attr(trial._trial_id, "fail_kind", "interrupted")
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    if then is not None:
+        then()

@@ -1,0 +1,96 @@
+"""`effscale compare`: compound against single-dimension scaling at matched measured FLOPs, trained
+for real on paired seeds, stored as a plain Optuna study, resumable; and its bad inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+import effscale
+from effscale.models import measure_cost
+from effscale.search.compare import RESULT_ATTR, CompareOptions, run_compare
+from effscale.storage import open_storage
+
+TESTS = Path(__file__).parent
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_compare_a_search_winner_on_digits(local_ray: None, sqlite_url: str) -> None:
+    effscale.run_search("tiny", data="digits", base_resolution=16, alpha="1.0,1.2", beta="1.0", gamma="1.0,1.15",
+                        constraint="formula", tolerance=10.0, epochs=1, batch_size=64, min_repeats=1, max_repeats=1,
+                        confirm_top=0, storage=sqlite_url, study="to-compare", progress=False)
+    options = CompareOptions(study="to-compare", phi="1", repeats=2, tolerance=0.2, storage=sqlite_url, name="cmp")
+    document = run_compare(options, progress=False)
+    (entry,) = document["phis"]
+    arms = {row["arm"]: row for row in entry["arms"]}
+    assert set(arms) == {"compound", "depth", "width", "resolution"} and document["search"] == "to-compare"
+    for row in arms.values():
+        # The matched arms' FLOPs are measure_cost's, with the trained (10-class) head.
+        cost = measure_cost("tiny", row["resolution"], depth=row["depth"], width=row["width"], num_classes=10)
+        assert (row["flops"], row["params"]) == (cost.flops, cost.params)
+        assert abs(row["ratio"] - 1) <= 0.2 and row["repeats"] == 2 and row["val_top1_stderr"] is not None
+    assert arms["compound"]["delta_mean"] is None and arms["width"]["delta_half_width"] is not None
+    assert entry["verdict"].startswith(("compound best", "tied", "depth-only", "width-only", "resolution-only"))
+    assert "10-class head" in document["flops_convention"]
+
+    # A plain Optuna study, linked to its search; a rerun trains nothing twice.
+    study = optuna.load_study(study_name="cmp", storage=open_storage(sqlite_url))
+    assert len(study.trials) == 8 and all(t.state.name == "COMPLETE" for t in study.trials)
+    assert set(study.trials[0].params) == {"phi", "depth", "width", "resolution"}
+    assert study.user_attrs["effscale_compare"]["search"] == "to-compare"
+    assert study.user_attrs[RESULT_ATTR]["phis"][0]["verdict"] == entry["verdict"]
+    again = run_compare(options, progress=False)
+    assert len(optuna.load_study(study_name="cmp", storage=open_storage(sqlite_url)).trials) == 8
+    assert again["phis"] == document["phis"]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "effscale.cli", "compare", *args], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(TESTS)}, timeout=300)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--study", "nope"], "no study 'nope'"),
+        (["--study", "no-winner"], "has no winner yet"),
+        (["tiny", "--data", "digits", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--phi", "0"],
+         "--phi '0' must list values from 1 to 7"),
+        (["tiny", "--data", "digits", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--phi", "1,8"],
+         "must list values from 1 to 7"),
+        (["tiny", "--data", "digits", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--repeats", "0"],
+         "--repeats 0 must be >= 1"),
+        (["tiny", "--data", "digits", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--tolerance", "0.01",
+          "--bounds", "depth=1.1,width=1.1,resolution=1.1"], "-only arm cannot match B1's"),
+        (["tiny", "--data", "digits", "--alpha", "1.2"], "compare needs --study NAME"),
+        (["--study", "x", "tiny"], "not both"),
+    ],
+)
+def test_bad_compare_input_is_one_line_before_any_training(tmp_path: Path, args: list[str], message: str) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    study = optuna.create_study(study_name="no-winner", storage=open_storage(url))
+    study.set_user_attr("effscale", {"settings": {"baseline": "tiny", "data": "digits"}})
+    study.add_trial(optuna.trial.create_trial(value=0.5))
+    proc = _cli(*args, "--storage", url)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    trials = optuna.load_study(study_name="no-winner", storage=open_storage(url)).trials
+    assert len(trials) == 1 and not [s for s in optuna.get_all_study_summaries(open_storage(url))
+                                      if s.study_name.startswith("compare-")]
+
+
+def test_compare_json_document_shape(tmp_path: Path) -> None:
+    from effscale.search.compare import paired_delta, verdict
+
+    assert verdict({"depth": paired_delta({0: 0.9, 1: 0.91, 2: 0.92}, {0: 0.5, 1: 0.52, 2: 0.5})}).startswith(
+        "depth-only better by")
+    assert verdict({"depth": paired_delta({0: 0.5, 1: 0.52, 2: 0.5}, {0: 0.9, 1: 0.91, 2: 0.92})}) == "compound best"
+    assert verdict({"depth": paired_delta({0: 0.5, 1: 0.9}, {0: 0.9, 1: 0.5})}).startswith("tied")
+    json.dumps(paired_delta({0: 0.5}, {0: 0.4}).__dict__)  # one seed: a mean without an interval
