@@ -19,10 +19,21 @@ from typing import Any
 
 from effscale._settings import check_settings, number, path, setting, split_by_owner, text, whole
 from effscale.errors import UsageError
-from effscale.search.grid import CONSTRAINTS, DEFAULT_GRID, Constraint, Grid, parse_grid
+from effscale.search.grid import (
+    CONSTRAINTS,
+    DEFAULT_GRID,
+    DEFAULT_TARGET_RATIO,
+    DEFAULT_TOLERANCE,
+    Constraint,
+    Grid,
+    check_target_ratio,
+    check_tolerance,
+    parse_grid,
+)
 from effscale.trainer.recipe import ProxyRecipe
 
 SCHEDULERS = ("none", "asha")
+DEFAULT_CONFIRM_TOP = 3
 DATA_HELP = "digits | synthetic[:classes=N,size=S,n=K] | folder:PATH | cifar:PATH | npz:PATH"
 BASELINE_HELP = "registered name (see `effscale baselines`) or package.module:function"
 _GRID, _TRAIN, _RUN = "grid and constraint", "proxy training", "execution and storage"
@@ -78,12 +89,12 @@ class SearchOptions:
     beta: Any = _grid_field("beta", "width")
     gamma: Any = _grid_field("gamma", "resolution")
     target_ratio: float = setting(
-        2.0, kind=float, check=number(0.0, above=True, example=2.0), group=_GRID,
-        help="FLOPs ratio to the baseline wanted at phi=1 (default 2)",
+        DEFAULT_TARGET_RATIO, kind=float, check=check_target_ratio, group=_GRID,
+        help=f"FLOPs ratio to the baseline wanted at phi=1 (default {DEFAULT_TARGET_RATIO:g})",
     )
     tolerance: float = setting(
-        0.05, kind=float, check=number(0.0, example=0.05), group=_GRID,
-        help="relative tolerance around the target (default 0.05 = 5%)",
+        DEFAULT_TOLERANCE, kind=float, check=check_tolerance, group=_GRID,
+        help=f"relative tolerance around the target (default {DEFAULT_TOLERANCE:g} = {DEFAULT_TOLERANCE:.0%})",
     )
     constraint: str = setting(
         "measured", choices=CONSTRAINTS, group=_GRID,
@@ -103,10 +114,10 @@ class SearchOptions:
         5, kind=int, check=whole(1, example=5), group=_TRUST,
         help="seeds at most, for the leader and the candidates not yet clearly worse than it (default 5)",
     )
-    confirm_top: int = setting(
-        3, kind=int, check=whole(0, example=3), group=_TRUST,
+    confirm_top: int | None = setting(
+        None, kind=int, check=whole(0, example=3), group=_TRUST, metavar="K",
         help="retrain the top K candidates and K others with a longer budget to check the proxy's ranking "
-             "(default 3; 0 turns it off)",
+             "(default 3, or fewer when the grid has fewer candidates; 0 turns it off)",
     )
     confirm_epochs: int | None = setting(
         None, kind=int, check=whole(1, example=9), group=_TRUST, metavar="N",
@@ -167,12 +178,27 @@ class SearchOptions:
                 f"--confirm-epochs {self.confirm_epochs} is not above the proxy's {proxy.epochs} epochs; "
                 f"pass more (default {3 * proxy.epochs}), or --confirm-top 0 to skip confirmation"
             )
-        if self.scheduler == "asha" and (self.max_repeats > 1 or self.confirm_top > 0):
+        if self.scheduler == "asha" and (self.max_repeats > 1 or self.confirm_top):
             raise UsageError(
                 "--scheduler asha stops trials early, which repeats, racing and confirmation cannot use (Ray's "
                 "Repeater warns the same); pass --min-repeats 1 --max-repeats 1 --confirm-top 0 with asha, "
                 "or --scheduler none"
             )
+
+    def confirm_top_for(self, candidates: int) -> int:
+        """How many candidates (the top K, plus K spread) the confirmation round retrains: the given
+        --confirm-top (refused when the grid has fewer candidates), else up to 3; none for a single
+        candidate (one has no ranking to check) or under asha."""
+        if self.confirm_top is not None:
+            if self.confirm_top > candidates:
+                raise UsageError(
+                    f"--confirm-top {self.confirm_top} but the grid has {candidates} distinct feasible candidates; "
+                    f"pass --confirm-top {candidates} or less (0 turns confirmation off)"
+                )
+            return self.confirm_top
+        if self.scheduler == "asha" or candidates < 2:
+            return 0
+        return min(DEFAULT_CONFIRM_TOP, candidates)
 
     @property
     def confirm_budget(self) -> dict[str, int]:

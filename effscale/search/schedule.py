@@ -64,7 +64,7 @@ class SearchSchedule:
     def confirm_keys(self, proxy: list[CandidateRecord]) -> list[tuple]:
         ranked = [r.key for r in sorted((r for r in proxy if r.values and r.out is None),
                                         key=lambda r: (-r.summary.mean, r.flops, r.key))]
-        return choose_confirmations(ranked, self.options.confirm_top)
+        return choose_confirmations(ranked, self.plan.confirm_top)
 
     # -- what to train next -------------------------------------------------------------------
 
@@ -74,7 +74,7 @@ class SearchSchedule:
         todo = next_repeats(proxy, min_repeats=self.options.min_repeats, max_repeats=self.options.max_repeats)
         if todo:
             return [self.spec(key, repeat, confirmation=False) for key, repeat in todo]
-        if self.options.confirm_top <= 0:
+        if self.plan.confirm_top <= 0:
             return []
         todo = missing_confirmations(confirm, self.confirm_keys(proxy), self.options.min_repeats)
         return [self.spec(key, repeat, confirmation=True) for key, repeat in todo]
