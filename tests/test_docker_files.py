@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import json
+
 import re
 import shlex
 from pathlib import Path
@@ -212,16 +214,23 @@ def test_every_command_is_real_and_accepts_its_flags(compose: dict[str, Any]) ->
     assert programs["search"] == ["ray", "effscale"]
 
 
-def test_serve_command_flags(compose: dict[str, Any]) -> None:
+def test_serve_command_flags(compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     from effscale.cli import build_parser
 
     serve = _services(compose)["effscale"]
+    env = _container_env(serve)
     script = serve["command"][2]
-    last = shlex.split(interpolate(script.split("&&")[-1].strip(), _container_env(serve)))
+    last = shlex.split(interpolate(script.split("&&")[-1].strip(), env))
     assert last[:2] == ["exec", "effscale"]
+    # The password-bearing URL never rides on a command line (`ps` shows those): --storage falls
+    # back to the container's EFFSCALE_STORAGE.
+    for name, service in _services(compose).items():
+        assert "--storage" not in json.dumps(service.get("command", "")), name
+    monkeypatch.setenv("EFFSCALE_STORAGE", env["EFFSCALE_STORAGE"])
     args = build_parser().parse_args(last[2:])
     assert args.storage == "postgresql://effscale:pw-from-env@postgres:5432/effscale"
     assert (args.host, int(args.port), args.ray_address) == ("0.0.0.0", 8000, "auto")
+    assert args.state_dir == "/var/lib/effscale/state"
 
 
 def test_interpolation_helper() -> None:
