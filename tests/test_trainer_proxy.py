@@ -8,17 +8,21 @@ import math
 import subprocess
 import sys
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 
-from effscale.errors import UsageError
 from effscale import models
+from effscale.cli import main
+from effscale.errors import UsageError
 from effscale.models import check_resolution
+from effscale.models.blocks import StochasticDepth
 from effscale.trainer import Budget, ProxyRecipe, ProxyResult, load_data, train_proxy
 from effscale.trainer._augment import crop_flip, resize_uint8
-from effscale.trainer.proxy import _lr_at, _param_groups, _precise_bn
+from effscale.trainer.proxy import _diverged, _lr_at, _param_groups, _precise_bn
+from effscale.trainer.recipe import default_batch_size
 
 
 @pytest.fixture(autouse=True)
@@ -78,7 +82,7 @@ def test_result_fields_and_learning(synth) -> None:
 def test_same_seed_same_result_on_cpu(synth) -> None:
     runs = [
         train_proxy(_net(dropout=0.2), synth, resolution=20,
-                    recipe=ProxyRecipe(epochs=2, batch_size=32, seed=seed))
+                    recipe=ProxyRecipe(epochs=2, batch_size=32, seed=seed, regularize=True))
         for seed in (3, 3, 4)
     ]
     strip = lambda r: [{k: v for k, v in h.items() if k not in ("seconds", "images_per_s")} for h in r.history]  # noqa: E731
@@ -96,7 +100,7 @@ def test_same_seed_same_result_on_cpu(synth) -> None:
 def test_step_loss_trace_is_deterministic(synth) -> None:
     """Whole training traces, not just final scores: same seed, same loss at every step."""
     def trace(seed: int) -> list[float]:
-        recipe = ProxyRecipe(epochs=2, batch_size=32, seed=seed)
+        recipe = ProxyRecipe(epochs=2, batch_size=32, seed=seed, regularize=True)  # dropout draws too
         return train_proxy(_net(dropout=0.2), synth, resolution=16, recipe=recipe).step_losses
 
     a, b, c = trace(5), trace(5), trace(6)
@@ -116,8 +120,8 @@ def test_step_losses_match_steps_and_epoch_means(synth) -> None:
 
 
 def test_default_recipe_and_resolved_config(synth) -> None:
-    result = train_proxy(_net(), synth, resolution=16)  # recipe=None: ProxyRecipe()
-    recipe = ProxyRecipe()
+    result = train_proxy(_net(), synth, resolution=16)  # recipe=None: ProxyRecipe(), batch sized to the data
+    recipe = ProxyRecipe(batch_size=default_batch_size(synth.num_train))
     per_epoch = synth.num_train // recipe.batch_size
     assert result.steps == recipe.budget.total_steps(per_epoch) == len(result.step_losses)
     assert result.config == {**recipe.resolved(), "warmup_steps": min(per_epoch, result.steps // 4)}
@@ -254,6 +258,134 @@ def test_resize_is_antialiased_and_crop_flip_is_a_gather() -> None:
     for k, i in enumerate(src_idx):
         windows = [padded[i, :, a : a + 6, b : b + 6] for a in range(3) for b in range(3)]
         assert any(torch.equal(out[k], w) or torch.equal(out[k], w.flip(-1)) for w in windows)
+
+
+# ---- the per-baseline recipe, regularisation off, divergence --------------------------------
+
+
+def test_for_baseline_fills_only_unset_fields() -> None:
+    b0 = models.get_baseline("efficientnet_b0")
+    own = b0.proxy_defaults
+    assert own is not None
+    given = ProxyRecipe(batch_size=64, epochs=2, seed=7)
+    recipe = given.for_baseline(b0)
+    assert recipe.lr == pytest.approx(own.sgd_lr_per_256 * 64 / 256) == recipe.peak_lr
+    assert (recipe.weight_decay, recipe.label_smoothing) == (own.weight_decay, own.label_smoothing)
+    untouched = ("lr", "weight_decay", "label_smoothing")
+    assert {k: v for k, v in recipe.as_dict().items() if k not in untouched} == \
+        {k: v for k, v in given.as_dict().items() if k not in untouched}
+    assert recipe.for_baseline(b0) == recipe  # resolving twice changes nothing
+
+
+def test_a_given_value_wins_over_the_baselines() -> None:
+    b0 = models.get_baseline("efficientnet_b0")
+    recipe = ProxyRecipe(lr=0.3, weight_decay=0.0).for_baseline(b0)
+    assert (recipe.lr, recipe.weight_decay) == (0.3, 0.0)
+    assert recipe.label_smoothing == b0.proxy_defaults.label_smoothing
+    # The per-baseline peak is SGD's; RMSProp keeps its generic one.
+    rms = ProxyRecipe(optimizer="rmsprop").for_baseline(b0)
+    assert rms.lr == ProxyRecipe(optimizer="rmsprop").peak_lr == pytest.approx(0.016 * 128 / 256)
+
+
+def test_user_baselines_get_the_generic_recipe() -> None:
+    user = models.get_baseline("user_baselines:small_cnn")
+    assert user.proxy_defaults is None
+    unresolved = ProxyRecipe(batch_size=64)
+    recipe = unresolved.for_baseline(user)
+    assert recipe.lr == unresolved.peak_lr == pytest.approx(0.1 * 64 / 256)
+    assert recipe.weight_decay == unresolved.effective_weight_decay == 5e-5
+    assert recipe.label_smoothing == unresolved.effective_label_smoothing == 0.1
+    # The built-in baselines that were measured differ from the generic recipe.
+    assert models.get_baseline("efficientnet_b0").proxy_defaults != models.get_baseline("resnet18").proxy_defaults
+
+
+def _regularizers(model: nn.Module) -> list[float]:
+    return [m.p for m in model.modules() if isinstance(m, (nn.Dropout, StochasticDepth))]
+
+
+@pytest.mark.parametrize("regularize", [False, True])
+def test_dropout_and_drop_path_are_off_unless_regularize(regularize: bool) -> None:
+    data = load_data("synthetic:classes=2,size=32,n=40", seed=0)
+    torch.manual_seed(0)
+    b0 = models.build_model("efficientnet_b0", num_classes=2)
+    before = _regularizers(b0)
+    assert max(before) == 0.2 and len(before) == 10  # the head's dropout and 9 drop-paths
+    train_proxy(b0, data, resolution=32, min_resolution=32,
+                recipe=ProxyRecipe(steps=1, batch_size=16, regularize=regularize))
+    assert _regularizers(b0) == (before if regularize else [0.0] * len(before))
+
+
+def test_without_regularize_a_dropout_net_trains_as_one_without(synth) -> None:
+    """Behaviour, not attributes: the trace of a net with dropout 0.5 equals the same weights
+    without dropout, step for step, unless ``regularize`` keeps it."""
+    def trace(dropout: float, regularize: bool) -> list[float]:
+        recipe = ProxyRecipe(epochs=1, batch_size=32, seed=2, regularize=regularize)
+        return train_proxy(_net(dropout=dropout), synth, resolution=16, recipe=recipe).step_losses
+
+    plain = trace(0.0, False)
+    assert trace(0.5, False) == plain
+    assert trace(0.5, True) != plain
+
+
+def test_divergence_stops_at_the_first_non_finite_step(synth) -> None:
+    reports: list[int] = []
+    result = train_proxy(_net(), synth, resolution=16, recipe=ProxyRecipe(steps=60, batch_size=32, lr=1e6),
+                         report=lambda epoch, metrics: reports.append(epoch))
+    losses = result.step_losses
+    first_bad = next(i for i, v in enumerate(losses) if not math.isfinite(v))
+    assert result.diverged and result.diverged_at_step == first_bad + 1
+    assert result.steps == len(losses) == result.diverged_at_step < 60  # no step ran after it
+    assert result.failure == f"loss diverged at step {first_bad + 1}; try a lower --lr"
+    assert result.history[-1]["val_top1"] == 0.0 and result.history[-1]["steps"] == result.steps
+    assert len(reports) == len(result.history) - 1  # the diverged epoch is not reported as a score
+    doc = result.to_dict()
+    assert (doc["diverged_at_step"], doc["failure"]) == (first_bad + 1, result.failure)
+    healthy = train_proxy(_net(), synth, resolution=16, recipe=ProxyRecipe(steps=3, batch_size=32))
+    assert (healthy.diverged, healthy.diverged_at_step, healthy.failure) == (False, None, None)
+
+
+def test_the_batched_cuda_check_still_finds_the_first_bad_step() -> None:
+    """CUDA reads the trace every 10 steps (no per-step sync) yet reports the first bad step."""
+    trace = torch.zeros(30)
+    trace[13], trace[15] = math.nan, math.inf  # steps 14 and 16 (1-based)
+    run = SimpleNamespace(cuda=True, step=0, checked=0, step_losses=trace, diverged_at=None)
+    checked_through = []
+    for step in range(1, 31):
+        run.step = step
+        if _diverged(run, end_of_epoch=step == 5):
+            break
+        checked_through.append(run.checked)
+    # Reads at step 5 (an epoch's end) and step 15 (10 later), none in between.
+    assert checked_through == [0] * 4 + [5] * 10
+    assert run.step == 15 and run.diverged_at == 14
+    cpu = SimpleNamespace(cuda=False, step=0, checked=0, step_losses=trace, diverged_at=None)
+    for step in range(1, 31):
+        cpu.step = step
+        if _diverged(cpu, end_of_epoch=False):
+            break
+    assert cpu.step == cpu.diverged_at == 14  # the CPU stops at the very step
+
+
+def test_effscale_train_exits_1_with_one_line_on_divergence(capsys) -> None:
+    args = ["train", "tiny", "--data", "synthetic:classes=3,size=16,n=120", "--steps", "12", "--batch-size", "32",
+            "--lr", "1e6", "--json"]
+    assert main(args) == 1
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert doc["diverged"] and doc["steps"] == doc["diverged_at_step"] < 12
+    assert doc["config"]["peak_lr"] == 1e6  # the flag won over tiny's own default
+    step = doc["diverged_at_step"]
+    assert err.strip().splitlines()[-1] == f"effscale train: loss diverged at step {step}; try a lower --lr"
+
+
+def test_effscale_train_uses_the_baselines_recipe(capsys) -> None:
+    assert main(["train", "resnet18", "--data", "synthetic:classes=3,size=32,n=60", "--steps", "1",
+                 "--batch-size", "16", "--json"]) == 0
+    config = json.loads(capsys.readouterr().out)["config"]
+    own = models.get_baseline("resnet18").proxy_defaults
+    assert config["peak_lr"] == pytest.approx(own.sgd_lr_per_256 * 16 / 256)
+    assert (config["weight_decay"], config["label_smoothing"]) == (own.weight_decay, own.label_smoothing)
+    assert config["regularize"] is False
 
 
 # ---- bad inputs ----------------------------------------------------------------------------

@@ -14,12 +14,13 @@ from effscale.models.scaling import (
     Coefficients,
     ScaleFactors,
     check_resolution,
+    default_resolution,
     formula_ratio,
     round_channels,
     round_repeats,
     scale_resolution,
 )
-from effscale.models.specs import BaselineSpec, ScaledSpec, StageSpec, scale_spec
+from effscale.models.specs import BaselineSpec, ProxyDefaults, ScaledSpec, StageSpec, scale_spec
 
 __all__ = [
     "FLOPS_CONVENTION",
@@ -28,12 +29,14 @@ __all__ = [
     "Coefficients",
     "Cost",
     "FunctionBaseline",
+    "ProxyDefaults",
     "ScaleFactors",
     "ScaledSpec",
     "SpecBaseline",
     "StageSpec",
     "build_model",
     "check_resolution",
+    "default_resolution",
     "count_params",
     "formula_ratio",
     "get_baseline",

@@ -16,7 +16,7 @@ from torch import nn
 
 from effscale.errors import UsageError
 from effscale.models.network import ScalableNet
-from effscale.models.specs import BUILTIN_SPECS, BaselineSpec, scale_spec
+from effscale.models.specs import BUILTIN_SPECS, BaselineSpec, ProxyDefaults, scale_spec
 
 _REGISTRY: dict[str, "Baseline"] = {}
 
@@ -38,6 +38,11 @@ class Baseline:
 
     def describe(self, depth: float = 1.0, width: float = 1.0) -> dict[str, Any]:
         return {}
+
+    @property
+    def proxy_defaults(self) -> ProxyDefaults | None:
+        """Its own proxy-recipe defaults (lr, weight decay, smoothing); None: the generic recipe."""
+        return None
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,6 +66,10 @@ class SpecBaseline(Baseline):
     @property
     def source(self) -> str:  # type: ignore[override]
         return self.spec.source
+
+    @property
+    def proxy_defaults(self) -> ProxyDefaults | None:
+        return self.spec.proxy
 
     def build(self, depth: float = 1.0, width: float = 1.0, num_classes: int = 1000) -> nn.Module:
         return ScalableNet(scale_spec(self.spec, depth, width), num_classes)

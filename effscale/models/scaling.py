@@ -101,6 +101,14 @@ def scale_resolution(base_resolution: int, resolution_factor: float) -> int:
     return max(1, int(math.floor(base_resolution * resolution_factor + 0.5)))
 
 
+def default_resolution(native_size: int, *, min_resolution: int, base_resolution: int) -> int:
+    """The one default input size, for `effscale search` and `effscale train` alike: the data's own
+    size, clamped to [the network's total stride, its base resolution]. Digits' 8 px -> 32 for a
+    stride-32 net; CIFAR's 32 stays 32; 500 px photos -> 224. Above the data's size training only
+    upsamples; below the total stride the last stage would have nothing to see."""
+    return max(min_resolution, min(native_size, base_resolution))
+
+
 def check_resolution(resolution: int, min_resolution: int = 1) -> int:
     """Validate an input side against the network's total stride (the one check cost, trainer and
     search all use)."""

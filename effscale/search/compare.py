@@ -168,7 +168,8 @@ def resolve_context(options: CompareOptions, recipe_settings: dict[str, Any]) ->
     """Baseline, data, coefficients and recipe, from the search (its stored settings and winner)
     or from the options; the recipe flags given here win over the search's."""
     from effscale.models import Coefficients, get_baseline
-    from effscale.search.driver import default_resolution, stored_settings
+    from effscale.models import default_resolution
+    from effscale.search.driver import stored_settings
     from effscale.trainer import ProxyRecipe, load_data
 
     if options.study is not None:
@@ -184,9 +185,9 @@ def resolve_context(options: CompareOptions, recipe_settings: dict[str, Any]) ->
     recipe = ProxyRecipe(**{**recipe_fields, **recipe_settings})
     baseline = get_baseline(baseline_name)
     data = load_data(data_spec, seed=recipe.seed)
-    resolved = getattr(recipe, "for_baseline", None)
-    recipe = resolved(baseline) if resolved is not None else recipe
-    base_resolution = base_resolution or default_resolution(baseline, data.native_size)
+    recipe = recipe.for_baseline(baseline, num_train=data.num_train)
+    base_resolution = base_resolution or default_resolution(
+        data.native_size, min_resolution=baseline.min_resolution, base_resolution=baseline.base_resolution)
     return CompareContext(baseline, data, coefficients, int(base_resolution), recipe, options.study)
 
 

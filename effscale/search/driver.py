@@ -163,10 +163,10 @@ def plan_search(options: SearchOptions) -> SearchPlan:
 
     grid, rule = options.grid, options.constraint_rule
     base = get_baseline(options.baseline)
-    recipe = _resolved_recipe(options.recipe, base)
     storage_url = options.storage or DEFAULT_STORAGE_URL
     validate_url(storage_url)  # its scheme and path now, before the slow steps below
     data = load_data(options.data, seed=options.recipe.seed)
+    recipe = options.recipe.for_baseline(base, num_train=data.num_train)
     base_resolution = _base_resolution(options, base, data)
     candidates = enumerate_candidates(base, grid, rule, base_resolution=base_resolution, num_classes=data.num_classes)
     confirm_top = options.confirm_top_for(len(candidates.groups))
@@ -182,11 +182,6 @@ def plan_search(options: SearchOptions) -> SearchPlan:
                       storage_url, confirm_top)
 
 
-def _resolved_recipe(recipe: Any, baseline: Any) -> Any:
-    resolve = getattr(recipe, "for_baseline", None)
-    return resolve(baseline) if resolve is not None else recipe
-
-
 def _recipe_identity(recipe: Any) -> dict[str, Any]:
     """The recipe's resolved values: a changed default is another search, not a silent resume."""
     return {"lr": recipe.peak_lr, "weight_decay": recipe.effective_weight_decay,
@@ -194,10 +189,11 @@ def _recipe_identity(recipe: Any) -> dict[str, Any]:
 
 
 def _base_resolution(options: SearchOptions, base: Any, data: Any) -> int:
-    from effscale.models import check_resolution
+    from effscale.models import check_resolution, default_resolution
 
     if options.base_resolution is None:
-        return default_resolution(base, data.native_size)
+        return default_resolution(data.native_size, min_resolution=base.min_resolution,
+                                  base_resolution=base.base_resolution)
     try:
         return check_resolution(options.base_resolution, base.min_resolution)
     except UsageError:
@@ -205,13 +201,6 @@ def _base_resolution(options: SearchOptions, base: Any, data: Any) -> int:
             f"--base-resolution {options.base_resolution} is too small for {base.name} "
             f"(total stride {base.min_resolution}); pass at least {base.min_resolution}"
         ) from None
-
-
-def default_resolution(base: Any, native_size: int) -> int:
-    """The one default input size, for `search` and `train` alike: the data's own size, clamped to
-    [the network's total stride, its base resolution] (digits' 8 px -> 32 for ResNet; CIFAR's
-    32 stays 32; a folder of 500 px photos -> 224). Training above the data's size only upsamples."""
-    return max(base.min_resolution, min(native_size, base.base_resolution))
 
 
 @contextlib.contextmanager
