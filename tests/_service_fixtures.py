@@ -4,8 +4,9 @@
 ``candidates`` and ``counts`` user attributes, one trial per unique feasible network in every
 state, a `ProjectStore` record and a family) without training anything: deterministic states for
 filter and pagination tests. ``shared_search_db(base, kind="real")`` runs a real small search once
-per test session (``effscale search tiny ...``, launched through ``POST /api/searches``) and returns
-a copy of its storage URL. ``make_large_study(url, n)`` writes ``n`` effscale-like trials in bulk
+per test session (``effscale search tiny ...`` with repeats and a confirmation round, launched
+through ``POST /api/searches``), then a real ``effscale compare`` of its winner, and returns a copy
+of its storage URL. ``make_large_study(url, n)`` writes ``n`` effscale-like trials in bulk
 (the load test and ``benchmarks/bench_service_load.py``).
 """
 
@@ -23,26 +24,32 @@ from typing import Any
 FAKE_STUDY = "svc-fake"
 LARGE_STUDY = "svc-large"
 REAL_STUDY = "svc-test"
-REAL_SEARCH_ARGS = [
-    "tiny",
-    "--data", "synthetic:classes=3,size=16,n=120",
-    "--alpha", "1.0,1.1",
-    "--beta", "1.0,1.1",
-    "--gamma", "1.0,1.15",
-    "--constraint", "formula",
-    "--tolerance", "1",
-    "--epochs", "1",
-]
+REAL_COMPARISON = "svc-compare"
+# The real search: 6 grid points, 4 feasible (formula ratio 1.25 ± 15%), one alias (α 1.1 and 1.2
+# build the same tiny network), so 3 candidates race on 2 paired seeds each; the top one and one
+# other are confirmed at 2 epochs on the same seeds: 10 trials, a verdict with fidelity.
 REAL_SEARCH_CONFIG: dict[str, Any] = {
     "baseline": "tiny",
     "data": "synthetic:classes=3,size=16,n=120",
-    "alpha": "1.0,1.1",
+    "alpha": "1.0,1.1,1.2",
     "beta": "1.0,1.1",
-    "gamma": "1.0,1.15",
+    "gamma": "1.0",
     "constraint": "formula",
-    "tolerance": 1,
+    "target_ratio": 1.25,
+    "tolerance": 0.15,
     "epochs": 1,
+    "min_repeats": 2,
+    "max_repeats": 2,
+    "confirm_top": 1,
+    "confirm_epochs": 2,
 }
+REAL_SEARCH_ARGS = [REAL_SEARCH_CONFIG["baseline"]] + [
+    arg for key, value in REAL_SEARCH_CONFIG.items() if key != "baseline"
+    for arg in ("--" + key.replace("_", "-"), str(value))
+]
+# Its winner against depth-, width- and resolution-only scaling at φ=1: 4 arms × 2 seeds.
+REAL_COMPARE_ARGS = ["--study", REAL_STUDY, "--phi", "1", "--repeats", "2", "--tolerance", "0.3",
+                     "--name", REAL_COMPARISON]
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -253,6 +260,21 @@ def run_real_search(url: str, study: str = REAL_STUDY, *, timeout_s: float = 240
         time.sleep(0.5)
 
 
+def run_real_comparison(url: str, *, timeout_s: float = 240.0) -> dict[str, Any]:
+    """``effscale compare`` of the real search's winner (`REAL_COMPARE_ARGS`), as a user runs it:
+    its own process and its own local Ray; returns its ``--json`` document."""
+    import subprocess
+    import sys
+
+    where = Path(url.split("///", 1)[-1]).parent
+    env = {**os.environ, "EFFSCALE_STORAGE": url, "EFFSCALE_STATE_DIR": str(where / "state-compare")}
+    proc = subprocess.run([sys.executable, "-m", "effscale.cli", "compare", *REAL_COMPARE_ARGS, "--json"],
+                          capture_output=True, text=True, env=env, timeout=timeout_s, cwd=where)
+    if proc.returncode != 0:
+        raise RuntimeError(f"effscale compare exited {proc.returncode}:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout)
+
+
 def shared_search_db(base: Path, *, kind: str) -> tuple[str, str]:
     """A storage URL holding one search, built once per session under ``base`` and copied per use.
 
@@ -278,6 +300,7 @@ def shared_search_db(base: Path, *, kind: str) -> tuple[str, str]:
             url = f"sqlite:///{tmp}"
             if kind == "real":
                 run_real_search(url, study)
+                run_real_comparison(url)
             else:
                 make_fake_search(url, study)
             from effscale.storage import dispose_engines

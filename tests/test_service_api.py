@@ -94,10 +94,14 @@ def test_list_studies_reports_progress_best_and_status(client: TestClient, fake_
     assert study["status"] == "completed" and study["baseline"] == "tiny" and study["has_family"]
     assert study["n_trials"] == fake_db["n_trials"] == 6
     p = study["progress"]
-    assert (p["done"], p["running"], p["left"]) == (5, 1, 1)  # unique 7 − done 5 − running 1
-    assert (p["complete"], p["pruned"], p["fail"]) == (3, 1, 1)
+    assert (p["done"], p["running"], p["left"]) == (5, 1, 1)  # unique 7 − 6 networks started
+    assert (p["complete"], p["pruned"], p["fail"], p["networks_done"]) == (3, 1, 1, 5)
     assert (p["grid"], p["feasible"], p["unique"], p["aliases"]) == (8, 8, 7, 1)
-    assert math.isclose(study["best"]["val_top1"], fake_db["best_top1"])
+    # No stored verdict (an older effscale's search): the best single trial, one repeat, said so.
+    assert study["best_source"] == "single trial" and study["fidelity"] is None
+    best = study["best"]
+    assert math.isclose(best["val_top1_mean"], fake_db["best_top1"]) and (best["val_top1_stderr"], best["repeats"]) == (None, 1)
+    assert "val_top1" not in best  # never a bare top-1
 
 
 def test_study_detail_has_config_counts_and_direction(client: TestClient) -> None:
@@ -260,6 +264,8 @@ def test_candidates_join_val_top1_and_mark_aliases(client: TestClient) -> None:
     twin = next(c for c in cands if c["representative"] and c["arch_id"] == alias["arch_id"])
     assert alias["trial_number"] == twin["trial_number"] is not None
     assert alias["val_top1"] == twin["val_top1"] is not None and "top1" not in alias
+    # one repeat per network here: a mean of one, no standard error
+    assert (alias["repeats"], alias["val_top1_stderr"], alias["trial_numbers"]) == (1, None, [alias["trial_number"]])
     assert body["constraint"] == "formula" and body["target_ratio"] == 2.0
 
 
@@ -364,7 +370,8 @@ def test_launch_with_the_right_token(qclient: TestClient, quick_db: dict[str, An
     # The storage URL (a password, maybe) never rides on the command line: the launcher sets
     # EFFSCALE_STORAGE in the search's environment instead.
     assert "--storage" not in argv and argv[argv.index("--study") + 1] == "launched-1"
-    assert argv[argv.index("--alpha") + 1] == "1.0,1.1" and argv[argv.index("--constraint") + 1] == "formula"
+    assert argv[argv.index("--alpha") + 1] == "1.0,1.1,1.2" and argv[argv.index("--constraint") + 1] == "formula"
+    assert argv[argv.index("--min-repeats") + 1] == "2" and argv[argv.index("--confirm-top") + 1] == "1"
     # status and the studies list know it before the search has written anything
     status = qclient.get(body["status_url"]).json()
     assert status["status"] == "starting" and status["launched_here"] and status["pid"] == 4242
@@ -449,7 +456,7 @@ def test_argv_parses_with_the_cli() -> None:
     argv = config.to_argv(study="s", ray_address="auto")
     args = parser.parse_args(["search", *argv])
     assert args.command == "search" and args.study == "s" and not hasattr(args, "storage")
-    assert (args.alpha, args.epochs, args.lr, args.optimizer, args.max_retries) == ("1.0,1.1", 1, 0.1, "rmsprop", 0)
+    assert (args.alpha, args.epochs, args.lr, args.optimizer, args.max_retries) == ("1.0,1.1,1.2", 1, 0.1, "rmsprop", 0)
     assert (args.ray_address, args.scheduler, float(args.gpus_per_trial), args.compile) == ("auto", "asha", 0.5, True)
     parser.parse_args(["search", *SearchLauncher("sqlite:///x.db").command(argv)[4:]])  # with --json
 
@@ -619,16 +626,19 @@ def test_real_search_launched_through_the_api(tmp_path_factory: pytest.TempPathF
     assert c.get(f"/api/searches/{REAL_STUDY}").json()["status"] == "completed"
     assert study["counts"] == truth["counts"] and study["progress"]["left"] == 0
     assert study["progress"]["done"] == truth["n_trials"]
-    assert math.isclose(study["best"]["val_top1"], truth["best_top1"])
+    # 3 candidates × 2 seeds in the race, then 2 confirmed × 2 seeds (test_service_results checks the verdict)
+    assert study["best_source"] == "verdict" and study["best"]["repeats"] == 2 and truth["n_trials"] == 10
     page = c.get(f"/api/studies/{REAL_STUDY}/trials", params={"state": "complete", "sort": "-value"}).json()
     assert page["total"] == truth["states"].get("complete", 0)
     assert page["trials"][0]["val_top1"] == pytest.approx(truth["best_top1"])
     first = page["trials"][0]
-    assert {first["alpha"], first["beta"]} <= {1.0, 1.1} and first["gamma"] in (1.0, 1.15)
-    assert len(c.get(f"/api/studies/{REAL_STUDY}/candidates").json()["candidates"]) == truth["n_candidates"] == 8
+    assert first["alpha"] in (1.0, 1.1, 1.2) and first["beta"] in (1.0, 1.1) and first["gamma"] == 1.0
+    assert first["repeat"] in (0, 1) and isinstance(first["seed"], int) and isinstance(first["confirmation"], bool)
+    assert len(c.get(f"/api/studies/{REAL_STUDY}/candidates").json()["candidates"]) == truth["n_candidates"] == 6
     curve = c.get(f"/api/studies/{REAL_STUDY}/trials/{first['number']}/curve").json()
-    # One point per epoch the trial trained (1; a confirmation run trains longer).
-    assert first["epochs"] >= 1 and [p["epoch"] for p in curve["points"]] == list(range(1, first["epochs"] + 1))
+    # One point per epoch the trial trained (1; a confirmation run trains 2).
+    assert first["epochs"] == (2 if first["confirmation"] else 1)
+    assert [p["epoch"] for p in curve["points"]] == list(range(1, first["epochs"] + 1))
     family = c.get(f"/api/studies/{REAL_STUDY}/family").json()
     assert family == truth["family"] and len(family["members"]) == 8
     _check_optuna_dashboard(sqlite_url, REAL_STUDY, n_trials=truth["n_trials"], n_complete=page["total"])

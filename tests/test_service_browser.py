@@ -1,7 +1,10 @@
 """The dashboard in headless Chromium (Debian's `chromium`, driven by Playwright).
 
-Loads the dashboard for a real study (a real small search, launched through the API), and checks that the trial table, the candidate map,
-the FLOPs plot, the learning curves and the family table rendered with the right counts, with no
+Loads the dashboard for a real study (a real small search with repeats and a confirmation round,
+launched through the API, and a real comparison of its winner), and checks that the verdict line,
+the warnings, the candidate and trial tables, the candidate map, the FLOPs plot (a point and an
+error bar per candidate), the proxy-against-confirmed scatter, the learning curves, the family
+table and the comparison panel (a series per arm) rendered with the right counts, with no
 JavaScript error and no request leaving the machine. Screenshots go to ``artifacts/``.
 
 A missing Chromium binary skips these tests on a developer machine and fails them when ``CI`` is
@@ -118,9 +121,11 @@ def test_study_page_renders_table_and_plots_with_the_right_counts(served: dict[s
     detail = client.get(f"/api/studies/{study}").json()
     trials = client.get(f"/api/studies/{study}/trials", params={"limit": 1000}).json()["trials"]
     candidates = client.get(f"/api/studies/{study}/candidates").json()["candidates"]
+    ranking = client.get(f"/api/studies/{study}/candidates/ranking").json()["candidates"]
     curves = client.get(f"/api/studies/{study}/curves").json()["curves"]
     family = client.get(f"/api/studies/{study}/family").json()
     assert trials and candidates and family["members"], "the study must hold trials, candidates and a family"
+    assert detail["best_source"] == "verdict" and detail["fidelity"], "the study must hold a verdict with fidelity"
 
     page, errors, external = _open(browser, f"{served['base']}/#/study/{quote(study)}", served["base"])
     try:
@@ -130,22 +135,19 @@ def test_study_page_renders_table_and_plots_with_the_right_counts(served: dict[s
         assert page.locator("#candidate-map circle.cand.feasible").count() == n_feasible
         assert page.locator("#candidate-map rect.band").count() == n_feasible
         assert page.locator("#candidate-map circle.cand.alias").count() == sum(1 for c in candidates if c["alias"])
-        with_top1 = [t for t in trials if t["val_top1"] is not None and t["flops"] is not None]
-        assert page.locator("#flops-plot circle.pt").count() == len(with_top1)
+        _check_verdict_panels(page, detail, ranking)
         with_curve = [c for c in curves if any(p["val_top1"] is not None for p in c["points"])]
         assert page.locator("#curves-plot path.curve").count() == len(with_curve)
         assert page.locator("#family-table tr.family-row").count() == len(family["members"])
         names = page.locator("#family-table tr.family-row td:first-child").all_inner_texts()
         assert names == [m["name"] for m in family["members"]]
-        progress = page.locator("#progress-text").inner_text()
-        assert f"{detail['progress']['done']} done" in progress
-        if detail["best"] is not None:
-            assert f"trial {detail['best']['number']}" in page.locator("#best-so-far").inner_text()
-        # the rows show the columns the issue asks for, with the API's values
+        assert f"{detail['progress']['done']} trials done" in page.locator("#progress-text").inner_text()
+        # one row per trial, with its repeat, seed and confirmation flag, under the API's values
         first = trials[0]
         cells = page.locator("#trial-table tr.trial-row").first.locator("td").all_inner_texts()
         assert cells[0] == str(first["number"]) and cells[1] == f"{first['alpha']:.3f}"
-        assert cells[6] == str(first["resolution"])
+        assert cells[6] == str(first["resolution"]) and cells[7:9] == [str(first["repeat"]), str(first["seed"])]
+        assert page.locator("#trial-table tr.trial-row.confirmation").count() == sum(t["confirmation"] for t in trials) > 0
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"dashboard-study-{served['kind']}.png"), full_page=True)
 
@@ -163,15 +165,90 @@ def test_study_page_renders_table_and_plots_with_the_right_counts(served: dict[s
     assert external == [], f"the dashboard requested outside resources (must work offline): {external}"
 
 
-def test_studies_list_links_to_the_study(served: dict[str, Any], browser: Any) -> None:
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def _mean_se(mean: float, se: float | None, n: int) -> str:
+    """The dashboard's "47.9 ± 14.6% (n=2)"."""
+    return f"{_pct(mean)} ± {'n/a' if se is None else _pct(se)}% (n={n})"
+
+
+def _check_verdict_panels(page: Any, detail: dict[str, Any], ranking: list[dict[str, Any]]) -> None:
+    """The verdict line, the warnings, the candidate table, the FLOPs plot and the fidelity scatter."""
+    best, fidelity = detail["best"], detail["fidelity"]
+    verdict = page.locator("#verdict-line").inner_text()
+    assert f"winner ({best['alpha']:g}, {best['beta']:g}, {best['gamma']:g}): " in verdict
+    assert _mean_se(best["val_top1_mean"], best["val_top1_stderr"], best["repeats"]) in verdict
+    assert f"tied with {len(best['tied_with'])}" in verdict
+    warnings = detail["warnings"] + detail["failures"]  # on 1-epoch proxies, usually "near chance"
+    assert page.locator("#warnings li.warning").all_inner_texts() == warnings
+    assert page.locator("#warnings").count() == (1 if warnings else 0)
+    # the candidate table: one row per candidate, mean ± se and n
+    assert page.locator("#candidate-table tr.cand-row").count() == len(ranking)
+    cells = page.locator("#candidate-table tr.cand-row").first.locator("td").all_inner_texts()
+    top = ranking[0]
+    assert cells[5:8] == [top["standing"], _mean_se(top["mean"], top["stderr"], top["n"]), str(top["n"])]
+    # top-1 against FLOPs: a point per candidate at its mean, error bars where n >= 2, winner and ties marked
+    plotted = [r for r in ranking if r["mean"] is not None and r["flops"] is not None]
+    assert page.locator("#flops-plot circle.pt").count() == len(plotted) == 3
+    assert page.locator("#flops-plot path.errbar").count() == sum(1 for r in plotted if r["n"] >= 2) == 3
+    assert page.locator("#flops-plot circle.pt.winner").count() == 1
+    assert page.locator("#flops-plot circle.pt.tied").count() == sum(r["standing"] == "tied" for r in plotted)
+    assert page.locator("#flops-legend .lg-winner").count() == page.locator("#flops-legend .lg-tied").count() == 1
+    # proxy against confirmed: a point per confirmed candidate, titled with tau and its interval
+    confirmed = [r for r in ranking if r["confirm_n"] > 0]
+    assert page.locator("#fidelity-plot circle.fpt").count() == len(confirmed) == fidelity["candidates"]
+    assert page.locator("#fidelity-plot path.yerr").count() == sum(r["confirm_n"] >= 2 for r in confirmed)
+    lo, hi = fidelity["tau_interval"]
+    assert f"τ {fidelity['kendall_tau']:.2f} [95% {lo:.2f}, {hi:.2f}]" in page.locator("#fidelity-title").inner_text()
+
+
+def test_comparison_panel_from_its_search(served: dict[str, Any], browser: Any) -> None:
+    client, study = served["client"], served["study"]
+    (link,) = client.get(f"/api/studies/{study}").json()["comparisons"]
+    comparison = client.get(link["url"]).json()
+    arms = {a["arm"] for e in comparison["phis"] for a in e["arms"]}
+    page, errors, external = _open(browser, f"{served['base']}/#/study/{quote(study)}", served["base"])
+    try:
+        page.click(f"#comparison-links a:text('{link['name']}')")
+        page.wait_for_selector("#comparison-plot", timeout=20_000)
+        page.wait_for_selector('#view[data-ready="1"][data-page="comparison"]', timeout=20_000)
+        assert page.locator("#comparison-plot g.series").count() == len(arms) == 4
+        assert sorted(page.locator("#comparison-plot g.series").evaluate_all("gs => gs.map(g => g.dataset.arm)")) == sorted(arms)
+        with_se = [a for e in comparison["phis"] for a in e["arms"] if a["val_top1_stderr"] is not None]
+        assert page.locator("#comparison-plot path.errbar").count() == len(with_se) > 0
+        verdicts = page.locator("#verdict-list li.phi-verdict").all_inner_texts()
+        assert verdicts == [f"φ={e['phi']}: {e['verdict']}" for e in comparison["phis"]]
+        assert page.locator("#comparison-table tr.arm-row").count() == sum(len(e["arms"]) for e in comparison["phis"])
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"dashboard-comparison-{served['kind']}.png"), full_page=True)
+        page.click("#comparison-search")  # back to its search
+        page.wait_for_selector('#view[data-ready="1"][data-page="study"]', timeout=20_000)
+    finally:
+        page.close()
+    assert errors == [] and external == []
+
+
+def test_studies_list_links_to_the_study_and_the_comparisons(served: dict[str, Any], browser: Any) -> None:
     studies = served["client"].get("/api/studies").json()["studies"]
+    comparisons = served["client"].get("/api/comparisons").json()["comparisons"]
     page, errors, external = _open(browser, served["base"] + "/", served["base"])
     try:
         assert page.locator("#studies-table tr.study-row").count() == len(studies)
-        page.click(f"text={served['study']}")
-        page.wait_for_selector("#trial-table", timeout=20_000)
+        assert page.locator("#comparisons-table tr.comparison-row").count() == len(comparisons) == 1
+        row = page.locator("#studies-table tr.study-row").first.locator("td").all_inner_texts()
+        best, fidelity = studies[0]["best"], studies[0]["fidelity"]
+        assert row[5] == _mean_se(best["val_top1_mean"], best["val_top1_stderr"], best["repeats"])
+        assert row[7].startswith(f"{fidelity['kendall_tau']:.2f} [95%")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"dashboard-list-{served['kind']}.png"))
+        page.click(f"#comparisons-table a:text('{comparisons[0]['name']}')")
+        page.wait_for_selector('#view[data-ready="1"][data-page="comparison"]', timeout=20_000)
+        page.goto(served["base"] + "/")
+        page.wait_for_selector("#studies-table", timeout=20_000)
+        page.click(f"#studies-table a:text('{served['study']}')")
+        page.wait_for_selector("#trial-table", timeout=20_000)
     finally:
         page.close()
     assert errors == [] and external == []

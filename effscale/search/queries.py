@@ -3,20 +3,26 @@
 `trial_row` is the one flat view of a trial: `effscale trials` (table and ``--json``), the REST
 API and the dashboard all show its fields under its names. It is a pure function of Optuna's
 `FrozenTrial` and JSON-safe (NaN and infinities become None), so the service can send it as is.
+
+`search_verdict` is the one view of what a search concluded (``best`` with its mean ± se and n,
+``best_source``, ``fidelity``, ``warnings``, ``failures``), and `ranking` the one view of its
+per-candidate aggregates: `effscale studies` and the REST API show both under the same names.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from effscale.errors import UsageError
+from effscale.search.compare import COMPARE_ATTR, RESULT_ATTR
 from effscale.search.family import Family
-from effscale.search.study import CONFIG_ATTR, best_trial
+from effscale.search.study import CONFIG_ATTR, best_trial, candidate_key
 
 SORTS = ("number", "value", "flops")
 # The row field each sort key orders by (the CLI's ``--sort`` and the API's ``sort``).
@@ -156,6 +162,148 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
     return row
 
 
+# ---------------------------------------------------------------------------------------------
+# what a search concluded: its stored verdict, else its best single trial
+
+BEST_SOURCES = ("verdict", "single trial")
+# A candidate's standing in a stored verdict (`effscale.search.schedule.Outcome`); None while the
+# search has no verdict yet (aggregates computed from the trials).
+STANDINGS = ("winner", "tied", "separated", "failed", "pruned", "untrained")
+RANKING_SOURCES = ("verdict", "trials")
+
+
+def _coefficients(d: dict[str, Any]) -> dict[str, float | None]:
+    return {p: as_float(d.get(p)) for p in ("alpha", "beta", "gamma")}
+
+
+def _mean_se(mean: Any, stderr: Any, n: Any) -> dict[str, Any]:
+    """Top-1 as every view shows it: a mean, its standard error (None below 2 repeats) and n."""
+    return {"val_top1_mean": as_float(mean), "val_top1_stderr": as_float(stderr), "repeats": as_int(n) or 0}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def verdict_best(best: dict[str, Any]) -> dict[str, Any]:
+    """The stored verdict's winner (`Outcome.document`'s ``best``), JSON-safe, every field present."""
+    confirmed, tied = best.get("confirmed"), best.get("tied_with")
+    return {
+        **_coefficients(best),
+        **_mean_se(best.get("val_top1_mean"), best.get("val_top1_stderr"), best.get("repeats")),
+        "confirmed": _mean_se(confirmed.get("val_top1_mean"), confirmed.get("val_top1_stderr"), confirmed.get("repeats"))
+        if isinstance(confirmed, dict) else None,
+        "tied_with": [{**_coefficients(t), **_mean_se(t.get("val_top1_mean"), t.get("val_top1_stderr"), t.get("repeats"))}
+                      for t in (tied if isinstance(tied, list) else []) if isinstance(t, dict)],
+        "chosen_by": _text(best.get("chosen_by")),
+        "tie_break": _text(best.get("tie_break")),
+        "separation_rule": _text(best.get("separation_rule")),
+        "flops": as_int(best.get("flops")),
+        "flops_ratio": as_float(best.get("flops_ratio")),
+        "formula_ratio": as_float(best.get("formula_ratio")),
+        "number": None,
+    }
+
+
+def single_trial_best(trial: FrozenTrial) -> dict[str, Any]:
+    """`best_trial` in `verdict_best`'s shape: one repeat, no standard error, no tie, its ``number``."""
+    row = trial_row(trial)
+    return {
+        **{p: row[p] for p in ("alpha", "beta", "gamma")},
+        **_mean_se(row["val_top1"], None, 1),
+        "confirmed": None, "tied_with": [], "chosen_by": None, "tie_break": None, "separation_rule": None,
+        **{p: row[p] for p in ("flops", "flops_ratio", "formula_ratio", "number")},
+    }
+
+
+def search_verdict(result: dict[str, Any] | None, trials: Sequence[FrozenTrial]) -> dict[str, Any]:
+    """What a search concluded: its stored verdict (``best_source`` "verdict"), else, for a search
+    still running or made by an effscale that stored none, its best single trial ("single trial",
+    no fidelity). ``fidelity`` is the stored document (NaN as None); ``failures`` one line per kind."""
+    result = result if isinstance(result, dict) else {}
+    if isinstance(result.get("best"), dict):
+        fidelity = result.get("fidelity")
+        return {
+            "best": verdict_best(result["best"]),
+            "best_source": "verdict",
+            "fidelity": json_safe(fidelity) if isinstance(fidelity, dict) else None,
+            "warnings": [w for w in result.get("warnings") or [] if isinstance(w, str)],
+            "failures": [f for f in result.get("failures") or [] if isinstance(f, str)],
+        }
+    best = best_trial(trials)
+    return {"best": single_trial_best(best) if best is not None else None,
+            "best_source": "single trial" if best is not None else None,
+            "fidelity": None, "warnings": [], "failures": []}
+
+
+# ---------------------------------------------------------------------------------------------
+# per-candidate aggregates
+
+
+def stage_values(
+    trials: Sequence[FrozenTrial], *, confirmation: bool, by: Callable[[FrozenTrial], Hashable | None],
+    budget: dict[str, Any] | None = None,
+) -> dict[Hashable, dict[int, float]]:
+    """repeat -> top-1 of the COMPLETE trials of one stage (the race, or the confirmation round, at
+    ``budget`` when given), per key ``by(trial)``; a repeat's first trial counts, as the search's own
+    schedule (`effscale.search.schedule.SearchSchedule.records`) reads them."""
+    out: dict[Hashable, dict[int, float]] = {}
+    for trial in trials:
+        attrs = trial.user_attrs
+        if bool(attrs.get("confirmation", False)) != confirmation:
+            continue
+        if confirmation and budget is not None and attrs.get("budget") != budget:
+            continue
+        key = by(trial)
+        value = as_float(trial.values[0]) if trial.state == TrialState.COMPLETE and trial.values else None
+        if key is None or value is None:
+            continue
+        out.setdefault(key, {}).setdefault(as_int(attrs.get("repeat")) or 0, value)
+    return out
+
+
+def _summary(values: dict[int, float] | None) -> Any:
+    from effscale.search.stats import summarize
+
+    return summarize([values[r] for r in sorted(values or {})])
+
+
+def _ranked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Best mean first, unranked last (`ProjectStore.load_candidates`'s order)."""
+    return sorted(rows, key=lambda c: (c["mean"] is None, -(c["mean"] or 0.0), c["candidate"]))
+
+
+def live_ranking(trials: Sequence[FrozenTrial], *, confirm_budget: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Per-candidate aggregates computed from the trials, with the stored rows' fields and standing
+    None: for a search that has no verdict yet (or is older than verdicts)."""
+    race = stage_values(trials, confirmation=False, by=candidate_key)
+    confirm = stage_values(trials, confirmation=True, by=candidate_key, budget=confirm_budget)
+    attrs_of: dict[Hashable, dict[str, Any]] = {}
+    for trial in trials:
+        attrs_of.setdefault(candidate_key(trial), trial.user_attrs)
+    attrs_of.pop(None, None)
+    rows = []
+    for key, attrs in attrs_of.items():
+        s, c = _summary(race.get(key)), _summary(confirm.get(key))
+        rows.append({
+            "candidate": ",".join(f"{v:g}" for v in key), **dict(zip(("alpha", "beta", "gamma"), key)),
+            "arch_id": _text(attrs.get("arch_id")), "flops": as_int(attrs.get("flops")), "standing": None,
+            "n": s.n, "mean": as_float(s.mean), "stderr": as_float(s.stderr),
+            "confirm_n": c.n, "confirm_mean": as_float(c.mean), "confirm_stderr": as_float(c.stderr),
+        })
+    return _ranked(rows)
+
+
+def ranking(stored: list[dict[str, Any]], *, has_verdict: bool, trials: Sequence[FrozenTrial],
+            confirm_budget: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The candidates' aggregates: the stored ones (``source`` "verdict") once the search has a
+    verdict, else computed from the trials ("trials")."""
+    if has_verdict:
+        rows = [{k: json_safe(v) for k, v in row.items()} for row in stored]
+        return {"source": "verdict", "candidates": _ranked(rows)}
+    return {"source": "trials", "candidates": live_ranking(trials, confirm_budget=confirm_budget)}
+
+
 def _storage(url: str | None):
     from effscale.storage import DEFAULT_STORAGE_URL, open_storage
 
@@ -173,29 +321,45 @@ def load_search_study(url: str | None, study_name: str) -> optuna.Study:
         raise UsageError(f"no study {study_name!r} in this storage (studies: {known}); see `effscale studies`") from None
 
 
+def comparison_status(user_attrs: dict[str, Any], trials: Sequence[FrozenTrial]) -> str:
+    """A comparison (`effscale compare`) has no search row: "completed" once its result is stored,
+    "running" while a trial runs, else "incomplete" (stopped; the same command resumes it)."""
+    if isinstance(user_attrs.get(RESULT_ATTR), dict):
+        return "completed"
+    return "running" if any(t.state == TrialState.RUNNING for t in trials) else "incomplete"
+
+
 def list_studies(url: str | None) -> list[dict[str, Any]]:
+    """One row per study (`effscale studies`): a search with its verdict (``best`` as mean ± se
+    with n, ``best_source``, ``kendall_tau`` and ``tau_interval``), or a comparison (``kind``)."""
     from effscale.storage import DEFAULT_STORAGE_URL, ProjectStore
 
     storage = _storage(url)
-    records = {r.study_name: r for r in ProjectStore(url or DEFAULT_STORAGE_URL).list_searches()}
+    store = ProjectStore(url or DEFAULT_STORAGE_URL)
+    records = {r.study_name: r for r in store.list_searches()}
     rows = []
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
-        config = summary.user_attrs.get(CONFIG_ATTR) or {}
         record = records.get(summary.study_name)
-        best = best_trial(storage.get_all_trials(summary._study_id, deepcopy=False))
-        rows.append(
-            {
-                "study": summary.study_name,
-                "baseline": config.get("baseline"),
-                "data": config.get("data"),
-                "status": record.status if record else "unknown",
-                "n_trials": summary.n_trials,
-                "best_value": best.value if best else None,
-                "best_params": best.params if best else None,
-                "created_at": record.created_at.isoformat() if record and record.created_at else None,
-                "effscale": bool(config),
-            }
-        )
+        trials = storage.get_all_trials(summary._study_id, deepcopy=False)
+        row = {"study": summary.study_name, "n_trials": summary.n_trials,
+               "created_at": record.created_at.isoformat() if record and record.created_at else None}
+        compare = summary.user_attrs.get(COMPARE_ATTR)
+        if isinstance(compare, dict):
+            rows.append({**row, "kind": "comparison", "baseline": compare.get("baseline"), "data": compare.get("data"),
+                         "status": comparison_status(summary.user_attrs, trials), "best": None, "best_source": None,
+                         "kendall_tau": None, "tau_interval": None, "effscale": True})
+            continue
+        config = summary.user_attrs.get(CONFIG_ATTR) or {}
+        verdict = search_verdict(store.load_result(summary.study_name) if record else None, trials)
+        best, fidelity = verdict["best"], verdict["fidelity"] or {}
+        rows.append({
+            **row, "kind": "search", "baseline": config.get("baseline"), "data": config.get("data"),
+            "status": record.status if record else "unknown",
+            "best": None if best is None else {k: best[k] for k in ("alpha", "beta", "gamma", "val_top1_mean",
+                                                                    "val_top1_stderr", "repeats")},
+            "best_source": verdict["best_source"], "kendall_tau": fidelity.get("kendall_tau"),
+            "tau_interval": fidelity.get("tau_interval"), "effscale": bool(config),
+        })
     return rows
 
 

@@ -9,6 +9,7 @@ other FAILs (interrupted, dead workers) are simply asked for again.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,8 +63,12 @@ class SearchSchedule:
         ]  # type: ignore[return-value]
 
     def confirm_keys(self, proxy: list[CandidateRecord]) -> list[tuple]:
+        """The race's winner first (it may come from a tie, not the top mean), then by mean."""
+        verdict = decide(proxy, num_classes=self.plan.data.num_classes)
         ranked = [r.key for r in sorted((r for r in proxy if r.values and r.out is None),
                                         key=lambda r: (-r.summary.mean, r.flops, r.key))]
+        if verdict is not None:
+            ranked = [verdict.winner, *(k for k in ranked if k != verdict.winner)]
         return choose_confirmations(ranked, self.plan.confirm_top)
 
     # -- what to train next -------------------------------------------------------------------
@@ -143,7 +148,11 @@ class Outcome:
         return out
 
     def document(self, *, failures: list[str] | tuple[str, ...]) -> dict[str, Any]:
-        """The verdict as `search --json`, the REST API and the stored result show it."""
+        """The verdict as `search --json`, the REST API and the stored result show it (NaN, e.g. a
+        tau over fewer than two confirmed candidates, as null: JSON has no NaN)."""
+        return _json_safe(self._document(failures))
+
+    def _document(self, failures: list[str] | tuple[str, ...]) -> dict[str, Any]:
         key = self.family_key
         proxy = self.verdict.summaries.get(key) if self.verdict else None
         deciding = self.deciding
@@ -189,19 +198,35 @@ class Outcome:
         return sorted(rows, key=lambda r: (r["mean"] is None, -(r["mean"] or 0.0)))
 
     def _standing(self, record: CandidateRecord) -> str:
+        """Winner; tied (with the winner, in the stage that decided, or in the race for a candidate
+        the confirmation did not retrain); separated; or out (failed, pruned, untrained)."""
         if record.out is not None:
             return "pruned" if record.out == "pruned" else "failed"
         if not record.values:
             return "untrained"
         if record.key == self.family_key:
             return "winner"
-        return "tied" if record.key in self.deciding.tied else "separated"
+        confirmed = any(r.key == record.key and r.values for r in self.confirm)
+        tied = record.key in self.deciding.tied or (
+            not confirmed and self.verdict is not None and record.key in (self.verdict.tied + (self.verdict.winner,))
+        )
+        return "tied" if tied else "separated"
 
 
 def _stats(prefix: str, summary: Summary | None) -> dict[str, Any]:
     if summary is None:
         return {f"{prefix}_mean": None, f"{prefix}_stderr": None, "repeats": 0}
     return {f"{prefix}_mean": summary.mean, f"{prefix}_stderr": summary.stderr, "repeats": summary.n}
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def _fmt(key: tuple) -> str:

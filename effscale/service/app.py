@@ -19,7 +19,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from effscale.errors import UsageError
-from effscale.service import routes_health, routes_searches, routes_studies
+from effscale.service import routes_comparisons, routes_health, routes_searches, routes_studies
 from effscale.service.deps import ServiceState
 from effscale.service.launcher import SearchLauncher, scrub
 from effscale.service.policy import TOKEN_ENV, LaunchPolicy
@@ -31,8 +31,9 @@ log = logging.getLogger("effscale.service")
 STATIC_DIR = Path(__file__).with_name("static")
 
 _DESCRIPTION = """\
-effscale's compound-scaling searches: studies, trials, learning curves, candidate maps and the
-emitted B0..B7 families (read-only, open), and launching / cancelling searches and reading their
+effscale's compound-scaling searches: studies with their verdicts (mean ± se over repeats, ties,
+proxy fidelity), trials, learning curves, candidate maps and rankings, the emitted B0..B7 families
+and the comparisons against single-dimension scaling (read-only, open), and launching / cancelling searches and reading their
 logs (bearer token: the server's `EFFSCALE_TOKEN`). The dashboard is at `/`.
 """
 
@@ -96,6 +97,7 @@ def create_app(
     _add_error_handlers(app, url)
     app.include_router(routes_health.router)
     app.include_router(routes_studies.router)
+    app.include_router(routes_comparisons.router)
     app.include_router(routes_searches.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

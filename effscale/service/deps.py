@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from optuna.trial import FrozenTrial
 
 from effscale.errors import UsageError
+from effscale.search.compare import COMPARE_ATTR
 from effscale.service.policy import TOKEN_ENV, LaunchPolicy
 from effscale.storage import ProjectStore, SearchRecord, open_storage, redact_url
 
@@ -58,7 +59,8 @@ class ServiceState:
     # -- reads --------------------------------------------------------------------------
 
     def study_names(self) -> list[str]:
-        names = [s.study_name for s in self.storage().get_all_studies()]
+        """The searches: every study but the comparisons (`comparisons`), then searches not yet a study."""
+        names = [s.study_name for s in self.storage().get_all_studies() if not _is_comparison(s.user_attrs)]
         for record in self.store().list_searches():
             if record.study_name not in names:
                 names.append(record.study_name)
@@ -89,8 +91,9 @@ class ServiceState:
         launch = self.launcher.get(name)
         if study_id is None and record is None and launch is None:
             raise StudyNotFound(name)
+        result = self.store().load_result(name) if record is not None else None
         if study_id is None:
-            return StudyData(name, None, record, launch, {}, [], [])
+            return StudyData(name, None, record, launch, {}, [], [], result)
         return StudyData(
             name,
             study_id,
@@ -99,7 +102,29 @@ class ServiceState:
             storage.get_study_user_attrs(study_id),
             [d.name.lower() for d in storage.get_study_directions(study_id)],
             storage.get_all_trials(study_id, deepcopy=False),
+            result,
         )
+
+    def comparisons(self, *, search: str | None = None) -> list["ComparisonData"]:
+        """Every comparison study (`effscale compare`), oldest first; only ``search``'s when given."""
+        storage = self.storage()
+        found = []
+        for study in storage.get_all_studies():
+            identity = study.user_attrs.get(COMPARE_ATTR)
+            if not isinstance(identity, dict) or (search is not None and identity.get("search") != search):
+                continue
+            trials = storage.get_all_trials(study._study_id, deepcopy=False)
+            found.append(ComparisonData(study.study_name, study._study_id, study.user_attrs, trials))
+        return found
+
+    def load_comparison(self, name: str) -> "ComparisonData":
+        """One comparison; `StudyNotFound` when no comparison has that name (a search is not one)."""
+        storage = self.storage()
+        study_id = self.study_id(name)
+        attrs = storage.get_study_user_attrs(study_id) if study_id is not None else {}
+        if not _is_comparison(attrs):
+            raise StudyNotFound(name)
+        return ComparisonData(name, study_id, attrs, storage.get_all_trials(study_id, deepcopy=False))
 
 
 @dataclass
@@ -111,6 +136,19 @@ class StudyData:
     user_attrs: dict[str, Any]
     directions: list[str]
     trials: list[FrozenTrial]
+    result: dict[str, Any] | None = None  # the stored verdict (`ProjectStore.load_result`)
+
+
+@dataclass
+class ComparisonData:
+    name: str
+    study_id: int
+    user_attrs: dict[str, Any]  # the identity (`COMPARE_ATTR`) and, once done, the result
+    trials: list[FrozenTrial]
+
+
+def _is_comparison(user_attrs: dict[str, Any]) -> bool:
+    return isinstance(user_attrs.get(COMPARE_ATTR), dict)
 
 
 def get_state(request: Request) -> ServiceState:
@@ -131,6 +169,17 @@ def load_study(study_name: str, state: ServiceState = Depends(get_state)) -> Stu
         return state.load(study_name)
     except StudyNotFound:
         raise _no_study(state, study_name) from None
+
+
+def _no_comparison(state: ServiceState, name: str) -> HTTPException:
+    return not_found(f"comparison {name!r} not found in storage {state.redacted_url}: GET /api/comparisons lists them")
+
+
+def load_comparison(comparison_name: str, state: ServiceState = Depends(get_state)) -> ComparisonData:
+    try:
+        return state.load_comparison(comparison_name)
+    except StudyNotFound:
+        raise _no_comparison(state, comparison_name) from None
 
 
 @dataclass
@@ -173,6 +222,7 @@ def require_token(
 
 
 __all__ = [
+    "ComparisonData",
     "NO_TOKEN_MESSAGE",
     "TOKEN_ENV",
     "ServiceState",
@@ -182,6 +232,7 @@ __all__ = [
     "UsageError",
     "find_study",
     "get_state",
+    "load_comparison",
     "load_study",
     "not_found",
     "require_token",

@@ -1,4 +1,5 @@
-"""Read-only study endpoints: list, one study, its trials, curves, candidate map and family."""
+"""Read-only study endpoints: list, one study (with its verdict), its trials, curves, candidate map,
+ranking and family."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from effscale.service.deps import (
 )
 from effscale.service.schemas import (
     CandidateMap,
+    CandidateRanking,
     Curve,
     CurveSet,
     Problem,
@@ -43,6 +45,10 @@ def study_url(name: str) -> str:
     return f"/api/studies/{quote(name, safe='')}"
 
 
+def comparison_url(name: str) -> str:
+    return f"/api/comparisons/{quote(name, safe='')}"
+
+
 def _has_family(state: ServiceState, name: str) -> bool:
     return state.store().load_family(name) is not None
 
@@ -59,8 +65,12 @@ def list_studies(state: ServiceState = Depends(get_state)) -> dict[str, Any]:
 
 @router.get("/{study_name}", response_model=StudyDetail, responses=NOT_FOUND, summary="One study")
 def get_study(data: StudyData = Depends(load_study), state: ServiceState = Depends(get_state)) -> dict[str, Any]:
-    """Configuration, progress (done / running / left), best trial so far and status."""
-    return ser.study_detail(data, has_family=_has_family(state, data.name), url=study_url(data.name))
+    """Configuration, progress (done / running / left), status, the verdict (`best` as mean ± se
+    over repeats with its ties, `best_source`, `fidelity`, `warnings`, `failures`) and the
+    comparisons of its winner."""
+    comparisons = [ser.comparison_link(c, url=comparison_url(c.name)) for c in state.comparisons(search=data.name)]
+    return ser.study_detail(data, has_family=_has_family(state, data.name), url=study_url(data.name),
+                            comparisons=comparisons)
 
 
 MAX_PAGE = 1000
@@ -132,8 +142,24 @@ def get_curves(data: StudyData = Depends(load_study)) -> dict[str, Any]:
 
 @router.get("/{study_name}/candidates", response_model=CandidateMap, responses=NOT_FOUND, summary="The α–β–γ candidate map")
 def get_candidates(data: StudyData = Depends(load_study)) -> dict[str, Any]:
-    """Every grid point with its ratios, feasibility, alias flag and the top-1 of its network."""
+    """Every grid point with its ratios, feasibility, alias flag and its network's race top-1
+    (mean ± se over the COMPLETE repeats, n)."""
     return ser.candidate_map(data.name, data.user_attrs, data.trials)
+
+
+@router.get(
+    "/{study_name}/candidates/ranking",
+    response_model=CandidateRanking,
+    responses=NOT_FOUND,
+    summary="Per-candidate aggregates (the race's ranking)",
+)
+def get_ranking(data: StudyData = Depends(load_study), state: ServiceState = Depends(get_state)) -> dict[str, Any]:
+    """One row per trained candidate: race mean ± se and n, confirmation mean ± se and n, and its
+    standing in the verdict (winner, tied, separated, failed, pruned, untrained). Stored with the
+    verdict (`source` "verdict"); before the search has one, computed from its trials so far
+    (`source` "trials", standing null)."""
+    stored = state.store().load_candidates(data.name) if data.result is not None else []
+    return ser.candidate_ranking(data, stored)
 
 
 def _family(state: ServiceState, data: StudyData) -> dict[str, Any]:

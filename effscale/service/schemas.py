@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from effscale._settings import check_value, flag, settings_of
 from effscale.search.options import SearchOptions
+from effscale.search.queries import BEST_SOURCES, RANKING_SOURCES, STANDINGS
 from effscale.trainer.recipe import ProxyRecipe
 
 STUDY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,119}$"
@@ -106,16 +107,17 @@ class Health(BaseModel):
 class Progress(BaseModel):
     grid: int | None = Field(None, description="candidates in the α×β×γ grid")
     feasible: int | None = None
-    unique: int | None = Field(None, description="distinct feasible networks (one trial each)")
+    unique: int | None = Field(None, description="distinct feasible networks (each trains one or more repeats)")
     aliases: int | None = None
     done: int = Field(..., description="trials COMPLETE, PRUNED or FAIL")
-    running: int
+    running: int = Field(..., description="trials running")
     waiting: int = 0
-    left: int | None = Field(None, description="unique − done − running; null when unknown")
+    left: int | None = Field(None, description="networks no trial has started yet (of unique); null when unknown")
+    networks_done: int = Field(0, description="networks with at least one finished trial")
     complete: int = 0
     pruned: int = 0
     fail: int = 0
-    fraction: float | None = None
+    fraction: float | None = Field(None, description="networks_done / unique")
 
 
 class TrialSummary(BaseModel):
@@ -156,16 +158,96 @@ class TrialSummary(BaseModel):
     lr: float | None = None
 
 
+class MeanSe(BaseModel):
+    """Validation top-1 over a candidate's repeats (paired seeds): never a bare top-1."""
+
+    val_top1_mean: float | None = Field(None, description="mean validation top-1 over the repeats")
+    val_top1_stderr: float | None = Field(None, description="its standard error; null below 2 repeats")
+    repeats: int = Field(0, description="n: how many repeats (seeds) the mean is over")
+
+
+class Coefficients(BaseModel):
+    alpha: float | None = None
+    beta: float | None = None
+    gamma: float | None = None
+
+
+class TiedCandidate(MeanSe, Coefficients):
+    """A candidate the separation rule could not tell from the winner."""
+
+
+class Best(MeanSe, Coefficients):
+    """A study's winner: `effscale.search.queries.search_verdict`'s ``best``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    confirmed: MeanSe | None = Field(None, description="the winner's top-1 at the confirmation round's longer budget")
+    tied_with: list[TiedCandidate] = Field([], description="candidates statistically tied with the winner")
+    chosen_by: Literal["race", "confirmation"] | None = Field(
+        None, description="which stage's ranking chose the winner; null for a single trial")
+    tie_break: str | None = Field(None, description="how a tie is decided")
+    separation_rule: str | None = Field(None, description="the rule that tells 'clearly worse' from 'tied'")
+    flops: int | None = Field(None, description="fvcore FLOPs of the winner's network")
+    flops_ratio: float | None = None
+    formula_ratio: float | None = None
+    number: int | None = Field(None, description="the trial's number when best_source is 'single trial'")
+
+
+class Fidelity(BaseModel):
+    """How the short proxy ranks the confirmed candidates against longer training."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kendall_tau: float | None = Field(None, description="Kendall's tau between proxy and confirmed mean top-1")
+    tau_interval: list[float | None] = Field([], description="95% bootstrap interval of tau over the seeds [lo, hi]")
+    proxy_winner: Coefficients | None = None
+    confirmed_winner: Coefficients | None = None
+    confirm_epochs: int | None = Field(None, description="a confirmation run's budget in epochs (or steps)")
+    confirm_steps: int | None = None
+    candidates: int | None = Field(None, description="how many candidates were confirmed")
+    repeats: int | None = Field(None, description="seeds per confirmed candidate")
+    agrees: bool | None = Field(None, description="the proxy's winner is the confirmed winner")
+    warning: str | None = None
+
+
+class PhiVerdict(BaseModel):
+    phi: int
+    verdict: str
+
+
+class ComparisonLink(BaseModel):
+    """A comparison (`effscale compare`) of a search's winner against single-dimension scaling."""
+
+    name: str
+    url: str = Field(..., description="GET this for the comparison's result")
+    status: str = Field(..., description="completed, running or incomplete (re-run the command to resume)")
+    search: str | None = Field(None, description="the search whose winner it compares; null for given coefficients")
+    baseline: str | None = None
+    data: str | None = None
+    phi_values: list[int] = Field([], description="the φ values compared")
+    repeats: int | None = Field(None, description="paired seeds per arm")
+    n_trials: int = 0
+    verdicts: list[PhiVerdict] = Field([], description="one verdict per φ, once completed")
+
+
 class StudySummary(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     name: str = Field(..., description="the study's name (one search is one Optuna study)")
-    status: str = Field(..., description="the search's status: pending|running|completed|failed|cancelled, else starting or unknown")
+    status: str = Field(
+        ..., description="the search's status: pending|running|completed|failed|cancelled|interrupted, else starting or unknown")
     baseline: str | None = Field(None, description="the baseline searched")
     created_at: str | None = Field(None, description="when the search record was created (ISO 8601, UTC)")
     n_trials: int = Field(..., description="trials in every state")
     progress: Progress
-    best: TrialSummary | None = Field(None, description="the winner so far (highest top-1, ties to lower FLOPs)")
+    best: Best | None = Field(
+        None, description="the winner: the stored verdict's (mean ± se over repeats, its ties), else the best single trial")
+    best_source: Literal[BEST_SOURCES] | None = Field(  # type: ignore[valid-type]
+        None, description="verdict: the search's stored verdict; single trial: a search still running or made by an "
+                          "older effscale, judged by its best single COMPLETE trial")
+    fidelity: Fidelity | None = Field(None, description="the proxy's fidelity; null without a confirmation round")
+    warnings: list[str] = Field([], description="what the verdict warns about (near chance, nothing separated, ...)")
+    failures: list[str] = Field([], description="one line per kind of failed trial")
     has_family: bool = False
     url: str
 
@@ -180,10 +262,11 @@ class StudyDetail(StudySummary):
     cancel_requested: bool = False
     directions: list[str] = []
     launch: dict[str, Any] | None = None
+    comparisons: list[ComparisonLink] = Field([], description="comparisons of this search's winner")
 
 
 class StudyList(BaseModel):
-    studies: list[StudySummary]
+    studies: list[StudySummary] = Field(..., description="the searches (comparisons are at GET /api/comparisons)")
 
 
 class TrialPage(BaseModel):
@@ -220,7 +303,84 @@ class CandidateMap(BaseModel):
     tolerance: float | None = None
     counts: dict[str, Any] = {}
     grid: dict[str, list[float]] = {}
-    candidates: list[dict[str, Any]]
+    candidates: list[dict[str, Any]] = Field(
+        ..., description="every grid point: its ratios, feasible, representative, alias, and its network's race "
+                         "val_top1 (mean over the COMPLETE repeats), val_top1_stderr, repeats, trial_numbers")
+
+
+class CandidateAggregate(BaseModel):
+    """One candidate's aggregates: `ProjectStore.load_candidates`'s row (`search --json`'s ranking)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    candidate: str = Field(..., description="'α,β,γ'")
+    alpha: float | None = None
+    beta: float | None = None
+    gamma: float | None = None
+    arch_id: str | None = None
+    flops: int | None = Field(None, description="fvcore FLOPs of its network")
+    standing: Literal[STANDINGS] | None = Field(  # type: ignore[valid-type]
+        None, description="in the stored verdict; null while the search has none")
+    n: int = Field(0, description="race repeats COMPLETE")
+    mean: float | None = Field(None, description="race mean validation top-1")
+    stderr: float | None = Field(None, description="its standard error (null below 2 repeats)")
+    confirm_n: int = Field(0, description="confirmation repeats COMPLETE")
+    confirm_mean: float | None = None
+    confirm_stderr: float | None = None
+
+
+class CandidateRanking(BaseModel):
+    study: str
+    source: Literal[RANKING_SOURCES] = Field(  # type: ignore[valid-type]
+        ..., description="verdict: stored with the search's verdict; trials: computed from the trials so far")
+    candidates: list[CandidateAggregate] = Field(..., description="best race mean first, untrained last")
+
+
+class ComparisonArm(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    arm: str = Field(..., description="compound, depth, width or resolution (and, for B0, paper/published)")
+    depth: float | None = None
+    width: float | None = None
+    resolution: int | None = None
+    flops: int | None = None
+    params: int | None = None
+    ratio: float | None = Field(None, description="measured FLOPs / the compound member's")
+    flops_ratio: float | None = None
+    repeats: int = 0
+    val_top1_mean: float | None = None
+    val_top1_stderr: float | None = None
+    delta_mean: float | None = Field(None, description="paired mean of arm − compound over the shared seeds")
+    delta_half_width: float | None = Field(None, description="half-width of its 95% t-interval")
+
+
+class ComparisonPhi(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    phi: int
+    verdict: str
+    arms: list[ComparisonArm]
+
+
+class ComparisonList(BaseModel):
+    comparisons: list[ComparisonLink]
+
+
+class ComparisonDetail(ComparisonLink):
+    """A comparison: its stored result document (`effscale compare --json`: ``comparison`` ..
+    ``phis``), with the link's fields; ``phis`` is empty until the comparison completes."""
+
+    model_config = ConfigDict(extra="allow")
+
+    comparison: str = Field(..., description="the comparison's study name")
+    num_classes: int | None = None
+    base_resolution: int | None = None
+    coefficients: Coefficients | None = None
+    budget: dict[str, Any] = {}
+    flops_convention: str | None = None
+    interval: str | None = Field(None, description="how delta_half_width is computed")
+    identity: dict[str, Any] = Field({}, description="the settings that identify the comparison")
+    phis: list[ComparisonPhi] = Field([], description="per φ: every arm's mean ± se (n), delta to compound, verdict")
 
 
 class SearchLaunched(BaseModel):

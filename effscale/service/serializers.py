@@ -13,20 +13,24 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
 
+from effscale.search.compare import COMPARE_ATTR, RESULT_ATTR
 from effscale.search.queries import (
     as_float,
     as_int,
+    comparison_status,
     iso_utc,
     json_safe,
+    ranking,
+    search_verdict,
+    stage_values,
     state_name,
-    trial_row,
-    trial_val_top1,
+    trial_row,  # noqa: F401 - the routes shape a trial as ser.trial_row
 )
-from effscale.search.study import best_trial
+from effscale.search.study import candidate_key
 from effscale.storage import SearchRecord, redact_url
 
 if TYPE_CHECKING:
-    from effscale.service.deps import StudyData
+    from effscale.service.deps import ComparisonData, StudyData
 
 DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -70,16 +74,23 @@ def serialize_curve(study: str, trial: FrozenTrial) -> dict[str, Any]:
 
 
 def progress(trials: Sequence[FrozenTrial], counts: dict[str, Any] | None) -> dict[str, Any]:
-    """Candidates done / running / left (left = unique − done − running)."""
+    """Trials done / running, and networks: a candidate trains several repeats (and maybe a
+    confirmation round), so ``left`` counts the unique networks no trial has started yet and
+    ``fraction`` those with a finished trial, out of ``unique``."""
     by_state = {state: 0 for state in TrialState}
+    started: set[Any] = set()
+    finished: set[Any] = set()
     for trial in trials:
         by_state[trial.state] += 1
+        network = _arch(trial) or candidate_key(trial)
+        if network is not None and trial.state != TrialState.WAITING:
+            started.add(network)
+            if trial.state in DONE_STATES:
+                finished.add(network)
     done = sum(by_state[s] for s in DONE_STATES)
     running = by_state[TrialState.RUNNING]
     counts = counts or {}
     unique = as_int(counts.get("unique"))
-    left = max(unique - done - running, 0) if unique is not None else None
-    total = unique if unique is not None else None
     return {
         "grid": as_int(counts.get("grid")),
         "feasible": as_int(counts.get("feasible")),
@@ -88,11 +99,12 @@ def progress(trials: Sequence[FrozenTrial], counts: dict[str, Any] | None) -> di
         "done": done,
         "running": running,
         "waiting": by_state[TrialState.WAITING],
-        "left": left,
+        "left": max(unique - len(started), 0) if unique is not None else None,
+        "networks_done": len(finished),
         "complete": by_state[TrialState.COMPLETE],
         "pruned": by_state[TrialState.PRUNED],
         "fail": by_state[TrialState.FAIL],
-        "fraction": (min(done / total, 1.0) if total else (1.0 if total == 0 else None)),
+        "fraction": (min(len(finished) / unique, 1.0) if unique else (1.0 if unique == 0 else None)),
     }
 
 
@@ -115,8 +127,9 @@ def _config(data: StudyData) -> dict[str, Any]:
 
 
 def study_summary(data: StudyData, *, has_family: bool, url: str) -> dict[str, Any]:
+    """Status, progress and the verdict (`search_verdict`: ``best``, ``best_source``,
+    ``fidelity``, ``warnings``, ``failures``)."""
     config = _config(data)
-    best = best_trial(data.trials)
     counts = data.user_attrs.get("counts")
     return {
         "name": data.name,
@@ -125,14 +138,17 @@ def study_summary(data: StudyData, *, has_family: bool, url: str) -> dict[str, A
         "created_at": iso_utc(data.record.created_at) if data.record is not None else None,
         "n_trials": len(data.trials),
         "progress": progress(data.trials, counts if isinstance(counts, dict) else None),
-        "best": trial_row(best) if best is not None else None,
+        **search_verdict(data.result, data.trials),
         "has_family": has_family,
         "url": url,
     }
 
 
-def study_detail(data: StudyData, *, has_family: bool, url: str) -> dict[str, Any]:
-    """`study_summary` plus the configuration, counts, search record and launch."""
+def study_detail(
+    data: StudyData, *, has_family: bool, url: str, comparisons: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any]:
+    """`study_summary` plus the configuration, counts, search record, launch and the comparisons
+    (`comparison_link`) of its winner."""
     summary = study_summary(data, has_family=has_family, url=url)
     record = data.record
     counts = data.user_attrs.get("counts")
@@ -146,30 +162,65 @@ def study_detail(data: StudyData, *, has_family: bool, url: str) -> dict[str, An
         cancel_requested=bool(record.cancel_requested) if record else False,
         directions=list(data.directions),
         launch=data.launch,
+        comparisons=list(comparisons),
     )
     return summary
 
 
+def _arch(trial: FrozenTrial) -> str | None:
+    arch = trial.user_attrs.get("arch_id")
+    return arch if isinstance(arch, str) else None
+
+
+def _network_stats(trials: Sequence[FrozenTrial]) -> dict[str, dict[str, Any]]:
+    """Per network (arch_id): the race's mean top-1 ± se over its COMPLETE repeats, n, and the
+    numbers of its race trials (aliases share their network's)."""
+    from effscale.search.stats import summarize
+
+    values = stage_values(trials, confirmation=False, by=_arch)
+    stats: dict[str, dict[str, Any]] = {}
+    for trial in trials:
+        arch = _arch(trial)
+        if arch is None or bool(trial.user_attrs.get("confirmation", False)):
+            continue
+        entry = stats.setdefault(arch, {"trial_numbers": [], "states": []})
+        entry["trial_numbers"].append(trial.number)
+        entry["states"].append(state_name(trial))
+    for arch, entry in stats.items():
+        s = summarize([v for _, v in sorted(values.get(arch, {}).items())])
+        entry.update(val_top1=as_float(s.mean), val_top1_stderr=as_float(s.stderr), repeats=s.n,
+                     state=_network_state(entry.pop("states")))
+    return stats
+
+
+def _network_state(states: list[str]) -> str:
+    """A network's state over its repeats: running while one runs, complete once one completed."""
+    for state in ("running", "waiting", "complete"):
+        if state in states:
+            return state
+    return states[-1]
+
+
 def candidate_map(study: str, user_attrs: dict[str, Any], trials: Sequence[FrozenTrial]) -> dict[str, Any]:
-    """The grid of candidates, each with the validation top-1 of the trial that trained its network."""
+    """The grid of candidates, each with its network's race top-1: the mean over its COMPLETE
+    repeats (``val_top1``), ``val_top1_stderr`` and ``repeats``, and its race trials' numbers."""
     config = user_attrs.get("effscale") if isinstance(user_attrs.get("effscale"), dict) else {}
     raw = user_attrs.get("candidates")
     candidates = [c for c in raw if isinstance(c, dict)] if isinstance(raw, list) else []
-    by_arch: dict[str, FrozenTrial] = {}
-    for trial in trials:
-        arch = trial.user_attrs.get("arch_id")
-        if isinstance(arch, str):
-            by_arch[arch] = trial
+    networks = _network_stats(trials)
     rows = []
     for cand in candidates:
-        trial = by_arch.get(cand.get("arch_id")) if isinstance(cand.get("arch_id"), str) else None
+        net = networks.get(cand.get("arch_id")) if isinstance(cand.get("arch_id"), str) else None
         row = json_safe(dict(cand))
         row["feasible"] = bool(cand.get("feasible"))
         row["representative"] = bool(cand.get("representative"))
         row["alias"] = row["feasible"] and not row["representative"]
-        row["trial_number"] = trial.number if trial is not None else None
-        row["state"] = state_name(trial) if trial is not None else None
-        row["val_top1"] = trial_val_top1(trial) if trial is not None else None
+        row["trial_numbers"] = net["trial_numbers"] if net else []
+        row["trial_number"] = min(net["trial_numbers"]) if net else None
+        row["state"] = net["state"] if net else None
+        row["val_top1"] = net["val_top1"] if net else None
+        row["val_top1_stderr"] = net["val_top1_stderr"] if net else None
+        row["repeats"] = net["repeats"] if net else 0
         rows.append(row)
     grid_cfg = config.get("grid") if isinstance(config.get("grid"), dict) else {}
     grid: dict[str, list[float]] = {}
@@ -188,6 +239,52 @@ def candidate_map(study: str, user_attrs: dict[str, Any], trials: Sequence[Froze
         "grid": grid,
         "candidates": rows,
     }
+
+
+def candidate_ranking(data: StudyData, stored: list[dict[str, Any]]) -> dict[str, Any]:
+    """`queries.ranking`: the aggregates stored with the verdict, else computed from the trials
+    (confirmation runs at the search's configured budget only, as the search counts them)."""
+    budget = _config(data).get("confirm_budget")
+    return {"study": data.name, **ranking(stored, has_verdict=data.result is not None, trials=data.trials,
+                                          confirm_budget=budget if isinstance(budget, dict) else None)}
+
+
+# ---------------------------------------------------------------------------------------------
+# comparisons
+
+
+def comparison_link(data: ComparisonData, *, url: str) -> dict[str, Any]:
+    """A comparison in a list: what it compares, its status and, once done, each φ's verdict."""
+    identity = data.user_attrs.get(COMPARE_ATTR) or {}
+    result = data.user_attrs.get(RESULT_ATTR) if isinstance(data.user_attrs.get(RESULT_ATTR), dict) else {}
+    phis = identity.get("phis") if isinstance(identity.get("phis"), list) else []
+    return {
+        "name": data.name,
+        "url": url,
+        "status": comparison_status(data.user_attrs, data.trials),
+        "search": identity.get("search") if isinstance(identity.get("search"), str) else None,
+        "baseline": identity.get("baseline") if isinstance(identity.get("baseline"), str) else None,
+        "data": identity.get("data") if isinstance(identity.get("data"), str) else None,
+        "phi_values": [p for p in (as_int(v) for v in phis) if p is not None],
+        "repeats": as_int(identity.get("repeats")),
+        "n_trials": len(data.trials),
+        "verdicts": [{"phi": as_int(e.get("phi")), "verdict": str(e.get("verdict", ""))}
+                     for e in result.get("phis") or [] if isinstance(e, dict) and as_int(e.get("phi")) is not None],
+    }
+
+
+def comparison_detail(data: ComparisonData, *, url: str) -> dict[str, Any]:
+    """`comparison_link` and the stored result document (``phis`` empty until it completes)."""
+    identity = data.user_attrs.get(COMPARE_ATTR) or {}
+    result = data.user_attrs.get(RESULT_ATTR) if isinstance(data.user_attrs.get(RESULT_ATTR), dict) else {}
+    coefficients = identity.get("coefficients")
+    if isinstance(coefficients, list) and len(coefficients) == 3:
+        coefficients = dict(zip(("alpha", "beta", "gamma"), coefficients))
+    document = {"comparison": data.name, "coefficients": coefficients if isinstance(coefficients, dict) else None,
+                "budget": identity.get("budget") if isinstance(identity.get("budget"), dict) else {},
+                "base_resolution": identity.get("base_resolution"), **json_safe(result)}
+    return {**document, **comparison_link(data, url=url), "identity": json_safe(identity),
+            "phis": [e for e in document.get("phis") or [] if isinstance(e, dict)]}
 
 
 def search_status(

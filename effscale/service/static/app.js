@@ -1,14 +1,18 @@
 /* effscale dashboard: plain JavaScript, hand-written SVG, no external libraries (works offline).
  *
- * Routes (hash): #/ lists studies; #/study/NAME shows one study. While a search runs, the page
- * refreshes every REFRESH_MS. Elements the browser test counts carry ids / classes:
- * #trial-table tr.trial-row, #candidate-map .cand, #flops-plot .pt, #curves-plot .curve,
- * #family-table tr.family-row; #view[data-ready="1"] once a render has finished.
+ * Routes (hash): #/ lists studies and comparisons; #/study/NAME shows one search;
+ * #/comparison/NAME one comparison. While a search runs, the page refreshes every REFRESH_MS.
+ * Top-1 is shown as a mean ± standard error over a candidate's repeats, with n, never bare.
+ * Elements the browser test counts carry ids / classes: #trial-table tr.trial-row,
+ * #candidate-table tr.cand-row, #candidate-map .cand, #flops-plot .pt and .errbar,
+ * #fidelity-plot .fpt, #curves-plot .curve, #family-table tr.family-row, #comparisons-table
+ * tr.comparison-row, #comparison-plot g.series; #view[data-ready="1"] once a render has finished.
  */
 "use strict";
 
 const REFRESH_MS = 3000;
 const LIVE_STATUSES = new Set(["pending", "running", "starting", "cancelling"]);
+const STANDING_COLOURS = { winner: "#d69e2e", tied: "#2a62c9", separated: "#98a1b3", failed: "#c53030", pruned: "#b7791f", untrained: "#d9dde5" };
 const SVG_NS = "http://www.w3.org/2000/svg";
 const TABLE_LIMIT = 1000;
 
@@ -74,6 +78,19 @@ function secs(x) {
   return (x / 3600).toFixed(2) + " h";
 }
 function badge(status) { return h("span", { class: "badge " + status, text: status }); }
+// "47.9 ± 14.6% (n=2)": a mean top-1 with its standard error and n (se "n/a" below 2 repeats)
+function meanSe(mean, se, n) {
+  if (mean === null || mean === undefined) return "–";
+  const err = se === null || se === undefined ? "n/a" : (100 * se).toFixed(1);
+  return `${(100 * mean).toFixed(1)} ± ${err}% (n=${n ?? 0})`;
+}
+function triple(c) { return `(${c.alpha}, ${c.beta}, ${c.gamma})`; }
+function keyOf(c) { return [c.alpha, c.beta, c.gamma].map((v) => Number(v).toFixed(6)).join(","); }
+function tau(f) {
+  if (!f || f.kendall_tau === null || f.kendall_tau === undefined) return "–";
+  const [lo, hi] = f.tau_interval || [];
+  return `${fmt(f.kendall_tau, 2)}` + (lo !== null && lo !== undefined && hi !== null && hi !== undefined ? ` [95% ${fmt(lo, 2)}, ${fmt(hi, 2)}]` : "");
+}
 
 // viridis-like colour scale, t in [0, 1]
 const STOPS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
@@ -114,8 +131,8 @@ const enc = encodeURIComponent;
 
 function route() {
   const hash = decodeURIComponent(location.hash || "#/");
-  const m = hash.match(/^#\/study\/(.+)$/);
-  return m ? { page: "study", name: m[1] } : { page: "list" };
+  const m = hash.match(/^#\/(study|comparison)\/(.+)$/);
+  return m ? { page: m[1], name: m[2] } : { page: "list" };
 }
 
 function schedule(live) {
@@ -130,12 +147,13 @@ async function render() {
   const view = document.getElementById("view");
   const r = route();
   try {
-    const node = r.page === "study" ? await studyPage(r.name) : await listPage();
+    const page = { study: studyPage, comparison: comparisonPage, list: listPage }[r.page];
+    const node = await page(r.name);
     if (seq !== renderSeq) return; // a newer render started meanwhile
-    const scroll = view.querySelector(".scroll");
+    const scroll = view.querySelector(".scroll.trials");
     const keep = scroll ? scroll.scrollTop : 0;
     view.replaceChildren(node.el);
-    const again = view.querySelector(".scroll");
+    const again = view.querySelector(".scroll.trials");
     if (again) again.scrollTop = keep;
     view.dataset.ready = "1";
     view.dataset.page = r.page;
@@ -155,34 +173,57 @@ window.addEventListener("DOMContentLoaded", render);
 // studies list
 
 function progressBar(p, small) {
-  const total = p.unique || 0;
-  const done = total ? Math.min(p.done / total, 1) : p.fraction || 0;
-  const run = total ? Math.min(p.running / total, 1 - done) : 0;
-  return h("span", { class: "progress" + (small ? " small" : ""), title: `${p.done} done, ${p.running} running, ${p.left ?? "?"} left` },
+  const done = Math.min(p.fraction || 0, 1);
+  const run = p.running ? Math.min(0.04, 1 - done) : 0;
+  return h("span", { class: "progress" + (small ? " small" : ""), title: `${p.networks_done} of ${p.unique ?? "?"} networks trained; ${p.done} trials done, ${p.running} running, ${p.left ?? "?"} networks not started` },
     h("span", { class: "done", style: `width:${(100 * done).toFixed(1)}%` }),
     h("span", { class: "run", style: `left:${(100 * done).toFixed(1)}%;width:${(100 * run).toFixed(1)}%` }));
 }
 
 async function listPage() {
-  const data = await api("/api/studies");
+  const [data, comps] = await Promise.all([api("/api/studies"), api("/api/comparisons")]);
   const rows = data.studies.map((st) =>
     h("tr", { class: "study-row" },
       h("td", {}, h("a", { href: "#/study/" + enc(st.name), text: st.name })),
       h("td", { class: "left" }, badge(st.status)),
       h("td", { class: "left", text: st.baseline || "–" }),
-      h("td", {}, progressBar(st.progress, true), ` ${st.progress.done}/${st.progress.unique ?? "?"}`),
-      h("td", { text: st.best ? pct(st.best.val_top1) : "–" }),
+      h("td", {}, progressBar(st.progress, true), ` ${st.progress.networks_done}/${st.progress.unique ?? "?"}`),
+      h("td", { class: "left", text: st.best ? triple(st.best) : "–" }),
+      h("td", { text: st.best ? meanSe(st.best.val_top1_mean, st.best.val_top1_stderr, st.best.repeats) : "–",
+        title: st.best_source === "single trial" ? "best single trial: no verdict stored yet" : null }),
+      h("td", { class: "muted", text: st.best_source || "–" }),
+      h("td", { text: tau(st.fidelity) }),
       h("td", { text: st.n_trials }),
       h("td", { text: st.has_family ? "yes" : "–" }),
       h("td", { class: "left muted", text: st.created_at ? st.created_at.replace("T", " ").slice(0, 19) : "–" })));
+  const heads = ["study", "status", "baseline", "progress", "winner (α, β, γ)", "top-1 mean ± se (n)", "from", "Kendall τ", "trials", "family", "created"];
   const el = h("div", {},
     h("h1", { text: "Studies" }),
     data.studies.length
       ? h("div", { class: "card" }, h("table", { id: "studies-table" },
-          h("thead", {}, h("tr", {}, ["study", "status", "baseline", "progress", "best top-1", "trials", "family", "created"].map((t, i) => h("th", { class: i < 3 || i === 7 ? "left" : "", text: t })))),
+          h("thead", {}, h("tr", {}, heads.map((t, i) => h("th", { class: [0, 1, 2, 4, 10].includes(i) ? "left" : "", text: t })))),
           h("tbody", {}, rows)))
-      : h("p", { class: "muted", text: "No studies yet: run `effscale search ... --storage URL` or POST /api/searches." }));
-  return { el, live: data.studies.some((st) => LIVE_STATUSES.has(st.status)) };
+      : h("p", { class: "muted", text: "No studies yet: run `effscale search ... --storage URL` or POST /api/searches." }),
+    h("h1", { text: "Comparisons" }),
+    comparisonsTable(comps.comparisons, true));
+  return { el, live: data.studies.some((st) => LIVE_STATUSES.has(st.status)) || comps.comparisons.some((c) => c.status === "running") };
+}
+
+function comparisonsTable(comps, withSearch) {
+  if (!comps.length) return h("p", { class: "muted", id: "no-comparisons", text: "No comparisons yet: run `effscale compare --study NAME`." });
+  const rows = comps.map((c) =>
+    h("tr", { class: "comparison-row" },
+      h("td", {}, h("a", { href: "#/comparison/" + enc(c.name), text: c.name })),
+      withSearch ? h("td", { class: "left" }, c.search ? h("a", { href: "#/study/" + enc(c.search), text: c.search }) : "given coefficients") : null,
+      h("td", { class: "left" }, badge(c.status)),
+      h("td", { class: "left", text: c.baseline || "–" }),
+      h("td", { class: "left", text: c.phi_values.join(", ") }),
+      h("td", { text: c.repeats ?? "–" }),
+      h("td", { class: "left verdicts", text: c.verdicts.length ? c.verdicts.map((v) => `φ=${v.phi}: ${v.verdict}`).join("; ") : "–" })));
+  const heads = ["comparison", withSearch ? "search" : null, "status", "baseline", "φ", "seeds", "verdict"].filter((x) => x);
+  return h("div", { class: "card" }, h("table", { id: "comparisons-table" },
+    h("thead", {}, h("tr", {}, heads.map((t) => h("th", { class: t === "seeds" ? "" : "left", text: t })))),
+    h("tbody", {}, rows)));
 }
 
 // ------------------------------------------------------------------------------------------
@@ -192,69 +233,143 @@ async function studyPage(name) {
   const base = "/api/studies/" + enc(name);
   const q = new URLSearchParams({ sort: ui.sort, limit: String(TABLE_LIMIT) });
   if (ui.state) q.set("state", ui.state);
-  const [study, page, all, cands, curves, family] = await Promise.all([
+  const [study, page, cands, ranking, curves, family] = await Promise.all([
     api(base),
     api(base + "/trials?" + q.toString()),
-    ui.state ? api(base + "/trials?limit=" + TABLE_LIMIT) : null,
     api(base + "/candidates"),
+    api(base + "/candidates/ranking"),
     api(base + "/curves"),
     api(base + "/family").catch((e) => (e.status === 404 ? null : Promise.reject(e))),
   ]);
-  const trials = (all || page).trials;
-  const best = study.best;
+  const rows = ranking.candidates;
+  const plots = h("div", { class: "grid2" },
+    h("div", { class: "card" }, h("h2", { text: "Top-1 (mean ± se over repeats) against measured FLOPs" }), flopsPlot(rows, study.best)),
+    study.fidelity ? h("div", { class: "card" }, h("h2", { id: "fidelity-title", text: `Proxy against confirmed top-1: Kendall τ ${tau(study.fidelity)}` }), fidelityPlot(rows, study.fidelity)) : null,
+    h("div", { class: "card" }, h("h2", { text: "Candidates: α × β per γ, coloured by mean top-1" }), candidateMap(cands)),
+    h("div", { class: "card" }, h("h2", { text: "Learning curves (validation top-1 per epoch)" }), curvesPlot(curves.curves)),
+    h("div", { class: "card" }, h("h2", {}, "Family B0..B7 ", family ? h("a", { href: base + "/family/download", text: "download JSON" }) : null), familyTable(family, study)));
+  const el = h("div", {}, studyHeader(study), plots,
+    h("div", { class: "card", style: "margin-top:14px" }, candidateTable(ranking)),
+    h("div", { class: "card" }, trialTable(page, rows)));
+  return { el, live: LIVE_STATUSES.has(study.status) };
+}
+
+function studyHeader(study) {
   const cfg = study.config || {};
   const budget = cfg.budget ? Object.entries(cfg.budget).map(([k, v]) => `${v} ${k}`).join(", ") : "–";
   const p = study.progress;
-
-  const header = h("div", { class: "card" },
+  const repeats = cfg.min_repeats ? `${cfg.min_repeats}–${cfg.max_repeats} seeds` : null;
+  return h("div", { class: "card" },
     h("div", { class: "row" },
       h("h1", { text: study.name }), badge(study.status),
       h("span", { class: "kv" }, "baseline", h("b", { text: study.baseline || "–" })),
       h("span", { class: "kv" }, "data", h("b", { text: cfg.data || "–" })),
       h("span", { class: "kv" }, "constraint", h("b", { text: `${cfg.constraint || "?"} ratio ${cfg.target_ratio ?? "?"} ± ${cfg.tolerance ?? "?"}` })),
-      h("span", { class: "kv" }, "budget", h("b", { text: budget }))),
+      h("span", { class: "kv" }, "budget", h("b", { text: budget + (repeats ? ` · ${repeats}` : "") }))),
     h("div", { class: "row", style: "margin-top:8px" },
       progressBar(p, false),
-      h("span", { id: "progress-text", text: `${p.done} done · ${p.running} running · ${p.left ?? "?"} left of ${p.unique ?? "?"} networks` }),
-      h("span", { class: "muted", text: `grid ${p.grid ?? "?"} · feasible ${p.feasible ?? "?"} · aliases ${p.aliases ?? "?"}` }),
-      h("span", { class: "kv" }, "best so far",
-        h("b", { id: "best-so-far", text: best ? `${pct(best.val_top1)} at α=${fmt(best.alpha, 2)} β=${fmt(best.beta, 2)} γ=${fmt(best.gamma, 2)} (trial ${best.number})` : "–" }))),
+      h("span", { id: "progress-text", text: `${p.done} trials done · ${p.running} running · ${p.networks_done} of ${p.unique ?? "?"} networks trained, ${p.left ?? "?"} not started` }),
+      h("span", { class: "muted", text: `grid ${p.grid ?? "?"} · feasible ${p.feasible ?? "?"} · aliases ${p.aliases ?? "?"}` })),
+    verdictLine(study),
+    study.fidelity ? fidelityLine(study.fidelity) : null,
+    warningsBox(study),
+    study.comparisons && study.comparisons.length
+      ? h("div", { id: "comparison-links", class: "row", style: "margin-top:8px" }, h("span", { class: "muted", text: "compared against single-dimension scaling:" }),
+          study.comparisons.map((c) => h("a", { class: "comparison-link", href: "#/comparison/" + enc(c.name), text: `${c.name} (${c.status})` })))
+      : null,
     study.error ? h("p", { class: "error", text: study.error }) : null);
+}
 
-  const plots = h("div", { class: "grid2" },
-    h("div", { class: "card" }, h("h2", { text: "Candidates: α × β per γ, coloured by top-1" }), candidateMap(cands)),
-    h("div", { class: "card" }, h("h2", { text: "Top-1 against measured FLOPs" }), flopsPlot(trials, best)),
-    h("div", { class: "card" }, h("h2", { text: "Learning curves (validation top-1 per epoch)" }), curvesPlot(curves.curves)),
-    h("div", { class: "card" }, h("h2", {}, "Family B0..B7 ", family ? h("a", { href: base + "/family/download", text: "download JSON" }) : null), familyTable(family, study)));
+// "winner (α, β, γ): mean ± se (n), tied with k: ...", from the stored verdict; a search without
+// one shows its best single trial and says so.
+function verdictLine(study) {
+  const b = study.best;
+  if (!b) return h("p", { id: "verdict-line", class: "verdict muted", text: "No trial has completed yet." });
+  if (study.best_source !== "verdict") {
+    return h("p", { id: "verdict-line", class: "verdict" }, h("b", { text: "best single trial so far " }),
+      `${triple(b)}: top-1 ${meanSe(b.val_top1_mean, b.val_top1_stderr, b.repeats)}, trial ${b.number}`,
+      h("span", { class: "muted", text: " (no verdict stored yet: a search still running, or made by an older effscale)" }));
+  }
+  const tied = b.tied_with || [];
+  return h("p", { id: "verdict-line", class: "verdict" },
+    h("b", { text: `winner ${triple(b)}: ` }), meanSe(b.val_top1_mean, b.val_top1_stderr, b.repeats),
+    b.confirmed ? `, confirmed ${meanSe(b.confirmed.val_top1_mean, b.confirmed.val_top1_stderr, b.confirmed.repeats)}` : "",
+    ` · measured ${fmt(b.flops_ratio, 2)}× / formula ${fmt(b.formula_ratio, 2)}× · chosen by the ${b.chosen_by}`,
+    h("span", { id: "tied-with" }, tied.length
+      ? `; tied with ${tied.length}: ` + tied.map((t) => `${triple(t)} ${meanSe(t.val_top1_mean, t.val_top1_stderr, t.repeats)}`).join("; ")
+      : "; tied with 0 (separated from every other candidate)"),
+    h("span", { class: "muted rule", title: `${b.tie_break || ""}\n${b.separation_rule || ""}`, text: " (rules)" }));
+}
 
-  const el = h("div", {}, header, plots, h("div", { class: "card", style: "margin-top:14px" }, trialTable(page, best)));
-  return { el, live: LIVE_STATUSES.has(study.status) };
+function fidelityLine(f) {
+  const by = f.confirm_epochs ? `${f.confirm_epochs} epochs` : `${f.confirm_steps} steps`;
+  return h("p", { id: "fidelity-line", class: "muted" },
+    `proxy fidelity: Kendall τ ${tau(f)} over ${f.candidates} candidates retrained for ${by}, ${f.repeats} seeds each; `,
+    `proxy winner ${triple(f.proxy_winner)}, confirmed winner ${triple(f.confirmed_winner)}`,
+    f.agrees ? " (they agree)" : " (they differ: the family comes from the confirmed winner)");
+}
+
+function warningsBox(study) {
+  const items = [...(study.warnings || []), ...(study.failures || [])];
+  if (!items.length) return null;
+  return h("div", { id: "warnings", class: "warnings" }, h("b", { text: "Warnings" }),
+    h("ul", {}, items.map((w) => h("li", { class: "warning", text: w }))));
+}
+
+// ------------------------------------------------------------------------------------------
+// candidate table: the aggregates behind the verdict
+
+function candidateTable(ranking) {
+  const rows = ranking.candidates.map((c, i) =>
+    h("tr", { class: "cand-row " + (c.standing || "unranked"), "data-key": keyOf(c) },
+      h("td", { text: i + 1 }),
+      h("td", { text: fmt(c.alpha, 3) }), h("td", { text: fmt(c.beta, 3) }), h("td", { text: fmt(c.gamma, 3) }),
+      h("td", { text: human(c.flops) }),
+      h("td", { class: "left" }, c.standing ? h("span", { class: "standing " + c.standing, text: c.standing }) : h("span", { class: "muted", text: "racing" })),
+      h("td", { text: meanSe(c.mean, c.stderr, c.n) }), h("td", { text: c.n }),
+      h("td", { text: c.confirm_n ? meanSe(c.confirm_mean, c.confirm_stderr, c.confirm_n) : "–" }), h("td", { text: c.confirm_n })));
+  const heads = ["#", "α", "β", "γ", "FLOPs", "standing", "race top-1 mean ± se (n)", "n", "confirmed mean ± se (n)", "confirm n"];
+  return h("div", {},
+    h("div", { class: "controls" }, h("h2", { style: "margin:0", text: "Candidates" }),
+      h("span", { class: "muted", text: ranking.source === "verdict" ? "as the stored verdict ranked them" : "aggregated from the trials so far (no verdict yet)" })),
+    h("div", { class: "scroll" }, h("table", { id: "candidate-table" },
+      h("thead", {}, h("tr", {}, heads.map((t, i) => h("th", { class: i === 5 ? "left" : "", text: t })))),
+      h("tbody", {}, rows))));
 }
 
 // ------------------------------------------------------------------------------------------
 // trial table
 
-function trialTable(page, best) {
+function trialTable(page, ranking) {
   const stateSel = h("select", { id: "state-filter", onchange: (e) => { ui.state = e.target.value; render(); } },
     ["", "complete", "pruned", "fail", "running", "waiting"].map((v) => h("option", { value: v, selected: v === ui.state, text: v || "all states" })));
   const sortSel = h("select", { id: "sort", onchange: (e) => { ui.sort = e.target.value; render(); } },
     [["number", "trial #"], ["-value", "top-1 (best first)"], ["value", "top-1 (worst first)"], ["flops", "FLOPs"], ["-flops", "FLOPs (largest first)"]]
       .map(([v, t]) => h("option", { value: v, selected: v === ui.sort, text: t })));
-  const cols = ["#", "α", "β", "γ", "d", "w", "res", "measured ratio", "formula ratio", "params", "FLOPs", "top-1", "time", "state"];
-  const rows = page.trials.map((t) =>
-    h("tr", { class: "trial-row" + (best && t.number === best.number ? " best" : ""), "data-number": t.number },
+  const agg = {};
+  for (const c of ranking) agg[keyOf(c)] = c;
+  const cols = ["#", "α", "β", "γ", "d", "w", "res", "repeat", "seed", "confirm", "measured ratio", "formula ratio", "params", "FLOPs",
+    "top-1 (this run)", "candidate mean ± se (n)", "n", "time", "state"];
+  const rows = page.trials.map((t) => {
+    const c = agg[keyOf(t)];
+    const stats = c ? (t.confirmation ? [c.confirm_mean, c.confirm_stderr, c.confirm_n] : [c.mean, c.stderr, c.n]) : [null, null, 0];
+    return h("tr", { class: "trial-row" + (t.confirmation ? " confirmation" : ""), "data-number": t.number },
       h("td", { text: t.number }),
       h("td", { text: fmt(t.alpha, 3) }), h("td", { text: fmt(t.beta, 3) }), h("td", { text: fmt(t.gamma, 3) }),
       h("td", { text: fmt(t.depth, 3) }), h("td", { text: fmt(t.width, 3) }), h("td", { text: t.resolution ?? "–" }),
+      h("td", { text: t.repeat ?? "–" }), h("td", { text: t.seed ?? "–" }),
+      h("td", { class: "confirm-flag", text: t.confirmation ? "✓" : "", title: t.confirmation ? "confirmation run (longer budget)" : null }),
       h("td", { text: t.flops_ratio === null ? "–" : fmt(t.flops_ratio, 3) + "×" }),
       h("td", { text: t.formula_ratio === null ? "–" : fmt(t.formula_ratio, 3) + "×" }),
       h("td", { text: human(t.params) }), h("td", { text: human(t.flops) }),
-      h("td", { text: pct(t.val_top1) }), h("td", { text: secs(t.train_seconds ?? t.duration_s) }),
-      h("td", {}, badge(t.state))));
+      h("td", { text: pct(t.val_top1) }), h("td", { text: meanSe(...stats) }), h("td", { text: stats[2] }),
+      h("td", { text: secs(t.train_seconds ?? t.duration_s) }),
+      h("td", { title: t.fail_reason || null }, badge(t.state)));
+  });
   return h("div", {},
     h("div", { class: "controls" }, h("h2", { style: "margin:0", text: "Trials" }), stateSel, sortSel,
-      h("span", { class: "muted", id: "trial-count", text: `${page.trials.length} of ${page.total} shown` })),
-    h("div", { class: "scroll" },
+      h("span", { class: "muted", id: "trial-count", text: `${page.trials.length} of ${page.total} shown · one row per trial (repeat); the candidate's mean is over its stage's repeats` })),
+    h("div", { class: "scroll trials" },
       h("table", { id: "trial-table" },
         h("thead", {}, h("tr", {}, cols.map((c) => h("th", { text: c })))),
         h("tbody", {}, rows))));
@@ -304,7 +419,8 @@ function candidateMap(data) {
       const fill = c.feasible && top !== null ? colour(tops(top)) : null;
       const tip = `α=${c.alpha} β=${c.beta} γ=${c.gamma}\nd=${fmt(c.depth, 3)} w=${fmt(c.width, 3)} res=${c.resolution}\n` +
         `measured ${fmt(c.flops_ratio, 3)}× · formula ${fmt(c.formula_ratio, 3)}×\n` +
-        (c.feasible ? (c.alias ? "alias: same network as another candidate\n" : "") + `top-1 ${pct(top)}${c.trial_number !== null ? " (trial " + c.trial_number + ")" : ""}` : "outside the FLOPs band");
+        (c.feasible ? (c.alias ? "alias: same network as another candidate\n" : "") +
+          `race top-1 ${meanSe(top, c.val_top1_stderr, c.repeats)}` + (c.trial_numbers && c.trial_numbers.length ? ` (trials ${c.trial_numbers.join(", ")})` : "") : "outside the FLOPs band");
       panel.appendChild(s("circle", { class: cls, cx, cy, r: cell * 0.36, fill, "data-alpha": c.alpha, "data-beta": c.beta, "data-gamma": c.gamma }, title(tip)));
       if (c.alias) panel.appendChild(s("text", { class: "alias-mark", x: cx, y: cy + 3.5, "text-anchor": "middle", text: "=" }));
     }
@@ -316,7 +432,7 @@ function candidateMap(data) {
     h("span", {}, h("span", { class: "swatch band" }), "feasible band" + (data.target_ratio ? ` (${data.constraint} ratio ${data.target_ratio} ± ${data.tolerance})` : "")),
     h("span", {}, h("span", { class: "swatch inf" }), "infeasible"),
     h("span", {}, h("span", { class: "swatch alias", style: "background:#d9dde5" }), "= alias (same network as a trained candidate)"),
-    h("span", {}, "top-1 ", pct(lo), " ", h("span", { class: "colorbar", style: `background:linear-gradient(90deg,${[0, 0.25, 0.5, 0.75, 1].map(colour).join(",")})` }), " ", pct(hi)));
+    h("span", {}, "mean top-1 ", pct(lo), " ", h("span", { class: "colorbar", style: `background:linear-gradient(90deg,${[0, 0.25, 0.5, 0.75, 1].map(colour).join(",")})` }), " ", pct(hi)));
   return h("div", {}, svg, legend);
 }
 
@@ -353,27 +469,98 @@ function linear(lo, hi, a, b, n = 5) {
 }
 
 // ------------------------------------------------------------------------------------------
-// top-1 against measured FLOPs
+// error bars and legends shared by the plots
 
-function flopsPlot(trials, best) {
-  const pts = trials.filter((t) => t.val_top1 !== null && t.flops !== null);
+// A vertical (or, with horizontal, a horizontal) ±se bar with caps, around (x, y) in data units.
+function errorBar(xs, ys, x, y, se, cls, horizontal) {
+  if (se === null || se === undefined) return null;
+  const cap = 4;
+  let d;
+  if (horizontal) {
+    const x1 = xs.map(x - se), x2 = xs.map(x + se), py = ys.map(y);
+    d = `M${x1},${py}H${x2}M${x1},${py - cap}V${py + cap}M${x2},${py - cap}V${py + cap}`;
+  } else {
+    const y1 = ys.map(y - se), y2 = ys.map(y + se), px = xs.map(x);
+    d = `M${px},${y1}V${y2}M${px - cap},${y1}H${px + cap}M${px - cap},${y2}H${px + cap}`;
+  }
+  return s("path", { class: cls, d });
+}
+
+function legendItem(colour, text, cls) {
+  return h("span", { class: cls || null }, h("span", { class: "swatch", style: `background:${colour}` }), text);
+}
+
+// Data ranges that include the error bars.
+function spanOf(points, value, err) {
+  const lo = points.map((p) => value(p) - (err(p) || 0)), hi = points.map((p) => value(p) + (err(p) || 0));
+  return [Math.min(...lo), Math.max(...hi)];
+}
+
+// ------------------------------------------------------------------------------------------
+// top-1 against measured FLOPs: one point per candidate at its race mean, ±se bars
+
+function flopsPlot(rows, best) {
+  const pts = rows.filter((c) => c.mean !== null && c.flops !== null);
   const W = 560, H = 300, box = { l: 62, r: W - 12, t: 12, b: H - 40 };
   const svg = s("svg", { id: "flops-plot", viewBox: `0 0 ${W} ${H}`, width: W, height: H, "data-count": pts.length });
   if (!pts.length) {
-    svg.appendChild(s("text", { x: W / 2, y: H / 2, "text-anchor": "middle", text: "no trial has reported top-1 yet" }));
+    svg.appendChild(s("text", { x: W / 2, y: H / 2, "text-anchor": "middle", text: "no candidate has completed a trial yet" }));
     return svg;
   }
-  const xs = linear(Math.min(...pts.map((t) => t.flops)), Math.max(...pts.map((t) => t.flops)), box.l, box.r);
-  const ys = linear(Math.min(...pts.map((t) => t.val_top1)), Math.max(...pts.map((t) => t.val_top1)), box.b, box.t);
-  axes(svg, box, xs, ys, "measured FLOPs (fvcore)", "validation top-1", human, pct);
-  const sc = scaleOf(pts.map((t) => t.val_top1));
-  for (const t of pts) {
-    const cx = xs.map(t.flops), cy = ys.map(t.val_top1);
-    svg.appendChild(s("circle", { class: "pt " + t.state, cx, cy, r: 5, fill: colour(sc(t.val_top1)), "data-number": t.number },
-      title(`trial ${t.number} (${t.state}): top-1 ${pct(t.val_top1)}, ${human(t.flops)} FLOPs\nα=${t.alpha} β=${t.beta} γ=${t.gamma}`)));
-    if (best && t.number === best.number) svg.appendChild(s("circle", { class: "best-ring", cx, cy, r: 9 }, title("best so far")));
+  const xs = linear(Math.min(...pts.map((c) => c.flops)), Math.max(...pts.map((c) => c.flops)), box.l, box.r);
+  const ys = linear(...spanOf(pts, (c) => c.mean, (c) => c.stderr), box.b, box.t);
+  axes(svg, box, xs, ys, "measured FLOPs (fvcore)", "validation top-1 (race mean ± se)", human, pct);
+  const isBest = (c) => best && keyOf(c) === keyOf(best);
+  for (const c of pts) {
+    const standing = c.standing || (isBest(c) ? "winner" : "unranked");
+    const col = STANDING_COLOURS[standing] || "#5a6478";
+    const g = s("g", { class: "cand-pt " + standing, "data-key": keyOf(c) },
+      title(`${triple(c)} ${standing}: race ${meanSe(c.mean, c.stderr, c.n)}` + (c.confirm_n ? `, confirmed ${meanSe(c.confirm_mean, c.confirm_stderr, c.confirm_n)}` : "") + `\n${human(c.flops)} FLOPs`));
+    append(g, [errorBar(xs, ys, c.flops, c.mean, c.stderr, "errbar")]);
+    const cx = xs.map(c.flops), cy = ys.map(c.mean);
+    if (standing === "winner") g.appendChild(s("circle", { class: "best-ring", cx, cy, r: 10 }));
+    g.appendChild(s("circle", { class: "pt " + standing, cx, cy, r: standing === "winner" ? 6.5 : 5, fill: col }));
+    svg.appendChild(g);
   }
-  return svg;
+  const legend = h("div", { class: "legend", id: "flops-legend" },
+    legendItem(STANDING_COLOURS.winner, "winner", "lg-winner"), legendItem(STANDING_COLOURS.tied, "tied with the winner", "lg-tied"),
+    legendItem(STANDING_COLOURS.separated, "separated (clearly worse)"), legendItem("#5a6478", "no verdict yet"),
+    h("span", { class: "muted", text: "bars: ± one standard error over the repeats (n ≥ 2)" }));
+  return h("div", {}, svg, legend);
+}
+
+// ------------------------------------------------------------------------------------------
+// proxy against confirmed: does the short proxy rank like longer training?
+
+function fidelityPlot(rows, fidelity) {
+  const pts = rows.filter((c) => c.confirm_n > 0 && c.confirm_mean !== null && c.mean !== null);
+  const W = 560, H = 300, box = { l: 62, r: W - 12, t: 12, b: H - 40 };
+  const svg = s("svg", { id: "fidelity-plot", viewBox: `0 0 ${W} ${H}`, width: W, height: H, "data-count": pts.length });
+  if (!pts.length) {
+    svg.appendChild(s("text", { x: W / 2, y: H / 2, "text-anchor": "middle", text: "no confirmed candidate" }));
+    return svg;
+  }
+  const xs = linear(...spanOf(pts, (c) => c.mean, (c) => c.stderr), box.l, box.r);
+  const ys = linear(...spanOf(pts, (c) => c.confirm_mean, (c) => c.confirm_stderr), box.b, box.t);
+  const by = fidelity.confirm_epochs ? `${fidelity.confirm_epochs} epochs` : `${fidelity.confirm_steps} steps`;
+  axes(svg, box, xs, ys, "proxy top-1 (race mean ± se)", `confirmed top-1 (${by})`, pct, pct);
+  const winner = fidelity.confirmed_winner ? keyOf(fidelity.confirmed_winner) : null;
+  for (const c of pts) {
+    const col = STANDING_COLOURS[c.standing] || "#5a6478";
+    const g = s("g", { class: "fid-pt", "data-key": keyOf(c) },
+      title(`${triple(c)}: proxy ${meanSe(c.mean, c.stderr, c.n)}, confirmed ${meanSe(c.confirm_mean, c.confirm_stderr, c.confirm_n)}`));
+    append(g, [errorBar(xs, ys, c.mean, c.confirm_mean, c.stderr, "xerr", true)]);
+    append(g, [errorBar(xs, ys, c.mean, c.confirm_mean, c.confirm_stderr, "yerr")]);
+    const cx = xs.map(c.mean), cy = ys.map(c.confirm_mean);
+    if (keyOf(c) === winner) g.appendChild(s("circle", { class: "best-ring", cx, cy, r: 10 }));
+    g.appendChild(s("circle", { class: "fpt", cx, cy, r: 5.5, fill: col }));
+    svg.appendChild(g);
+  }
+  const legend = h("div", { class: "legend" },
+    legendItem(STANDING_COLOURS.winner, "confirmed winner"), legendItem(STANDING_COLOURS.tied, "tied"),
+    h("span", { class: "muted", text: `one point per confirmed candidate; ${fidelity.repeats} paired seeds` }),
+    fidelity.warning ? h("span", { class: "warn-text", text: "τ below 0.5: the proxy's ranking is not to be trusted" }) : null);
+  return h("div", {}, svg, legend);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -423,4 +610,79 @@ function familyTable(family, study) {
     h("div", { style: "overflow-x:auto" }, h("table", { id: "family-table" },
       h("thead", {}, h("tr", {}, ["member", "φ", "depth d", "width w", "res", "params", "FLOPs", "measured /B0", "formula /B0"].map((t) => h("th", { text: t })))),
       h("tbody", {}, rows))));
+}
+
+// ------------------------------------------------------------------------------------------
+// one comparison: compound against single-dimension scaling (the paper's Figure 8)
+
+const ARM_COLOURS = { compound: "#d64545", depth: "#2a62c9", width: "#2f9e63", resolution: "#805ad5", paper: "#b7791f", published: "#4a5568" };
+
+async function comparisonPage(name) {
+  const c = await api("/api/comparisons/" + enc(name));
+  const co = c.coefficients || {};
+  const budget = c.budget ? Object.entries(c.budget).map(([k, v]) => `${v} ${k}`).join(", ") : "–";
+  const header = h("div", { class: "card" },
+    h("div", { class: "row" },
+      h("h1", { text: c.name }), badge(c.status),
+      h("span", { class: "kv" }, "search", c.search ? h("a", { id: "comparison-search", href: "#/study/" + enc(c.search), text: c.search }) : h("b", { text: "given coefficients" })),
+      h("span", { class: "kv" }, "baseline", h("b", { text: c.baseline || "–" })),
+      h("span", { class: "kv" }, "data", h("b", { text: c.data || "–" })),
+      h("span", { class: "kv" }, "compound", h("b", { text: `α=${co.alpha} β=${co.beta} γ=${co.gamma}` })),
+      h("span", { class: "kv" }, "seeds", h("b", { text: c.repeats ?? "–" })),
+      h("span", { class: "kv" }, "budget", h("b", { text: budget }))),
+    h("ul", { id: "verdict-list", class: "verdicts" },
+      c.phis.length ? c.phis.map((e) => h("li", { class: "phi-verdict" }, h("b", { text: `φ=${e.phi}: ` }), e.verdict))
+        : h("li", { class: "muted", text: `no result yet (${c.status}, ${c.n_trials} trials): re-run the same \`effscale compare\` to finish it` })),
+    h("p", { class: "muted", text: `Δ: ${c.interval || "–"}. FLOPs: ${c.flops_convention || "–"}` }));
+  const el = h("div", {}, header,
+    h("div", { class: "card" }, h("h2", { text: "Top-1 (mean ± se) against measured FLOPs, one series per arm across φ (the paper's Figure 8)" }), comparisonPlot(c.phis)),
+    h("div", { class: "card" }, h("h2", { text: "Arms" }), armsTable(c.phis)));
+  return { el, live: c.status === "running" };
+}
+
+function comparisonPlot(phis) {
+  const rows = phis.flatMap((e) => e.arms.map((a) => ({ ...a, phi: e.phi }))).filter((a) => a.val_top1_mean !== null && a.flops !== null);
+  // compound last: drawn on top of an arm that builds the same network
+  const arms = [...new Set(phis.flatMap((e) => e.arms.map((a) => a.arm)))].sort((a, b) => (a === "compound") - (b === "compound"));
+  const W = 560, H = 320, box = { l: 62, r: W - 12, t: 12, b: H - 40 };
+  const svg = s("svg", { id: "comparison-plot", viewBox: `0 0 ${W} ${H}`, width: W, height: H, "data-count": arms.length });
+  if (!rows.length) {
+    svg.appendChild(s("text", { x: W / 2, y: H / 2, "text-anchor": "middle", text: "no arm has finished yet" }));
+    return svg;
+  }
+  const xs = linear(Math.min(...rows.map((a) => a.flops)), Math.max(...rows.map((a) => a.flops)), box.l, box.r);
+  const ys = linear(...spanOf(rows, (a) => a.val_top1_mean, (a) => a.val_top1_stderr), box.b, box.t);
+  axes(svg, box, xs, ys, "measured FLOPs (fvcore)", "validation top-1 (mean ± se)", human, pct);
+  arms.forEach((arm, k) => {
+    const col = ARM_COLOURS[arm] || LINE_COLOURS[k % LINE_COLOURS.length];
+    const pts = rows.filter((a) => a.arm === arm).sort((a, b) => a.phi - b.phi);
+    const g = s("g", { class: "series", "data-arm": arm });
+    const d = pts.map((a, i) => `${i ? "L" : "M"}${xs.map(a.flops).toFixed(1)},${ys.map(a.val_top1_mean).toFixed(1)}`).join("");
+    if (pts.length > 1) g.appendChild(s("path", { class: "series-line", d, stroke: col, "stroke-dasharray": arm === "compound" ? null : "5 3" }));
+    for (const a of pts) {
+      append(g, [errorBar(xs, ys, a.flops, a.val_top1_mean, a.val_top1_stderr, "errbar")]);
+      const shape = arm === "compound"
+        ? s("rect", { class: "arm-pt compound", x: xs.map(a.flops) - 7, y: ys.map(a.val_top1_mean) - 7, width: 14, height: 14, style: `stroke:${col}` })
+        : s("circle", { class: "arm-pt", cx: xs.map(a.flops), cy: ys.map(a.val_top1_mean), r: 5, fill: col });
+      shape.appendChild(title(`${arm} at φ=${a.phi}: ${meanSe(a.val_top1_mean, a.val_top1_stderr, a.repeats)}, ${human(a.flops)} FLOPs (${fmt(a.ratio, 3)}× compound)`));
+      g.appendChild(shape);
+    }
+    svg.appendChild(g);
+  });
+  const legend = h("div", { class: "legend", id: "comparison-legend" },
+    arms.map((arm, k) => legendItem(ARM_COLOURS[arm] || LINE_COLOURS[k % LINE_COLOURS.length], arm === "compound" ? "compound (α, β, γ): open square" : `${arm} only`)),
+    h("span", { class: "muted", text: "bars: ± one standard error over the paired seeds" }));
+  return h("div", {}, svg, legend);
+}
+
+function armsTable(phis) {
+  const rows = phis.flatMap((e) => e.arms.map((a) =>
+    h("tr", { class: "arm-row" + (a.arm === "compound" ? " best" : "") },
+      h("td", { text: e.phi }), h("td", { class: "left", text: a.arm }), h("td", { text: fmt(a.depth, 3) }), h("td", { text: fmt(a.width, 3) }),
+      h("td", { text: a.resolution ?? "–" }), h("td", { text: human(a.flops) }), h("td", { text: fmt(a.ratio, 3) + "×" }),
+      h("td", { text: meanSe(a.val_top1_mean, a.val_top1_stderr, a.repeats) }),
+      h("td", { text: a.delta_mean === null ? "–" : `${a.delta_mean >= 0 ? "+" : ""}${(100 * a.delta_mean).toFixed(1)} ± ${a.delta_half_width === null ? "n/a" : (100 * a.delta_half_width).toFixed(1)} pts` }))));
+  return h("div", { style: "overflow-x:auto" }, h("table", { id: "comparison-table" },
+    h("thead", {}, h("tr", {}, ["φ", "arm", "d", "w", "res", "FLOPs", "vs compound", "top-1 mean ± se (n)", "Δ vs compound (95%)"].map((t, i) => h("th", { class: i === 1 ? "left" : "", text: t })))),
+    h("tbody", {}, rows)));
 }
