@@ -153,15 +153,32 @@ def text(*, max_length: int = 1000, pattern: str | None = None, what: str = "a v
 
 
 def path(*, what: str = "a file path") -> Check:
-    """A non-empty path, given as text or as an ``os.PathLike``; kept as text."""
+    """A file to write: given as text or an ``os.PathLike`` (kept as text), not a directory, and in
+    a directory that exists or can be made (no part of it an existing file)."""
     import os
 
     plain = text(max_length=4096, what=what)
 
     def check(value: Any, name: str) -> str:
-        return plain(os.fspath(value) if isinstance(value, os.PathLike) else value, name)
+        value = plain(os.fspath(value) if isinstance(value, os.PathLike) else value, name)
+        writable_file(value, name)
+        return value
 
     return check
+
+
+def writable_file(value: str, name: str) -> None:
+    """Refuse, before any work, a path that could never be written: a directory, or one below a file."""
+    from pathlib import Path
+
+    target = Path(value).expanduser()
+    if target.is_dir():
+        raise UsageError(f"{name} {value} is a directory; pass a file path, e.g. {target / 'family.json'}")
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"{name} {value}: {parent} is a file, not a directory; pass a path in a directory")
+            break
 
 
 def split_by_owner(values: dict[str, Any], *classes: type) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ import os
 import sys
 from typing import Any, Callable, Sequence
 
-from effscale.errors import UsageError
+from effscale.errors import SearchFailed, SearchInterrupted, UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,10 +75,13 @@ def _print_table(title: str | None, headers: Sequence[str], rows: Sequence[Seque
 
     table = Table(title=title, title_justify="left")
     for i, header in enumerate(headers):
-        table.add_column(header, justify="left" if i == 0 else "right")
-    for row in rows:
-        table.add_row(*(str(cell) for cell in row))
-    Console(width=max(100, len(headers) * 12)).print(table)
+        table.add_column(header, justify="left" if i == 0 else "right", no_wrap=True)
+    cells = [[str(cell) for cell in row] for row in rows]
+    for row in cells:
+        table.add_row(*row)
+    # As wide as the widest row needs (a pipe has no terminal width): cells are never wrapped.
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    Console(width=max(100, sum(widths) + 3 * len(widths) + 1)).print(table)
 
 
 def _human(n: float) -> str:
@@ -88,7 +91,9 @@ def _human(n: float) -> str:
     return f"{n:g}"
 
 
-def _family_rows(family: Any) -> list[list[Any]]:
+def _family_rows(family: Any, calibrated: Any = None) -> list[list[Any]]:
+    if calibrated is not None:
+        return _calibrated_rows(family, calibrated)
     return [
         [
             m.name,
@@ -106,17 +111,41 @@ def _family_rows(family: Any) -> list[list[Any]]:
 
 
 FAMILY_HEADERS = ("member", "phi", "depth d", "width w", "res", "params", "FLOPs", "measured /B0", "formula /B0")
+CALIBRATED_HEADERS = (
+    "member", "phi", "depth d", "width w", "target /B0",
+    "res", "measured /B0", "error", "calibrated res", "calibrated /B0", "calibrated error",
+)
 
 
-def _print_family(family: Any) -> None:
-    from effscale.models import FLOPS_CONVENTION
+def _calibrated_rows(family: Any, calibrated: Any) -> list[list[Any]]:
+    """The α^φ member and its calibrated twin side by side, each ratio's error against target^φ."""
+    target = calibrated.extra["target_ratio"]
+    rows = []
+    for m, c in zip(family.members, calibrated.members):
+        goal = target**m.phi
+        rows.append([
+            m.name, f"{m.phi:g}", f"{m.depth:.3f}", f"{m.width:.3f}", f"{goal:.2f}x",
+            m.resolution, f"{m.flops_ratio:.2f}x", f"{m.flops_ratio / goal - 1:+.1%}",
+            c.resolution, f"{c.flops_ratio:.2f}x", f"{c.flops_ratio / goal - 1:+.1%}",
+        ])
+    return rows
 
+
+def _print_family(family: Any, calibrated: Any = None) -> None:
     coeffs = family.coefficients
     title = f"{family.baseline} family"
     if coeffs:
         title += f" (alpha={coeffs['alpha']:g}, beta={coeffs['beta']:g}, gamma={coeffs['gamma']:g})"
-    _print_table(title, FAMILY_HEADERS, _family_rows(family))
-    print(f"FLOPs: {FLOPS_CONVENTION}")
+    if calibrated is not None:
+        title += f" and the same d, w calibrated to {calibrated.extra['target_ratio']:g}^phi"
+    headers = FAMILY_HEADERS if calibrated is None else CALIBRATED_HEADERS
+    _print_table(title, headers, _family_rows(family, calibrated))
+    print(f"FLOPs: {family.flops_convention}")
+    if calibrated is not None:
+        print(
+            "calibrated: each member keeps d and w and takes the input size whose measured FLOPs come "
+            "nearest target^phi x B0 (error: measured / target - 1)."
+        )
     phi1 = next((m for m in family.members if m.phi == 1), None)
     if phi1 is not None:
         print(
@@ -203,7 +232,16 @@ def _cmd_cost(args: argparse.Namespace) -> int:
 def _cmd_family(args: argparse.Namespace) -> int:
     from effscale.models import Coefficients
     from effscale.search import emit_family, published_efficientnet_family
+    from effscale.search.family import calibrate_family, check_target_ratio
 
+    if args.target_ratio is not None and not args.calibrate:
+        raise UsageError(f"--target-ratio {args.target_ratio:g} needs --calibrate; add --calibrate or drop it")
+    if args.out:
+        from effscale._settings import writable_file
+
+        writable_file(args.out, "--out")
+    # Checked before anything is measured: a bad ratio should not wait for eight traces.
+    target_ratio = check_target_ratio(2.0 if args.target_ratio is None else args.target_ratio)
     if args.study:
         from effscale.search.queries import load_family
 
@@ -223,16 +261,17 @@ def _cmd_family(args: argparse.Namespace) -> int:
             base_resolution=args.base_resolution,
             num_classes=args.num_classes,
         )
+    calibrated = calibrate_family(family, target_ratio=target_ratio) if args.calibrate else None
     if args.out:
-        family.save(args.out)
+        (calibrated or family).save(args.out)
     if args.json:
-        from effscale.search.family import family_document
+        from effscale.search.family import calibrated_document, family_document
 
-        _emit_json(family_document(family))
+        _emit_json(family_document(family) if calibrated is None else calibrated_document(family, calibrated))
         return 0
-    _print_family(family)
+    _print_family(family, calibrated)
     if args.out:
-        print(f"wrote {args.out}")
+        print(f"wrote {'the calibrated family to ' if calibrated else ''}{args.out}")
     return 0
 
 
@@ -244,18 +283,151 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json({**result.to_dict(), "family_path": str(family_path)})
         return 0
-    best, counts = result.best, result.counts
-    print(
-        f"winner: alpha={best['alpha']:g} beta={best['beta']:g} gamma={best['gamma']:g}  "
-        f"val top-1 {best['val_top1']:.4f}  measured {best['flops_ratio']:.2f}x / formula {best['formula_ratio']:.2f}x"
-    )
-    print(
-        f"candidates: {counts['grid']} on the grid, {counts['feasible']} feasible, {counts['unique']} distinct networks "
-        f"trained, {counts['aliases']} aliases; trials: " + ", ".join(f"{k} {v}" for k, v in result.trials.items() if v)
-    )
+    _print_verdict(result)
     _print_family(result.family)
     print(f"study {result.study} in {result.storage}; family written to {family_path}")
     return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    """`search`'s checks and measurements, plus memory, concurrency and time; trains and writes nothing."""
+    from effscale.search.driver import plan_search
+    from effscale.search.options import SearchOptions
+    from effscale.search.plan import make_plan
+
+    plan = make_plan(plan_search(SearchOptions.build(**_settings_given(args))))
+    if args.json:
+        _emit_json(plan.as_dict())
+        return 0
+    gib, gpu = 1024**3, plan.device == "cuda"
+    headers = ("(alpha, beta, gamma)", "d", "w", "res", "measured", "formula", "params", "mem/trial",
+               *(("GPU mem",) if gpu else ()), "batch", "s/trial", "aliases")
+    rows = [
+        (f"({c.alpha:g}, {c.beta:g}, {c.gamma:g})", f"{c.depth:g}", f"{c.width:g}", c.resolution, f"{c.flops_ratio:.2f}x",
+         f"{c.formula_ratio:.2f}x", f"{c.params:,}", f"{n.footprint.memory_request_bytes / gib:.2f} GiB",
+         *((f"{(n.footprint.gpu_memory_bytes or 0) / gib:.2f} GiB",) if gpu else ()),
+         n.footprint.batch_size, f"{n.trial_seconds:.0f}", len(n.aliases) - 1)
+        for n in plan.networks for c in (n.candidate,)
+    ]
+    _print_table(f"plan for {plan.study} ({plan.device})", headers, rows)
+    counts, nodes = plan.counts, ", ".join(f"{n.name} {plan.concurrency[n.name]}" for n in plan.nodes)
+    print(f"FLOPs: {plan.flops_convention}; mem/trial includes the margin asked of Ray")
+    print(
+        f"{counts['unique']} distinct networks ({counts['feasible']} feasible of {counts['grid']}); "
+        f"trials at once: {plan.slots} ({nodes}); {plan.trials[0]}-{plan.trials[1]} trials, "
+        f"estimated {_duration(plan.seconds[0])} to {_duration(plan.seconds[1])}"
+    )
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "unknown (no GPU here to time a step on)"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from effscale.search.compare import CompareOptions, run_compare
+    from effscale.trainer.recipe import ProxyRecipe
+
+    values = vars(args)
+    options = CompareOptions(**{f.name: values[f.name] for f in dataclasses.fields(CompareOptions) if f.name in values},
+                             **({} if values.get("storage") else {"storage": os.environ.get(STORAGE_ENV)}))
+    recipe = {f.name: values[f.name] for f in dataclasses.fields(ProxyRecipe) if f.name in values}
+    document = run_compare(options, recipe, progress=not args.json or None)
+    if args.json:
+        _emit_json(document)
+        return 0
+    _print_comparison(document)
+    return 0
+
+
+def _print_comparison(document: dict[str, Any]) -> None:
+    c = document["coefficients"]
+    for entry in document["phis"]:
+        _print_table(
+            f"{document['baseline']} on {document['data']}: compound (alpha={c['alpha']:g}, beta={c['beta']:g}, "
+            f"gamma={c['gamma']:g}) at phi={entry['phi']} against single-dimension scaling",
+            ("arm", "d", "w", "r", "FLOPs", "vs compound", "params", "top-1 mean ± se (n)", "Δ vs compound (95%)"),
+            [(r["arm"], f"{r['depth']:.3g}", f"{r['width']:.3g}", r["resolution"], _human(r["flops"]),
+              f"{r['ratio']:.3f}x", f"{r['params']:,}", _mean_se(r), _delta(r))
+             for r in entry["arms"]],
+        )
+        print(f"phi={entry['phi']}: {entry['verdict']}")
+    print(f"FLOPs: {document['flops_convention']}; Δ: {document['interval']}; study {document['comparison']}")
+
+
+def _delta(row: dict[str, Any]) -> str:
+    if row["delta_mean"] is None:
+        return "-"
+    half = row["delta_half_width"]
+    return f"{row['delta_mean']:+.4f} ± {'n/a' if half is None else f'{half:.4f}'}"
+
+
+def _cmd_confirm(args: argparse.Namespace) -> int:
+    from effscale.search.driver import run_confirmation
+
+    where = {"ray_address": args.ray_address} if args.ray_address else {}
+    result = run_confirmation(args.study, storage=args.storage, top=args.top, epochs=args.epochs,
+                              progress=not args.json or None, **where)
+    if args.json:
+        _emit_json(result.to_dict())
+        return 0
+    _print_verdict(result)
+    _print_family(result.family)
+    print(f"study {result.study} in {result.storage}: family re-emitted from the confirmed winner")
+    return 0
+
+
+def _mean_se(stats: dict[str, Any] | None) -> str:
+    """``0.9526 ± 0.0041 (n=3)``: never a bare top-1."""
+    if not stats or stats.get("val_top1_mean") is None:
+        return "n/a"
+    se = stats.get("val_top1_stderr")
+    return f"{stats['val_top1_mean']:.4f} ± {'n/a' if se is None else f'{se:.4f}'} (n={stats['repeats']})"
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _triple(d: dict[str, Any]) -> str:
+    return f"({d['alpha']:g}, {d['beta']:g}, {d['gamma']:g})"
+
+
+def _print_verdict(result: Any) -> None:
+    best, counts, fidelity = result.best, result.counts, result.fidelity
+    print(
+        f"winner: alpha={best['alpha']:g} beta={best['beta']:g} gamma={best['gamma']:g}  "
+        f"val top-1 {_mean_se(best)}  measured {best['flops_ratio']:.2f}x / formula {best['formula_ratio']:.2f}x"
+        + (f"  confirmed {_mean_se(best['confirmed'])}" if best.get("confirmed") else "")
+    )
+    tied = best["tied_with"]
+    if tied:
+        print(f"tied with {len(tied)} candidate{'s' if len(tied) > 1 else ''} (not separable by the {best['chosen_by']}; "
+              f"lower measured FLOPs decides): " + "; ".join(f"{_triple(t)} {_mean_se(t)}" for t in tied))
+    else:
+        print(f"separated: no candidate is statistically tied with it ({best['separation_rule']})")
+    if fidelity:
+        low, high = (_num(v) for v in fidelity["tau_interval"])
+        print(
+            f"proxy fidelity: Kendall tau {_num(fidelity['kendall_tau'])} [95% {low}, {high}] over "
+            f"{fidelity['candidates']} candidates retrained for {fidelity['confirm_epochs'] or fidelity['confirm_steps']} "
+            f"{'epochs' if fidelity['confirm_epochs'] else 'steps'}, {fidelity['repeats']} seeds each; proxy winner "
+            f"{_triple(fidelity['proxy_winner'])}, confirmed winner {_triple(fidelity['confirmed_winner'])}"
+        )
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    for failure in result.failures:
+        print(failure)
+    print(
+        f"candidates: {counts['grid']} on the grid, {counts['feasible']} feasible, {counts['unique']} distinct networks "
+        f"raced, {counts['aliases']} aliases; trials: " + ", ".join(f"{k} {v}" for k, v in result.trials.items() if v)
+    )
 
 
 def _cmd_studies(args: argparse.Namespace) -> int:
@@ -265,14 +437,24 @@ def _cmd_studies(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json(rows)
         return 0
+
+    def _tau(tau: float | None, interval: Sequence[float | None] | None) -> str:
+        if tau is None:
+            return "-"
+        low, high = (list(interval or ()) + [None, None])[:2]
+        return f"{tau:.2f}" + ("" if low is None or high is None else f" [{low:.2f}, {high:.2f}]")
+
     _print_table(
         "studies",
-        ("study", "baseline", "data", "status", "trials", "best top-1", "best (alpha, beta, gamma)"),
+        ("study", "kind", "baseline", "data", "status", "trials", "winner (alpha, beta, gamma)",
+         "top-1 mean ± se (n)", "from", "Kendall tau [95%]"),
         [
             (
-                r["study"], r["baseline"], r["data"], r["status"], r["n_trials"],
-                "-" if r["best_value"] is None else f"{r['best_value']:.4f}",
-                "-" if r["best_params"] is None else "({alpha:g}, {beta:g}, {gamma:g})".format(**r["best_params"]),
+                r["study"], r["kind"], r["baseline"] or "-", r["data"] or "-", r["status"], r["n_trials"],
+                "-" if r["best"] is None or None in (r["best"]["alpha"], r["best"]["beta"], r["best"]["gamma"])
+                else _triple(r["best"]),
+                "-" if r["best"] is None else _mean_se(r["best"]),
+                r["best_source"] or "-", _tau(r["kendall_tau"], r["tau_interval"]),
             )
             for r in rows
         ],
@@ -308,47 +490,74 @@ def _cmd_trials(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from effscale.service import serve
-    from effscale.storage import DEFAULT_STORAGE_URL, open_storage
+    from effscale.service.server import serve
 
-    url = args.storage or DEFAULT_STORAGE_URL
-    open_storage(url)  # a bad URL is a one-line error now, not a failing server later
-    serve(url, host=args.host, port=args.port, ray_address=args.ray_address)
+    # serve() checks everything (port, host and token, state dir, data root, a taken port, the
+    # storage) before it starts: a bad value is a one-line error now, not a failing server later.
+    serve(
+        args.storage, host=args.host, port=args.port, ray_address=args.ray_address,
+        state_dir=args.state_dir, data_root=args.data_root, allow_user_baselines=args.allow_user_baselines,
+    )
     return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     import torch
 
-    from effscale.models import check_resolution, get_baseline
+    from effscale.models import check_resolution, default_resolution, get_baseline
     from effscale.trainer import ProxyRecipe, load_data, train_proxy
 
     # Everything that can be refused is checked before data is loaded or a network built.
     baseline = get_baseline(args.baseline)
-    recipe = ProxyRecipe(**_settings_given(args, only=ProxyRecipe))
+    recipe = ProxyRecipe(**_settings_given(args, only=ProxyRecipe))  # refuses bad values before any loading
     if args.resolution is not None:
         check_resolution(args.resolution, baseline.min_resolution)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = _device(args.device)
     torch.manual_seed(recipe.seed)  # the initial weights follow --seed too
     data = load_data(args.data, seed=recipe.seed, device=device)
-    # Default: the data's own size (digits 8 px -> the network's minimum), not ImageNet's 224.
-    resolution = args.resolution or max(data.native_size, baseline.min_resolution)
+    # The baseline's own lr / weight decay / smoothing, and a batch sized to the data, where no flag
+    # gave one (a flag wins).
+    recipe = recipe.for_baseline(baseline, num_train=data.num_train)
+    resolution = args.resolution or default_resolution(
+        data.native_size, min_resolution=baseline.min_resolution, base_resolution=baseline.base_resolution)
     model = baseline.build(args.depth, args.width, data.num_classes)
     result = _train_with_progress(args, model, data, recipe, resolution, baseline, device, train_proxy)
     if args.json:
         _emit_json({"baseline": baseline.name, "depth": args.depth, "width": args.width, "data": data.summary(),
                     **result.to_dict()})
-        return 0
-    _print_table(
-        f"{baseline.name} on {args.data}",
-        ("epoch", "train loss", "val top-1", "val loss", "lr", "seconds", "images/s"),
-        [(h["epoch"], f"{h['train_loss']:.4f}", f"{h['val_top1']:.4f}", f"{h['val_loss']:.4f}", f"{h['lr']:.4g}",
-          f"{h['seconds']:.1f}", f"{h['images_per_s']:.0f}") for h in result.history],
-    )
-    print(f"val top-1 {result.val_top1:.4f} after {result.epochs} epochs, {result.train_seconds:.1f} s, "
-          f"{result.images_per_s:.0f} images/s at {resolution}x{resolution} on {result.device}"
-          + (" (DIVERGED: lower --lr)" if result.diverged else ""))
+    else:
+        _print_table(
+            f"{baseline.name} on {args.data}",
+            ("epoch", "train loss", "val top-1", "val loss", "lr", "seconds", "images/s"),
+            [(h["epoch"], f"{h['train_loss']:.4f}", f"{h['val_top1']:.4f}", f"{h['val_loss']:.4f}", f"{h['lr']:.4g}",
+              f"{h['seconds']:.1f}", f"{h['images_per_s']:.0f}") for h in result.history],
+        )
+        if result.failure is None:
+            print(f"val top-1 {result.val_top1:.4f} after {result.epochs} epochs, {result.train_seconds:.1f} s, "
+                  f"{result.images_per_s:.0f} images/s at {resolution}x{resolution} on {result.device}")
+    if result.failure is not None:
+        # Exit 1 and one stderr line: the input was valid (so not 2), but the run failed and a
+        # script must not read its score as a result. --json has still printed the document.
+        sys.stderr.write(f"effscale train: {result.failure}\n")
+        return 1
     return 0
+
+
+def _device(text: str | None) -> str:
+    """``--device``: cpu, cuda or cuda:N (default: CUDA when present); refused in one line otherwise."""
+    import torch
+
+    if text is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise UsageError(f"--device {text!r} is not a device; pass cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise UsageError(f"--device {text!r}: effscale trains on cpu or cuda; pass one of them")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {text!r} but this machine has no CUDA device; pass --device cpu")
+    return str(device)
 
 
 def _train_with_progress(args: argparse.Namespace, model: Any, data: Any, recipe: Any, resolution: int,
@@ -402,13 +611,14 @@ def _add_settings(parser: argparse.ArgumentParser, cls: type, *, groups: dict[st
             target = groups[meta.group]
         help_text = meta.help.replace("%", "%%")
         if meta.positional:
-            target.add_argument(f.name, help=help_text)
+            target.add_argument(f.name, help=help_text, **({} if meta.required else {"nargs": "?"}))
         elif meta.kind is bool:
             target.add_argument(flag(f.name), action="store_true", default=argparse.SUPPRESS, help=help_text)
         else:
             target.add_argument(
                 flag(f.name), type=_PARSE_KIND[meta.kind], choices=meta.choices, default=argparse.SUPPRESS,
-                metavar=meta.metavar or _METAVAR[meta.kind], required=meta.required, help=help_text,
+                metavar=meta.metavar or (None if meta.choices else _METAVAR[meta.kind]), required=meta.required,
+                help=help_text,
             )
 
 
@@ -427,6 +637,7 @@ def _settings_given(args: argparse.Namespace, *, only: type | None = None) -> di
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from effscale.search.compare import CompareOptions
     from effscale.search.options import DATA_HELP, SearchOptions
     from effscale.trainer.recipe import ProxyRecipe
 
@@ -459,14 +670,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-classes", type=_positive_int, default=1000, help="classifier outputs (default 1000)")
     p.add_argument("--allow-scale-down", action="store_true", help="accept coefficients below 1")
     p.add_argument("--published", action="store_true", help="the released EfficientNet B0..B7 table instead")
-    p.add_argument("--out", help="also write the family as JSON to this file")
+    p.add_argument("--out", help="also write the family as JSON to this file (with --calibrate: the calibrated one)")
     _storage_option(p, "with --study: the database of a finished search")
     p.add_argument("--study", default=None, help="print the family emitted by this search")
+    p.add_argument(
+        "--calibrate", action="store_true",
+        help="also show the family with each member's input size chosen so its measured FLOPs come nearest "
+        "target^phi x B0's (depth and width stay alpha^phi, beta^phi)",
+    )
+    p.add_argument(
+        "--target-ratio", type=_finite_float, default=None, metavar="X",
+        help="with --calibrate: FLOPs multiplier per step of phi (default 2, must be above 1)",
+    )
 
     p = command("search", _cmd_search, "grid-search (alpha, beta, gamma) under a FLOPs constraint and emit B0..B7")
     groups: dict[str, Any] = {}
     _add_settings(p, SearchOptions, groups=groups)
     _add_settings(groups.setdefault("proxy training", p.add_argument_group("proxy training")), ProxyRecipe)
+
+    p = command("plan", _cmd_plan, "what a search would need (memory and time per trial, trials at once, total time); "
+                "takes search's options, trains nothing, writes nothing")
+    groups = {}
+    _add_settings(p, SearchOptions, groups=groups)
+    _add_settings(groups.setdefault("proxy training", p.add_argument_group("proxy training")), ProxyRecipe)
+
+    p = command("compare", _cmd_compare, "does compound scaling win here? the compound member against depth-, width- "
+                "and resolution-only scaling at matched measured FLOPs, trained on paired seeds")
+    compare_groups: dict[str, Any] = {}
+    _add_settings(p, CompareOptions, groups=compare_groups)
+    _add_settings(compare_groups.setdefault("proxy training", p.add_argument_group("proxy training")), ProxyRecipe)
+
+    p = command("confirm", _cmd_confirm, "retrain a finished search's top candidates longer: does the proxy rank "
+                "like longer training? (Kendall tau; the family comes from the confirmed winner)")
+    p.add_argument("--study", required=True, help="the search to confirm")
+    _storage_option(p)
+    p.add_argument("--top", type=_positive_int, default=None, help="confirm the top K and K others (default: the search's)")
+    p.add_argument("--epochs", type=_positive_int, default=None, help="epochs per confirmation run (default 3x the proxy's)")
+    p.add_argument("--ray-address", default=None, help="join this Ray cluster (default: a local Ray)")
 
     p = command("train", _cmd_train, "proxy-train one scaled network (what a search trial does)")
     p.add_argument("baseline", help="registered name or package.module:function")
@@ -480,8 +720,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("serve", _cmd_serve, "REST API and dashboard; launching searches needs EFFSCALE_TOKEN")
     _storage_option(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=_positive_int, default=8000, help="port (default 8000)")
+    p.add_argument("--port", type=_whole, default=8000, help="port, 1 to 65535 (default 8000)")
     p.add_argument("--ray-address", default=None, help="Ray cluster for launched searches (default: a local Ray)")
+    p.add_argument("--state-dir", default=None, metavar="DIR",
+                   help="private directory (0700) for launched searches' runs and logs "
+                        "(default: $XDG_STATE_HOME/effscale, else ~/.local/state/effscale)")
+    p.add_argument("--data-root", default=None, metavar="DIR",
+                   help="folder:, cifar: and npz: data given through the API must lie inside DIR "
+                        "(default: none, so only digits and synthetic)")
+    p.add_argument("--allow-user-baselines", action="store_true",
+                   help="accept package.module:function baselines through the API (importing one runs its code)")
 
     p = command("studies", _cmd_studies, "list the searches in a database")
     _storage_option(p)
@@ -509,6 +757,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         sys.stderr.write(f"effscale {args.command}: error: {exc}\n")
         return 2
+    except SearchFailed as exc:
+        sys.stderr.write(f"effscale {args.command}: {'interrupted' if isinstance(exc, SearchInterrupted) else 'failed'}: {exc}\n")
+        return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write(f"effscale {args.command}: interrupted\n")
         return 130

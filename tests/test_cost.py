@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from torch import nn
@@ -10,7 +15,13 @@ from torch import nn
 from effscale.errors import UsageError
 from effscale.models import FLOPS_CONVENTION, build_model, measure_cost
 from effscale.models import cost as cost_module
-from effscale.models.cost import clear_cost_cache, cost_cache_info, count_flops
+from effscale.models.cost import clear_cost_cache, cost_cache_info, count_flops, count_params, flops_convention
+
+
+@pytest.fixture(autouse=True)
+def _own_disk_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test measures into a fresh disk cache: none reads another's (or the user's) results."""
+    monkeypatch.setenv("EFFSCALE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
 
 
 def test_b0_flops_match_the_paper_scale() -> None:
@@ -18,7 +29,9 @@ def test_b0_flops_match_the_paper_scale() -> None:
     assert cost.params == 5_288_548
     # The paper lists 0.39B multiply-adds; fvcore adds BatchNorm/pooling/SE on top.
     assert 0.38e9 < cost.flops < 0.42e9
-    assert cost.flops_convention == FLOPS_CONVENTION
+    assert cost.num_classes == 1000
+    assert cost.flops_convention == flops_convention(1000) != FLOPS_CONVENTION
+    assert cost.flops_convention.startswith(FLOPS_CONVENTION.split(";")[0]) and "1000-class head" in cost.flops_convention
 
 
 def test_model_and_baseline_paths_agree() -> None:
@@ -142,3 +155,122 @@ def test_count_flops_restores_training_mode_and_the_fvcore_logger() -> None:
     level = fv_logger.level
     count_flops(model, 32)
     assert model.training and fv_logger.level == level
+
+
+# ---------------------------------------------------------------------------------------------
+# the classifier head, composed counts, and the disk cache
+
+
+def test_the_head_is_measured_and_named() -> None:
+    ten, thousand = measure_cost("resnet18", 64, num_classes=10), measure_cost("resnet18", 64)
+    model = build_model("resnet18", num_classes=10)
+    assert (ten.params, ten.flops) == (count_params(model), count_flops(model, 64))
+    # The head is 512 x classes multiply-adds and (512 + 1) x classes parameters.
+    assert thousand.flops - ten.flops == 512 * 990 and thousand.params - ten.params == 513 * 990
+    assert ten.num_classes == 10 and ten.flops_convention == (
+        "fvcore total, eval mode, batch 1, 3xRxR input, 10-class head; 1 multiply-add = 1 flop"
+    )
+    assert measure_cost(model, 64).num_classes is None  # a given module: its head is its own
+
+
+@pytest.mark.parametrize(
+    ("name", "depth", "width", "resolution"),
+    [("efficientnet_b0", 2.0, 0.5, 97), ("efficientnet_b0", 1.45, 1.3, 33), ("resnet50", 1.7, 0.75, 64),
+     ("mobilenet_v2", 1.0, 1.25, 50)],
+)
+def test_counts_composed_from_a_two_block_probe_equal_a_whole_model_trace(
+    name: str, depth: float, width: float, resolution: int
+) -> None:
+    # Deep (up to 2x the blocks), narrow and wide networks at odd sizes: the probe's second block,
+    # counted repeats - 1 times, must give fvcore's own total for the whole network, and its params.
+    clear_cost_cache()
+    model = build_model(name, depth=depth, width=width, num_classes=10)
+    cost = measure_cost(name, resolution, depth=depth, width=width, num_classes=10)
+    assert (cost.params, cost.flops) == (count_params(model), count_flops(model, resolution))
+
+
+def test_every_depth_of_a_width_costs_one_probe_and_a_geometry_is_checked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    clear_cost_cache()
+    traced = _count_traces(monkeypatch)
+    for depth in (1.0, 1.1, 1.2, 1.3, 1.4):
+        for resolution in (224, 240, 258):
+            measure_cost("efficientnet_b0", resolution, depth=depth, num_classes=10)
+    # One probe for width 1.0: fitted at 2 x 32 = 64 px and checked at 129; 15 networks composed.
+    assert traced == [64, 129]
+    measure_cost("efficientnet_b0", 224, depth=1.2, width=1.3, num_classes=10)
+    assert traced == [64, 129, 64]  # another width, the same strides: no second check
+
+
+def _measure_in_a_new_process(cache_dir: Path, *, forbid_traces: bool) -> dict:
+    """measure_cost in a fresh interpreter; with ``forbid_traces`` any fvcore trace is an error."""
+    script = (
+        "import json, sys\n"
+        "from effscale.models import cost\n"
+        "if sys.argv[1] == 'forbid':\n"
+        "    def refuse(model, resolution): raise AssertionError('traced')\n"
+        "    cost._fvcore_trace = refuse\n"
+        "c = cost.measure_cost('efficientnet_b0', 240, depth=1.2, width=1.1, num_classes=10)\n"
+        "print(json.dumps({'flops': c.flops, 'params': c.params, **cost.cost_cache_info()}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, "forbid" if forbid_traces else "allow"], capture_output=True, text=True,
+        env={**os.environ, "EFFSCALE_CACHE_DIR": str(cache_dir)}, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_a_second_process_reads_the_disk_cache_and_traces_nothing(tmp_path: Path) -> None:
+    first = _measure_in_a_new_process(tmp_path, forbid_traces=False)
+    assert first["traces"] == 2 and first["disk_hits"] == 0
+    second = _measure_in_a_new_process(tmp_path, forbid_traces=True)
+    assert second["traces"] == 0 and second["disk_hits"] == 1
+    assert (second["flops"], second["params"]) == (first["flops"], first["params"])
+    model = build_model("efficientnet_b0", depth=1.2, width=1.1, num_classes=10)
+    assert first["flops"] == count_flops(model, 240)
+
+
+def _cost_file(name: str, resolution: int, *, num_classes: int = 10) -> Path:
+    from effscale.models import get_baseline
+
+    key = (get_baseline(name).signature(1.0, 1.0), resolution, num_classes)
+    return cost_module._COST_DISK.path(key)
+
+
+def test_a_corrupt_cache_file_is_ignored_and_rewritten() -> None:
+    clear_cost_cache()
+    right = measure_cost("tiny", 40, num_classes=10)
+    path = _cost_file("tiny", 40)
+    assert json.loads(path.read_text())["value"] == {"params": right.params, "flops": right.flops}
+    for damage in ('{"key": "something else", "value": {"params": 1, "flops": 2}}', "{not json", ""):
+        path.write_text(damage)
+        clear_cost_cache()
+        assert measure_cost("tiny", 40, num_classes=10) == right
+        assert cost_cache_info()["disk_hits"] == 0 and cost_cache_info()["traces"] > 0
+        assert json.loads(path.read_text())["value"] == {"params": right.params, "flops": right.flops}
+
+
+def test_another_torch_fvcore_or_effscale_version_misses(monkeypatch: pytest.MonkeyPatch) -> None:
+    clear_cost_cache()
+    measure_cost("tiny", 40, num_classes=10)
+    clear_cost_cache()
+    measure_cost("tiny", 40, num_classes=10)
+    assert cost_cache_info()["disk_hits"] == 1
+    for package in ("torch", "fvcore", "effscale", "code"):
+        versions = {**cost_module.cache_versions(), package: "another"}
+        monkeypatch.setattr(cost_module, "_VERSIONS", versions)
+        clear_cost_cache()
+        measure_cost("tiny", 40, num_classes=10)
+        assert cost_cache_info()["disk_hits"] == 0 and cost_cache_info()["traces"] > 0, package
+
+
+def test_an_unwritable_cache_directory_only_costs_the_speed_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("EFFSCALE_CACHE_DIR", str(blocker))
+    clear_cost_cache()
+    model = build_model("tiny", num_classes=10)
+    assert measure_cost("tiny", 40, num_classes=10).flops == count_flops(model, 40)

@@ -22,6 +22,7 @@ from torch import nn
 
 from effscale.errors import UsageError
 from effscale.models import FLOPS_CONVENTION, Coefficients, Cost, get_baseline, measure_cost, scale_resolution
+from effscale.models.cost import flops_convention
 from effscale.models.registry import Baseline
 from effscale.models.scaling import formula_ratio
 
@@ -128,7 +129,8 @@ def emit_family(
                 arch_id=cost.arch_id,
             )
         )
-    return Family(base.name, coefficients.as_dict(), base_resolution, num_classes, tuple(members))
+    return Family(base.name, coefficients.as_dict(), base_resolution, num_classes, tuple(members),
+                  flops_convention=flops_convention(num_classes))
 
 
 # As released in the official code and torchvision (width, depth, resolution, dropout); not α^φ.
@@ -165,7 +167,8 @@ def published_efficientnet_family(*, num_classes: int = 1000) -> Family:
                 dropout=dropout,
             )
         )
-    return Family("efficientnet_b0", None, 224, num_classes, tuple(members), source="published (official code)")
+    return Family("efficientnet_b0", None, 224, num_classes, tuple(members), source="published (official code)",
+                  flops_convention=flops_convention(num_classes))
 
 
 def family_document(family: Family) -> dict[str, Any]:

@@ -305,9 +305,11 @@ def ranking(stored: list[dict[str, Any]], *, has_verdict: bool, trials: Sequence
 
 
 def _storage(url: str | None):
-    from effscale.storage import DEFAULT_STORAGE_URL, open_storage
+    """Optuna's storage for a read: a SQLite file that is not there is an error, never created."""
+    from effscale.storage import DEFAULT_STORAGE_URL, open_storage, require_existing
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    require_existing(url or DEFAULT_STORAGE_URL)
     return open_storage(url or DEFAULT_STORAGE_URL)
 
 

@@ -11,6 +11,7 @@ from effscale.storage.engine import (
     normalize_url,
     open_storage,
     redact_url,
+    require_existing,
     validate_url,
 )
 from effscale.storage.store import (
@@ -35,5 +36,6 @@ __all__ = [
     "normalize_url",
     "open_storage",
     "redact_url",
+    "require_existing",
     "validate_url",
 ]

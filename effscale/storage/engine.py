@@ -164,6 +164,21 @@ def validate_url(url: str) -> str:
     return backend
 
 
+def require_existing(url: str) -> None:
+    """For reads: a SQLite file that is not there is an error, never a new empty database (a query
+    must not create one). PostgreSQL databases are never created by a connection anyway."""
+    parsed = _parse(url)
+    if parsed.get_backend_name() != "sqlite":
+        return
+    _check_sqlite_path(parsed, url)
+    database = parsed.database or ""
+    if not database.startswith("file:") and not Path(database).expanduser().is_file():
+        raise UsageError(
+            f"storage {redact_url(url)!r} does not exist: a query never creates a database; "
+            "check the path, or run a search first"
+        )
+
+
 # --------------------------------------------------------------------------------------------
 # Engines
 # --------------------------------------------------------------------------------------------

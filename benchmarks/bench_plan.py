@@ -1,0 +1,191 @@
+"""How long `effscale plan` takes on the default grid, today's cost path against the new one.
+
+The default grid (alpha 1.0:1.4:0.05, beta and gamma 1.0:1.3:0.05: 441 points) for efficientnet_b0
+at base resolution 224 on digits, each run in a fresh process, all in the same run:
+
+* **today**: the cost filtering as it was (`effscale.models.cost` with block composition, the
+  disk cache and one-thread tracing switched off: a probe-free fvcore fit per distinct network on
+  the default two threads), and no memory or time estimate at all;
+* **first plan**: a cold disk cache -- cost, activation counts and the CPU time probe all measured;
+* **second plan**: the same command again in a new process, everything read from the disk cache.
+
+Each line splits the wall time: interpreter start and imports, loading the data (digits imports
+scikit-learn), measuring the candidates, and the footprints (memory and the time probe).
+
+    .venv/bin/python benchmarks/bench_plan.py [--data digits] [--accuracy] [--time-accuracy]
+
+Last run (shared 2-core machine, torch 2.13 CPU, load average 0.7-1.0 from other users; 58
+feasible, 29 distinct networks):
+
+    --data digits                  wall    start+imports  data  candidates  footprints (time probe)
+    today (cost filtering only)    47.7 s      2.7        1.5     43.5         -
+    first plan (cold cache)         9.3 s      2.4        1.5      3.3        2.1 (0.9)    5.1x
+    second plan (warm cache)        3.3 s      1.9        1.4      0.03       0.0         14.4x
+    --data synthetic:classes=10,size=8,n=1797 (no scikit-learn import)
+    today (cost filtering only)    42.2 s      2.4        0.3     39.5         -
+    first plan (cold cache)         9.4 s      2.6        0.6      4.3        2.0 (0.8)    4.5x
+    second plan (warm cache)        1.9 s      1.6        0.3      0.03       0.0         21.8x
+
+Under load (average 2.5-3.8) today's path took 94-166 s (two threads per trace fight for busy
+cores); the new first plan 10.0-11.3 s. A warm plan is imports and data: torch ~1 s, and for
+digits scikit-learn's import ~1.1 s.
+
+``--accuracy`` reruns the CPU memory model's calibration (child-process probes; ~8 minutes) and
+prints the table in `effscale.trainer.footprint`'s docstring. ``--time-accuracy`` compares the
+plan's scaled step times with each representative's own probe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+GRID_ARGS = ["efficientnet_b0", "--base-resolution", "224"]
+
+_CHILD = r"""
+import json, sys, time
+start = time.perf_counter()
+mode, data = sys.argv[1], sys.argv[2]
+import torch  # noqa: F401 - counted with the imports
+from effscale.models import cost
+from effscale.search import driver, space
+from effscale.search.options import SearchOptions
+from effscale.trainer import footprint
+imported = time.perf_counter()
+if mode == "today":
+    cost._COMPOSE_BLOCKS = cost._DISK_CACHE = cost._ONE_THREAD = False
+phases = {"candidates": 0.0, "time probe": 0.0}
+
+
+def timed(module, name, phase):
+    real = getattr(module, name)
+
+    def wrapper(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            phases[phase] += time.perf_counter() - t
+
+    setattr(module, name, wrapper)
+
+
+timed(space, "enumerate_candidates", "candidates")
+timed(footprint, "probe_step_time", "time probe")
+t = time.perf_counter()
+search_plan = driver.plan_search(SearchOptions.build("efficientnet_b0", data=data, base_resolution=224))
+planned = time.perf_counter()
+networks = 0
+if mode != "today":
+    from effscale.search.plan import Node, make_plan
+
+    # A fixed node, so that what this shared machine has free right now cannot refuse the plan.
+    networks = len(make_plan(search_plan, nodes=[Node("bench", 2.0, 64 * 1024**3)]).networks)
+done = time.perf_counter()
+print(json.dumps({
+    "imports": imported - start, "data": planned - t - phases["candidates"], "candidates": phases["candidates"],
+    "footprints": done - planned, "time probe": phases["time probe"], "in-process": done - start,
+    "traces": cost.cost_cache_info()["traces"], "networks": networks,
+    "counts": search_plan.candidates.counts(),
+}))
+"""
+
+
+def run(mode: str, data: str, cache_dir: str) -> dict:
+    env = {**os.environ, "EFFSCALE_CACHE_DIR": cache_dir}
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", _CHILD, mode, data], capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(done.stderr)
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), "wall": wall}
+
+
+def report(name: str, r: dict, today: float) -> None:
+    startup = r["wall"] - r["in-process"] + r["imports"]
+    print(
+        f"{name:30s} {r['wall']:6.1f} s  (start+imports {startup:4.1f}, data {r['data']:4.1f}, "
+        f"candidates {r['candidates']:5.1f} [{r['traces']:2d} traces], footprints {r['footprints']:4.1f} "
+        f"[time probe {r['time probe']:3.1f}])  today/this {today / r['wall']:5.1f}x"
+    )
+
+
+def timing(data: str) -> None:
+    with tempfile.TemporaryDirectory() as cold, tempfile.TemporaryDirectory() as cache:
+        today = run("today", data, cold)
+        first = run("new", data, cache)
+        second = run("new", data, cache)
+    counts = first["counts"]
+    print(f"efficientnet_b0 at 224 px on {data}: {counts['grid']} grid points, {counts['feasible']} feasible, "
+          f"{counts['unique']} distinct networks; each line a fresh process")
+    report("today (cost filtering only)", today, today["wall"])
+    report("first plan (cold cache)", first, today["wall"])
+    report("second plan (warm cache)", second, today["wall"])
+    print(f"candidates alone: today {today['candidates']:.1f} s, first {first['candidates']:.1f} s "
+          f"({today['candidates'] / first['candidates']:.1f}x), second {second['candidates']:.2f} s "
+          f"({today['candidates'] / max(second['candidates'], 1e-3):.0f}x)")
+
+
+def memory_accuracy() -> None:
+    from effscale.trainer import ProxyRecipe, load_data
+    from effscale.trainer.footprint import FIRST_STEP_BYTES, MiB, count_activations, cpu_trial_memory, probe_cpu_peak
+
+    runs = [("tiny", 1, 1, 32, 32), ("tiny", 1, 1, 32, 256), ("tiny", 1, 1, 64, 128), ("resnet18", 1, 1, 32, 32),
+            ("resnet18", 1, 1, 32, 256), ("resnet18", 1, 1, 64, 128), ("mobilenet_v2", 1, 1, 64, 32),
+            ("mobilenet_v2", 1, 1, 96, 128), ("efficientnet_b0", 1, 1, 64, 32), ("efficientnet_b0", 1, 1, 96, 128),
+            ("efficientnet_b0", 1, 1, 224, 16), ("tiny", 1, 1, 128, 64), ("resnet18", 1, 1, 96, 64),
+            ("mobilenet_v2", 1, 1, 128, 32), ("efficientnet_b0", 1.4, 1.3, 120, 64),
+            ("efficientnet_b0", 1, 1, 128, 64), ("resnet18", 1.2, 1.1, 48, 512)]
+    data = load_data("digits", seed=0)
+    print(f"{'network':16s} {'d':4s} {'w':4s} {'res':>4s} {'batch':>5s} {'predicted':>9s} {'measured':>8s}  error (MiB)")
+    for name, d, w, r, bs in runs:
+        recipe = ProxyRecipe(batch_size=bs)
+        measured = probe_cpu_peak(name, depth=d, width=w, resolution=r, data="digits", recipe=recipe)
+        count = count_activations(name, depth=d, width=w, resolution=r, num_classes=data.num_classes)
+        parts = cpu_trial_memory(count, data=data, resolution=r, batch_size=bs, recipe=recipe, ray_worker=False)
+        # The child's own base (imports, scikit-learn for digits, the data) as it measured it.
+        predicted = measured["data"] + parts.resized + parts.model + parts.step + FIRST_STEP_BYTES
+        error = (predicted - measured["peak"]) / measured["peak"]
+        print(f"{name:16s} {d:<4g} {w:<4g} {r:4d} {bs:5d} {predicted / MiB:9.0f} {measured['peak'] / MiB:8.0f} "
+              f"{100 * error:+6.1f}%", flush=True)
+
+
+def time_accuracy(data: str) -> None:
+    from effscale.search.driver import plan_search
+    from effscale.search.options import SearchOptions
+    from effscale.search.plan import make_plan
+    from effscale.trainer.footprint import probe_step_time
+
+    search_plan = plan_search(SearchOptions.build("efficientnet_b0", data=data, base_resolution=224))
+    plan = make_plan(search_plan)
+    for n in plan.networks[:: max(1, len(plan.networks) // 6)]:
+        c = n.candidate
+        own = probe_step_time(search_plan.baseline, depth=c.depth, width=c.width, resolution=c.resolution,
+                              num_classes=search_plan.data.num_classes, recipe=search_plan.recipe)
+        planned = n.footprint.step_seconds
+        measured = own.seconds(n.footprint.batch_size)
+        print(f"({c.alpha:g}, {c.beta:g}, {c.gamma:g}) {c.resolution} px: planned {planned:6.2f} s/step, "
+              f"own probe {measured:6.2f} s/step, error {100 * (planned - measured) / measured:+5.1f}%", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="digits")
+    parser.add_argument("--accuracy", action="store_true", help="rerun the CPU memory model's calibration table")
+    parser.add_argument("--time-accuracy", action="store_true", help="planned step times against per-network probes")
+    args = parser.parse_args()
+    if args.accuracy:
+        memory_accuracy()
+    elif args.time_accuracy:
+        time_accuracy(args.data)
+    else:
+        timing(args.data)
+
+
+if __name__ == "__main__":
+    main()

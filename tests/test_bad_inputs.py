@@ -1,0 +1,156 @@
+"""A sweep of bad inputs across every command, as a new user would type them: each is refused with
+one line on stderr naming the value, exit code 2, no traceback, and no file created or changed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from effscale.cli import main
+
+G = ["--alpha", "1.0,1.2", "--beta", "1.0", "--gamma", "1.0", "--constraint", "formula", "--tolerance", "1"]
+SEARCH = ["search", "tiny", "--data", "synthetic:classes=3,size=16,n=120", *G, "--epochs", "1"]
+FAMILY = ["family", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15"]
+TRAIN = ["train", "tiny", "--data", "synthetic:classes=3,size=16,n=120"]
+
+CASES: list[tuple[list[str], str]] = [
+    # cost
+    (["cost", "effnet"], "unknown baseline 'effnet'"),
+    (["cost", "efficientnet_b0", "--resolution", "0"], "resolution=0"),
+    (["cost", "efficientnet_b0", "--resolution", "16"], "resolution=16 is too small"),
+    (["cost", "efficientnet_b0", "--resolution", "abc"], "'abc'"),
+    (["cost", "efficientnet_b0", "--depth", "nan"], "'nan' is not a finite number"),
+    (["cost", "efficientnet_b0", "--depth", "0"], "depth=0"),
+    (["cost", "efficientnet_b0", "--width", "-1"], "width=-1"),
+    (["cost", "efficientnet_b0", "--num-classes", "0"], "must be > 0"),
+    (["cost", "no_such_pkg_q:fn"], "cannot import 'no_such_pkg_q'"),
+    (["cost", "user_baselines:not_a_module"], "returned str, not an nn.Module"),
+    (["cost", "user_baselines:missing_function"], "has no function 'missing_function'"),
+    # family
+    ([*FAMILY[:2], "--alpha", "0.9", "--beta", "1.1", "--gamma", "1.1"], "alpha=0.9 is below 1"),
+    ([*FAMILY[:2], "--alpha", "nan", "--beta", "1.1", "--gamma", "1.1"], "not a finite number"),
+    (["family", "tiny", "--alpha", "1.2"], "needs BASELINE --alpha A --beta B --gamma G"),
+    ([*FAMILY, "--base-resolution", "-3"], "must be > 0"),
+    ([*FAMILY, "--max-phi", "-1"], "must be >= 0"),
+    ([*FAMILY, "--out", "/etc/passwd/f.json"], "/etc/passwd"),
+    ([*FAMILY, "--out", "{tmp}"], "is a directory"),
+    ([*FAMILY, "--target-ratio", "2"], "--target-ratio 2 needs --calibrate"),
+    ([*FAMILY, "--calibrate", "--target-ratio", "0.5"], "target"),
+    (["family", "--study", "x", "--storage", "sqlite:///{tmp}/missing.db"], "does not exist"),
+    # search: the recipe
+    ([*SEARCH[:-2], "--epochs", "0"], "--epochs 0 must be >= 1"),
+    ([*SEARCH, "--steps", "5"], "not both"),
+    ([*SEARCH, "--batch-size", "0"], "--batch-size 0 must be >= 1"),
+    ([*SEARCH, "--lr", "0"], "--lr 0 must be > 0"),
+    ([*SEARCH, "--lr", "nan"], "'nan' is not a finite number"),
+    ([*SEARCH, "--optimizer", "adam"], "invalid choice: 'adam'"),
+    ([*SEARCH, "--label-smoothing", "1"], "--label-smoothing 1 must be < 1"),
+    ([*SEARCH, "--weight-decay", "-1"], "--weight-decay -1 must be >= 0"),
+    ([*SEARCH, "--momentum", "1"], "--momentum 1 must be < 1"),
+    ([*SEARCH, "--warmup-epochs", "-1"], "--warmup-epochs -1 must be >= 0"),
+    ([*SEARCH, "--precise-bn-batches", "-1"], "--precise-bn-batches -1 must be >= 0"),
+    ([*SEARCH, "--seed", "-1"], "--seed -1 must be >= 0"),
+    ([*SEARCH, "--seed", "x"], "'x' is not a whole number"),
+    # search: the grid and the constraint
+    ([*SEARCH, "--alpha", "a,b"], "--alpha 'a,b' is not a grid"),
+    ([*SEARCH, "--alpha", "0.5,1.0"], "--alpha contains 0.5"),
+    ([*SEARCH, "--beta", "1:0:1"], "--beta '1:0:1' is not a grid"),
+    ([*SEARCH, "--gamma", ""], "--gamma is empty"),
+    ([*SEARCH, "--gamma", "1:1000:0.0001"], "use a coarser step"),
+    ([*SEARCH, "--target-ratio", "0"], "--target-ratio 0 must be > 0"),
+    ([*SEARCH, "--tolerance", "-1"], "--tolerance -1 must be >= 0"),
+    ([*SEARCH, "--constraint", "exact"], "invalid choice: 'exact'"),
+    ([*SEARCH, "--base-resolution", "4"], "--base-resolution 4 is too small for tiny"),
+    (["search", "tiny", "--data", "synthetic", "--alpha", "1.0", "--beta", "1.0", "--gamma", "1.0",
+      "--tolerance", "0.01"], "no feasible candidate"),
+    # search: repeats, racing, confirmation
+    ([*SEARCH, "--min-repeats", "0"], "--min-repeats 0 must be >= 1"),
+    ([*SEARCH, "--min-repeats", "3", "--max-repeats", "2"], "--max-repeats 2 is below --min-repeats 3"),
+    ([*SEARCH, "--confirm-top", "5"], "--confirm-top 5 but the grid has 2 distinct feasible candidates"),
+    ([*SEARCH, "--confirm-top", "1", "--confirm-epochs", "1"], "--confirm-epochs 1 is not above the proxy's 1"),
+    ([*SEARCH, "--scheduler", "asha"], "--scheduler asha stops trials early"),
+    ([*SEARCH, "--scheduler", "hyperband"], "invalid choice: 'hyperband'"),
+    ([*SEARCH, "--grace-period", "0"], "--grace-period 0 must be >= 1"),
+    # search: data, baseline, storage, execution
+    (["search", "tiny", "--data", "imagenet", *G], "unknown data source 'imagenet'"),
+    (["search", "tiny", "--data", "folder:/no/such/dir", *G], "no such file or directory"),
+    (["search", "tiny", "--data", "synthetic:classes=x", *G], "is not an integer"),
+    (["search", "tiny", "--data", "digits:x", *G], "digits takes no options"),
+    (["search", "resnet_101", "--data", "digits", *G], "unknown baseline 'resnet_101'"),
+    ([*SEARCH, "--storage", "mysql://u:s3cret@h/db"], "not supported"),
+    ([*SEARCH, "--storage", "sqlite:////no/such/dir/x.db"], "does not exist"),
+    ([*SEARCH, "--cpus-per-trial", "0"], "--cpus-per-trial 0 must be > 0"),
+    ([*SEARCH, "--gpus-per-trial", "lots"], "neither auto nor a number"),
+    ([*SEARCH, "--max-concurrent", "0"], "--max-concurrent 0 must be >= 1"),
+    ([*SEARCH, "--max-retries", "-1"], "--max-retries -1 must be >= 0"),
+    ([*SEARCH, "--db-timeout", "0"], "--db-timeout 0 must be > 0"),
+    ([*SEARCH, "--connect-timeout", "-1"], "--connect-timeout -1 must be > 0"),
+    ([*SEARCH, "--ray-address", "127.0.0.1:1"], "cannot reach the Ray cluster at 127.0.0.1:1"),
+    ([*SEARCH, "--ray-address", "nonsense"], "is not host:port"),
+    ([*SEARCH, "--max-phi", "-1"], "--max-phi -1 must be >= 0"),
+    ([*SEARCH, "--study", " "], "--study ' ' is empty"),
+    # train
+    (["train", "resnet18", "--data", "digits", "--resolution", "31"], "resolution=31 is too small"),
+    ([*TRAIN, "--epochs", "0"], "--epochs 0 must be >= 1"),
+    ([*TRAIN, "--depth", "nan"], "'nan' is not a finite number"),
+    ([*TRAIN, "--batch-size", "-2"], "--batch-size -2 must be >= 1"),
+    (["train", "tiny", "--data", "npz:/no/such.npz"], "no such file or directory"),
+    ([*TRAIN, "--device", "tpu"], "--device 'tpu'"),
+    # serve
+    (["serve", "--port", "70000"], "70000"),
+    (["serve", "--port", "0"], "--port 0"),
+    (["serve", "--host", "0.0.0.0"], "EFFSCALE_TOKEN"),
+    (["serve", "--storage", "mysql://u:p@h/db"], "not supported"),
+    (["serve", "--data-root", "/no/such/dir"], "/no/such/dir"),
+    # queries
+    (["studies", "--storage", "sqlite:///{tmp}/missing.db"], "does not exist"),
+    (["trials", "--study", "x", "--storage", "sqlite:///{tmp}/missing.db"], "does not exist"),
+    (["trials", "--study", "x", "--limit", "0"], "must be > 0"),
+    (["trials", "--study", "x", "--sort", "best"], "invalid choice: 'best'"),
+    (["studies", "--storage", "postgresql://u:s3cret@127.0.0.1:1/db"], "cannot open storage"),
+    # confirm and compare
+    (["confirm", "--study", "x", "--storage", "sqlite:///{tmp}/missing.db"], "does not exist"),
+    (["confirm", "--study", "x", "--top", "0"], "must be > 0"),
+    (["confirm", "--study", "x", "--epochs", "0"], "must be > 0"),
+    (["compare", "tiny", "--data", "digits", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--phi", "9"],
+     "must list values from 1 to 7"),
+    (["compare", "tiny", "--data", "digits", "--alpha", "1.2"], "compare needs --study NAME"),
+    (["compare", "--study", "x", "--storage", "sqlite:///{tmp}/missing.db"], "does not exist"),
+    (["compare", "tiny", "--data", "digits", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15",
+      "--repeats", "0"], "--repeats 0 must be >= 1"),
+    # no command at all, an unknown one
+    (["fly"], "invalid choice: 'fly'"),
+]
+
+
+def _tree(root: Path) -> dict[str, float]:
+    return {str(p): p.stat().st_mtime_ns for p in root.rglob("*")}
+
+
+@pytest.mark.parametrize(("args", "message"), CASES, ids=[" ".join(a)[:70] for a, _ in CASES])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(
+    args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the default sqlite:///effscale.db would land here
+    monkeypatch.delenv("EFFSCALE_TOKEN", raising=False)
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    before = _tree(tmp_path)
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse refuses before any handler runs
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert code == 2, (code, err)
+    assert message in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "s3cret" not in err + out
+    assert _tree(tmp_path) == before  # no database, family file or directory left behind
+
+
+def test_the_sweep_is_wide() -> None:
+    assert len(CASES) >= 60
+    assert {a[0] for a, _ in CASES} >= {"cost", "family", "search", "train", "serve", "studies", "trials",
+                                        "confirm", "compare"}
