@@ -69,7 +69,7 @@ def _emit_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
 
-def _print_table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def _print_table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence[Any]], *, file: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -81,7 +81,7 @@ def _print_table(title: str | None, headers: Sequence[str], rows: Sequence[Seque
         table.add_row(*row)
     # As wide as the widest row needs (a pipe has no terminal width): cells are never wrapped.
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-    Console(width=max(100, sum(widths) + 3 * len(widths) + 1)).print(table)
+    Console(width=max(100, sum(widths) + 3 * len(widths) + 1), file=file).print(table)
 
 
 def _human(n: float) -> str:
@@ -159,7 +159,8 @@ def _print_family(family: Any, calibrated: Any = None) -> None:
 
 
 def _cmd_baselines(args: argparse.Namespace) -> int:
-    from effscale.models import FLOPS_CONVENTION, get_baseline, list_baselines, measure_cost
+    from effscale.models import get_baseline, list_baselines, measure_cost
+    from effscale.models.cost import flops_convention
 
     rows = []
     for name in list_baselines():
@@ -176,14 +177,14 @@ def _cmd_baselines(args: argparse.Namespace) -> int:
             }
         )
     if args.json:
-        _emit_json({"flops_convention": FLOPS_CONVENTION, "baselines": rows})
+        _emit_json({"flops_convention": flops_convention(1000), "baselines": rows})
         return 0
     _print_table(
         "registered baselines (num_classes=1000)",
         ("baseline", "base res", "params", "FLOPs", "source"),
         [(r["name"], r["base_resolution"], f"{r['params']:,}", _human(r["flops"]), r["source"]) for r in rows],
     )
-    print(f"FLOPs: {FLOPS_CONVENTION}. Also: any package.module:function(depth, width, num_classes).")
+    print(f"FLOPs: {flops_convention(1000)}. Also: any package.module:function(depth, width, num_classes).")
     return 0
 
 
@@ -278,7 +279,9 @@ def _cmd_family(args: argparse.Namespace) -> int:
 def _cmd_search(args: argparse.Namespace) -> int:
     from effscale.search import run_search
 
-    result = run_search(**_settings_given(args), progress=not args.json or None)
+    # The plan goes to stderr, before anything trains: stdout stays free for --json.
+    result = run_search(**_settings_given(args), progress=not args.json or None,
+                        on_plan=lambda plan: _print_plan(plan, file=sys.stderr))
     family_path = result.family_path or result.family.save(f"family-{result.study}.json")
     if args.json:
         _emit_json({**result.to_dict(), "family_path": str(family_path)})
@@ -299,6 +302,12 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json(plan.as_dict())
         return 0
+    _print_plan(plan)
+    return 0
+
+
+def _print_plan(plan: Any, *, file: Any = None) -> None:
+    """The plan's table and summary (`effscale plan`; `effscale search` prints it on stderr first)."""
     gib, gpu = 1024**3, plan.device == "cuda"
     headers = ("(alpha, beta, gamma)", "d", "w", "res", "measured", "formula", "params", "mem/trial",
                *(("GPU mem",) if gpu else ()), "batch", "s/trial", "aliases")
@@ -309,15 +318,14 @@ def _cmd_plan(args: argparse.Namespace) -> int:
          n.footprint.batch_size, f"{n.trial_seconds:.0f}", len(n.aliases) - 1)
         for n in plan.networks for c in (n.candidate,)
     ]
-    _print_table(f"plan for {plan.study} ({plan.device})", headers, rows)
+    _print_table(f"plan for {plan.study} ({plan.device})", headers, rows, file=file)
     counts, nodes = plan.counts, ", ".join(f"{n.name} {plan.concurrency[n.name]}" for n in plan.nodes)
-    print(f"FLOPs: {plan.flops_convention}; mem/trial includes the margin asked of Ray")
+    print(f"FLOPs: {plan.flops_convention}; mem/trial includes the margin asked of Ray", file=file)
     print(
         f"{counts['unique']} distinct networks ({counts['feasible']} feasible of {counts['grid']}); "
         f"trials at once: {plan.slots} ({nodes}); {plan.trials[0]}-{plan.trials[1]} trials, "
-        f"estimated {_duration(plan.seconds[0])} to {_duration(plan.seconds[1])}"
+        f"estimated {_duration(plan.seconds[0])} to {_duration(plan.seconds[1])}", file=file,
     )
-    return 0
 
 
 def _duration(seconds: float) -> str:
@@ -636,31 +644,15 @@ def _settings_given(args: argparse.Namespace, *, only: type | None = None) -> di
     return values
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from effscale.search.compare import CompareOptions
-    from effscale.search.options import DATA_HELP, SearchOptions
-    from effscale.trainer.recipe import ProxyRecipe
-
-    parser = _Parser(prog="effscale", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=_version())
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
-
-    def command(name: str, handler: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
-        p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-        p.set_defaults(handler=handler)
-        return p
-
-    command("baselines", _cmd_baselines, "list the registered baselines with base resolution, params and FLOPs")
-
-    p = command("cost", _cmd_cost, "params and fvcore FLOPs of a baseline scaled by depth and width")
+def _cost_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("baseline", help="registered name or package.module:function")
     p.add_argument("--depth", type=_finite_float, default=1.0, help="depth multiplier d (default 1)")
     p.add_argument("--width", type=_finite_float, default=1.0, help="width multiplier w (default 1)")
     p.add_argument("--resolution", type=int, default=None, help="input size R (default: the baseline's)")
     p.add_argument("--num-classes", type=_positive_int, default=1000, help="classifier outputs (default 1000)")
 
-    p = command("family", _cmd_family, "emit the B0..B7 family for a baseline and (alpha, beta, gamma)")
+
+def _family_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("baseline", nargs="?", help="registered name or package.module:function")
     p.add_argument("--alpha", type=_finite_float, help="depth coefficient")
     p.add_argument("--beta", type=_finite_float, help="width coefficient")
@@ -673,51 +665,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="also write the family as JSON to this file (with --calibrate: the calibrated one)")
     _storage_option(p, "with --study: the database of a finished search")
     p.add_argument("--study", default=None, help="print the family emitted by this search")
-    p.add_argument(
-        "--calibrate", action="store_true",
-        help="also show the family with each member's input size chosen so its measured FLOPs come nearest "
-        "target^phi x B0's (depth and width stay alpha^phi, beta^phi)",
-    )
-    p.add_argument(
-        "--target-ratio", type=_finite_float, default=None, metavar="X",
-        help="with --calibrate: FLOPs multiplier per step of phi (default 2, must be above 1)",
-    )
+    p.add_argument("--calibrate", action="store_true",
+                   help="also show the family with each member's input size chosen so its measured FLOPs come nearest "
+                   "target^phi x B0's (depth and width stay alpha^phi, beta^phi)")
+    p.add_argument("--target-ratio", type=_finite_float, default=None, metavar="X",
+                   help="with --calibrate: FLOPs multiplier per step of phi (default 2, must be above 1)")
 
-    p = command("search", _cmd_search, "grid-search (alpha, beta, gamma) under a FLOPs constraint and emit B0..B7")
+
+def _search_options(p: argparse.ArgumentParser) -> None:
+    """`search` and `plan` take exactly the same options: `SearchOptions` and `ProxyRecipe`."""
+    from effscale.search.options import SearchOptions
+    from effscale.trainer.recipe import ProxyRecipe
+
     groups: dict[str, Any] = {}
     _add_settings(p, SearchOptions, groups=groups)
     _add_settings(groups.setdefault("proxy training", p.add_argument_group("proxy training")), ProxyRecipe)
 
-    p = command("plan", _cmd_plan, "what a search would need (memory and time per trial, trials at once, total time); "
-                "takes search's options, trains nothing, writes nothing")
-    groups = {}
-    _add_settings(p, SearchOptions, groups=groups)
+
+def _compare_options(p: argparse.ArgumentParser) -> None:
+    from effscale.search.compare import CompareOptions
+    from effscale.trainer.recipe import ProxyRecipe
+
+    groups: dict[str, Any] = {}
+    _add_settings(p, CompareOptions, groups=groups)
     _add_settings(groups.setdefault("proxy training", p.add_argument_group("proxy training")), ProxyRecipe)
 
-    p = command("compare", _cmd_compare, "does compound scaling win here? the compound member against depth-, width- "
-                "and resolution-only scaling at matched measured FLOPs, trained on paired seeds")
-    compare_groups: dict[str, Any] = {}
-    _add_settings(p, CompareOptions, groups=compare_groups)
-    _add_settings(compare_groups.setdefault("proxy training", p.add_argument_group("proxy training")), ProxyRecipe)
 
-    p = command("confirm", _cmd_confirm, "retrain a finished search's top candidates longer: does the proxy rank "
-                "like longer training? (Kendall tau; the family comes from the confirmed winner)")
+def _confirm_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--study", required=True, help="the search to confirm")
     _storage_option(p)
     p.add_argument("--top", type=_positive_int, default=None, help="confirm the top K and K others (default: the search's)")
     p.add_argument("--epochs", type=_positive_int, default=None, help="epochs per confirmation run (default 3x the proxy's)")
     p.add_argument("--ray-address", default=None, help="join this Ray cluster (default: a local Ray)")
 
-    p = command("train", _cmd_train, "proxy-train one scaled network (what a search trial does)")
+
+def _train_options(p: argparse.ArgumentParser) -> None:
+    from effscale.search.options import DATA_HELP
+    from effscale.trainer.recipe import ProxyRecipe
+
     p.add_argument("baseline", help="registered name or package.module:function")
     p.add_argument("--data", required=True, help=DATA_HELP)
     p.add_argument("--depth", type=_finite_float, default=1.0)
     p.add_argument("--width", type=_finite_float, default=1.0)
-    p.add_argument("--resolution", type=int, default=None, help="input size (default: the data's, at least the network's minimum)")
+    p.add_argument("--resolution", type=int, default=None,
+                   help="input size (default: the data's, within the network's total stride and base resolution)")
     p.add_argument("--device", default=None, help="cpu or cuda[:N] (default: cuda if available)")
     _add_settings(p.add_argument_group("proxy training"), ProxyRecipe)
 
-    p = command("serve", _cmd_serve, "REST API and dashboard; launching searches needs EFFSCALE_TOKEN")
+
+def _serve_options(p: argparse.ArgumentParser) -> None:
     _storage_option(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=_whole, default=8000, help="port, 1 to 65535 (default 8000)")
@@ -731,15 +727,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-user-baselines", action="store_true",
                    help="accept package.module:function baselines through the API (importing one runs its code)")
 
-    p = command("studies", _cmd_studies, "list the searches in a database")
-    _storage_option(p)
 
-    p = command("trials", _cmd_trials, "the trials of one search")
+def _trials_options(p: argparse.ArgumentParser) -> None:
     _storage_option(p)
     p.add_argument("--study", required=True)
     p.add_argument("--sort", choices=("number", "value", "flops"), default="value",
                    help="value: best top-1 first (default); number; flops: cheapest first")
     p.add_argument("--limit", type=_positive_int, default=None)
+
+
+# The commands: name, handler, help, options (a parser table).
+COMMANDS: tuple[tuple[str, Callable[[argparse.Namespace], int], str, Callable[[argparse.ArgumentParser], None]], ...] = (
+    ("baselines", _cmd_baselines, "list the registered baselines with base resolution, params and FLOPs", lambda p: None),
+    ("cost", _cmd_cost, "params and fvcore FLOPs of a baseline scaled by depth and width", _cost_options),
+    ("family", _cmd_family, "emit the B0..B7 family for a baseline and (alpha, beta, gamma)", _family_options),
+    ("search", _cmd_search, "grid-search (alpha, beta, gamma) under a FLOPs constraint and emit B0..B7", _search_options),
+    ("plan", _cmd_plan, "what a search would need (memory and time per trial, trials at once, total time); "
+     "takes search's options, trains nothing, writes nothing", _search_options),
+    ("compare", _cmd_compare, "does compound scaling win here? the compound member against depth-, width- and "
+     "resolution-only scaling at matched measured FLOPs, trained on paired seeds", _compare_options),
+    ("confirm", _cmd_confirm, "retrain a finished search's top candidates longer: does the proxy rank like longer "
+     "training? (Kendall tau; the family comes from the confirmed winner)", _confirm_options),
+    ("train", _cmd_train, "proxy-train one scaled network (what a search trial does)", _train_options),
+    ("serve", _cmd_serve, "REST API and dashboard; launching searches needs EFFSCALE_TOKEN", _serve_options),
+    ("studies", _cmd_studies, "list the searches in a database", _storage_option),
+    ("trials", _cmd_trials, "the trials of one search", _trials_options),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="effscale", description="EfficientNet-style compound scaling (alpha, beta, gamma) for any "
+                     "baseline, with measured FLOPs: search, plan, compare, confirm, emit families, serve")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+    for name, handler, help_text, add_options in COMMANDS:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+        p.set_defaults(handler=handler)
+        add_options(p)
     return parser
 
 

@@ -197,7 +197,7 @@ def test_asha_prunes_weak_trials(local_ray: None, sqlite_url: str) -> None:
         ({"min_repeats": 3, "max_repeats": 2}, "--max-repeats 2 is below --min-repeats 3"),
         ({"confirm_top": 5}, "--confirm-top 5 but the grid has 4 distinct feasible candidates"),
         ({"confirm_top": 1, "confirm_epochs": 2}, "--confirm-epochs 2 is not above the proxy's 2 epochs"),
-        ({"gpus_per_trial": 1}, "no node of the Ray cluster has more than 0 GPUs"),
+        ({"gpus_per_trial": 1}, "--gpus-per-trial 1 but no node has 1 GPUs"),
         ({"ray_address": "127.0.0.1:1"}, "cannot reach the Ray cluster at 127.0.0.1:1"),
         ({"data": "nope:x"}, "nope"),
     ],

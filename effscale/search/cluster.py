@@ -122,35 +122,6 @@ def ensure_ray(address: str | None, *, connect_timeout: float = DEFAULT_CONNECT_
     return True
 
 
-# ``--gpus-per-trial auto`` shares a GPU among at most this many trials (1/8 of a GPU each).
-MAX_TRIALS_PER_GPU = 8
-GPU_MEMORY_MARGIN = 1.2  # CUDA's context and the allocator's fragmentation on top of the measured peak
-
-
-def gpus_per_trial(requested: str | float, *, gpu_memory_bytes: int | None = None) -> float:
-    """``auto``: no GPU on a cluster without GPUs; else the share 1/k of a GPU (k <= 8) that still
-    holds a trial's measured GPU memory with a margin, or a whole GPU when that is not known."""
-    if requested != "auto":
-        return float(requested)
-    if max((n.get("GPU", 0.0) for n in node_resources()), default=0.0) <= 0:
-        return 0.0
-    per_gpu = _gpu_memory_here()
-    if not gpu_memory_bytes or not per_gpu:
-        return 1.0
-    k = int(per_gpu // (gpu_memory_bytes * GPU_MEMORY_MARGIN))
-    return 1.0 / max(1, min(MAX_TRIALS_PER_GPU, k))
-
-
-def _gpu_memory_here() -> int | None:
-    """The driver's GPU memory, if it has a GPU (a cluster's GPUs are taken to be alike)."""
-    try:
-        import torch
-
-        return int(torch.cuda.get_device_properties(0).total_memory) if torch.cuda.is_available() else None
-    except Exception:  # noqa: BLE001 - no usable CUDA on the driver: unknown
-        return None
-
-
 def node_resources() -> list[dict[str, float]]:
     """Each live node's total resources (CPU, GPU, memory in bytes, ...)."""
     import ray
@@ -165,12 +136,12 @@ def check_fits(resources: Resources) -> None:
     gpus = max((n.get("GPU", 0.0) for n in nodes), default=0.0)
     if resources.gpus_per_trial > gpus:
         raise UsageError(
-            f"--gpus-per-trial {resources.gpus_per_trial:g} but no node of the Ray cluster has more than {gpus:g} GPUs; "
+            f"--gpus-per-trial {resources.gpus_per_trial:g} but no node has {resources.gpus_per_trial:g} GPUs; "
             "pass --gpus-per-trial 0 or join a cluster with GPUs (--ray-address)"
         )
     if resources.cpus_per_trial > cpus:
         raise UsageError(
-            f"--cpus-per-trial {resources.cpus_per_trial:g} but no node of the Ray cluster has more than {cpus:g} CPUs; "
+            f"--cpus-per-trial {resources.cpus_per_trial:g} but no node has {resources.cpus_per_trial:g} CPUs; "
             "lower --cpus-per-trial"
         )
 

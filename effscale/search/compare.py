@@ -300,7 +300,7 @@ def run_compare(options: CompareOptions, recipe_settings: dict[str, Any] | None 
     import optuna
 
     from effscale.errors import SearchInterrupted
-    from effscale.search.cluster import Resources, check_fits, ensure_ray, gpus_per_trial, shutdown_ray
+    from effscale.search.cluster import Resources, check_fits, ensure_ray, node_resources, shutdown_ray
     from effscale.search.execute import execute
     from effscale.search.logs import search_log_path
     from effscale.storage import DEFAULT_STORAGE_URL, open_storage, validate_url
@@ -314,7 +314,8 @@ def run_compare(options: CompareOptions, recipe_settings: dict[str, Any] | None 
     name = options.name or comparison_name(identity)
     started = ensure_ray(options.ray_address)
     try:
-        resources = Resources(options.cpus_per_trial, gpus_per_trial("auto"), options.max_concurrent, 2)
+        gpus = 1.0 if any(n.get("GPU", 0.0) > 0 for n in node_resources()) else 0.0  # a GPU each where there are GPUs
+        resources = Resources(options.cpus_per_trial, gpus, options.max_concurrent, 2)
         check_fits(resources)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = _open_comparison(RetryingStorage(optuna.storages.get_storage(open_storage(url))), name, identity)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from effscale.errors import SearchFailed, SearchInterrupted, UsageError
 from effscale.search.options import SearchOptions, default_study_name
@@ -56,6 +56,8 @@ class SearchSession:
     record: Any = None  # the search's row before this run (None: a new search)
     reaped: int = 0
     log_path: Path | None = None
+    trial_plan: Any = None  # effscale.search.plan.Plan: memory, concurrency and time per network
+    fit: Any = None  # effscale.search.plan.TrialFit: the batch, lr and Ray memory every trial uses
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,10 @@ class SearchResult:
         }
 
 
-def run_search(baseline: str, *, data: str, progress: bool | None = None, **settings: Any) -> SearchResult:
+def run_search(
+    baseline: str, *, data: str, progress: bool | None = None, on_plan: Callable[[Any], None] | None = None,
+    **settings: Any,
+) -> SearchResult:
     """Grid-search (α, β, γ) for ``baseline`` at φ=1 and emit the B0..B{max_phi} family.
 
     ``settings`` are `SearchOptions` and `ProxyRecipe` fields by name (the CLI's flags with ``_``).
@@ -104,9 +109,13 @@ def run_search(baseline: str, *, data: str, progress: bool | None = None, **sett
         print(result.coefficients, result.best["val_top1_mean"], result.best["tied_with"])
 
     Re-running with the same ``study`` resumes: finished trials are never trained again.
+    ``on_plan`` receives the trial plan (`effscale.search.plan.Plan`: memory, concurrency and time
+    per network) before anything is written or trained; the CLI prints it.
     """
     plan = plan_search(SearchOptions.build(baseline, data=data, **settings))
     with open_session(plan) as session:
+        if on_plan is not None:
+            on_plan(session.trial_plan)
         start_study(session)
         run_candidates(session, progress=progress)
         verdict = select_winner(session)
@@ -205,16 +214,21 @@ def _base_resolution(options: SearchOptions, base: Any, data: Any) -> int:
 
 @contextlib.contextmanager
 def open_session(plan: SearchPlan) -> Iterator[SearchSession]:
-    """Join or start Ray and open the database; refuse a search whose driver is alive elsewhere.
+    """Join or start Ray, fit the trials to its nodes (`effscale.search.plan`: memory, batch, GPUs;
+    a candidate that fits no node is refused here, before anything is written) and open the
+    database; refuse a search whose driver is alive elsewhere.
 
     On leaving with an error, the search row (if this run wrote one) records it; a local Ray this
     call started is shut down either way.
     """
     from effscale.search.cluster import ensure_ray, shutdown_ray
+    from effscale.search.plan import make_plan
 
     started_ray = ensure_ray(plan.options.ray_address, connect_timeout=plan.options.connect_timeout)
     try:
-        session = _open_database(plan, _resources(plan.options))
+        trial_plan = make_plan(plan)
+        session = _open_database(plan, _resources(plan.options, trial_plan))
+        session.trial_plan, session.fit = trial_plan, trial_plan.fit(plan.recipe)
         try:
             yield session
         except BaseException as exc:
@@ -225,11 +239,11 @@ def open_session(plan: SearchPlan) -> Iterator[SearchSession]:
             shutdown_ray()
 
 
-def _resources(options: SearchOptions) -> Any:
-    """What each trial asks of the cluster just joined (``--gpus-per-trial auto`` resolved there)."""
-    from effscale.search.cluster import Resources, check_fits, gpus_per_trial
+def _resources(options: SearchOptions, trial_plan: Any) -> Any:
+    """What each trial asks of the cluster just joined (``--gpus-per-trial auto`` resolved by the plan)."""
+    from effscale.search.cluster import Resources, check_fits
 
-    resources = Resources(options.cpus_per_trial, gpus_per_trial(options.gpus_per_trial), options.max_concurrent,
+    resources = Resources(options.cpus_per_trial, trial_plan.gpus_per_trial, options.max_concurrent,
                           options.max_retries)
     check_fits(resources)
     return resources
@@ -302,7 +316,8 @@ def run_candidates(session: SearchSession, *, progress: bool | None = None) -> N
     name = plan.study_name
     run = execute(
         name=name, study=session.study, distributions=distributions(options.grid),
-        next_batch=SearchSchedule(session.study, plan).next_batch, baseline=plan.baseline.name, recipe=plan.recipe,
+        next_batch=SearchSchedule(session.study, plan, session.fit).next_batch, baseline=plan.baseline.name,
+        recipe=plan.recipe,
         data=plan.data, resources=session.resources, log_path=session.log_path, progress=progress,
         reaped=session.reaped, scheduler=options.scheduler, grace_period=options.grace_period,
         cancel_requested=Heartbeat(session.store, name),

@@ -93,6 +93,18 @@ class Plan:
     seconds: tuple[float, float]  # estimated wall time for those
     counts: dict[str, int]
     flops_convention: str
+    gpus_per_trial: float = 0.0
+
+    def fit(self, recipe: Any) -> "TrialFit":
+        """What every trial trains at and asks of Ray. One batch for all candidates, the smallest
+        any of them fits at: a candidate trained at a halved batch (and lr) would be ranked on
+        another recipe than the rest."""
+        batch = min(n.footprint.batch_size for n in self.networks)
+        return TrialFit(
+            batch_size=batch, lr=recipe.peak_lr * batch / recipe.batch_size,
+            memory={n.candidate.arch_id: n.footprint.memory_request_bytes for n in self.networks},
+            gpus=self.gpus_per_trial,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -103,6 +115,18 @@ class Plan:
             "trials": {"min": self.trials[0], "max": self.trials[1]},
             "seconds": {"min": self.seconds[0], "max": self.seconds[1]},
         }
+
+
+@dataclass(frozen=True)
+class TrialFit:
+    """The recipe's batch and lr every trial of a search trains at (recorded on each trial), the
+    memory each network's trials ask Ray for (so Ray never starts more on a node than fit), and
+    the GPUs each asks for."""
+
+    batch_size: int
+    lr: float
+    memory: dict[str, int]  # arch_id -> bytes
+    gpus: float
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,12 +203,24 @@ def plan_nodes(options: Any) -> list[Node]:
     return [local_node()]
 
 
-def gpus_per_trial(options: Any, nodes: list[Node]) -> float:
-    """``--gpus-per-trial`` as a number: ``auto`` is none where no node has a GPU, else a whole
-    GPU to fit in (the runner may then pack several trials per GPU by their measured memory)."""
+# ``--gpus-per-trial auto`` shares a GPU among at most this many trials (1/8 of a GPU each).
+MAX_TRIALS_PER_GPU = 8
+GPU_MEMORY_MARGIN = 1.2  # the CUDA context and the allocator's fragmentation on top of the measured peak
+
+
+def gpus_per_trial(options: Any, nodes: list[Node], *, gpu_memory_bytes: int | None = None) -> float:
+    """``--gpus-per-trial`` as a number. ``auto``: none where no node has a GPU; else the share 1/k
+    of a GPU (k <= 8) that still holds the largest trial's measured GPU memory with a margin, or a
+    whole GPU while that is not measured (the plan measures at a whole GPU first)."""
     if options.gpus_per_trial != "auto":
         return float(options.gpus_per_trial)
-    return 1.0 if any(n.gpus > 0 for n in nodes) else 0.0
+    if not any(n.gpus > 0 for n in nodes):
+        return 0.0
+    per_gpu = min((n.gpu_memory_bytes or 0 for n in nodes if n.gpus > 0), default=0)
+    if not gpu_memory_bytes or not per_gpu:
+        return 1.0
+    k = int(per_gpu // (gpu_memory_bytes * GPU_MEMORY_MARGIN))
+    return 1.0 / max(1, min(MAX_TRIALS_PER_GPU, k))
 
 
 def _plan_networks(search_plan: Any, nodes: list[Node]) -> list[PlannedNetwork]:
@@ -331,7 +367,8 @@ def make_plan(search_plan: Any, *, nodes: list[Node] | None = None) -> Plan:
     options = search_plan.options
     nodes = nodes if nodes is not None else plan_nodes(options)
     networks = _plan_networks(search_plan, nodes)
-    gpus = gpus_per_trial(options, nodes)
+    gpu_memory = max((n.footprint.gpu_memory_bytes or 0 for n in networks), default=0) or None
+    gpus = gpus_per_trial(options, nodes, gpu_memory_bytes=gpu_memory)
     request = max(n.footprint.memory_request_bytes for n in networks)
     per_node = {
         n.name: concurrency(n, cpus_per_trial=options.cpus_per_trial, gpus_per_trial=gpus, memory_request=request)
@@ -344,7 +381,7 @@ def make_plan(search_plan: Any, *, nodes: list[Node] | None = None) -> Plan:
         raise UsageError(_no_slot(nodes, cpus=options.cpus_per_trial, gpus=gpus, request=request))
     trials, seconds = _search_time(search_plan, networks, slots)
     return Plan(search_plan.study_name, "cuda" if gpus > 0 else "cpu", tuple(networks), tuple(nodes), per_node, slots,
-                trials, seconds, search_plan.candidates.counts(), flops_convention(search_plan.data.num_classes))
+                trials, seconds, search_plan.candidates.counts(), flops_convention(search_plan.data.num_classes), gpus)
 
 
 def _no_slot(nodes: list[Node], *, cpus: float, gpus: float, request: int) -> str:

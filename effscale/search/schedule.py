@@ -27,9 +27,10 @@ def _key(params: dict[str, Any]) -> tuple[float, float, float] | None:
 class SearchSchedule:
     """The race, then the confirmation round, over a study's candidates."""
 
-    def __init__(self, study: Any, plan: Any) -> None:
+    def __init__(self, study: Any, plan: Any, fit: Any = None) -> None:
         self.study = study
         self.plan = plan
+        self.fit = fit  # effscale.search.plan.TrialFit: batch, lr and Ray memory (None: the recipe's, no memory ask)
         self.options = plan.options
         self.by_key = {c.key: c for c in plan.candidates.representatives}
 
@@ -89,14 +90,15 @@ class SearchSchedule:
         from effscale.search.runner import TrialSpec
         from effscale.search.study import static_attrs
 
-        cand, recipe = self.by_key[key], self.plan.recipe
+        cand, recipe, fit = self.by_key[key], self.plan.recipe, self.fit
         budget = self.options.confirm_budget if confirmation else recipe.budget.as_dict()
         return TrialSpec(
             key=key, repeat=repeat, seed=trial_seed(self.options.recipe.seed, repeat),
             params=dict(zip(("alpha", "beta", "gamma"), key)),
             attrs={**static_attrs(cand, self.plan.candidates), "confirmation": confirmation},
             depth=cand.depth, width=cand.width, resolution=cand.resolution, budget=budget,
-            batch_size=recipe.batch_size, lr=recipe.peak_lr,
+            batch_size=fit.batch_size if fit else recipe.batch_size, lr=fit.lr if fit else recipe.peak_lr,
+            memory=fit.memory.get(cand.arch_id) if fit else None,
         )
 
     # -- the conclusion -------------------------------------------------------------------------
