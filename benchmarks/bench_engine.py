@@ -18,7 +18,8 @@ from pathlib import Path
 
 import optuna
 
-from effscale.search.runner import Resources, TrialEvents, ensure_ray, run_trials
+from effscale.search.cluster import Resources, ensure_ray
+from effscale.search.runner import TrialEvents, TrialSpec, run_trials
 from effscale.search.study import PARAMS
 from effscale.storage import open_storage
 
@@ -33,6 +34,14 @@ def sleeping_trainable(config: dict, *, seconds: float, epochs: int) -> None:
                      "seconds": seconds / epochs, "images_per_s": 1000.0, "epoch": epoch, "final": epoch == epochs})
 
 
+def _specs(trials: int, epochs: int) -> list[TrialSpec]:
+    return [
+        TrialSpec(key=(1.0 + 0.01 * i, 1.0, 1.0), repeat=0, seed=i, params=dict(zip(PARAMS, (1.0 + 0.01 * i, 1.0, 1.0))),
+                  attrs={}, depth=1.0, width=1.0, resolution=32, budget={"epochs": epochs}, batch_size=32, lr=0.1)
+        for i in range(trials)
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
@@ -44,19 +53,16 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        storage = open_storage(url)
-        study = optuna.create_study(study_name="engine", storage=storage, direction="maximize")
-        for i in range(args.trials):
-            study.enqueue_trial(dict(zip(PARAMS, (1.0 + 0.01 * i, 1.0, 1.0))))
-        resources = Resources(cpus_per_trial=1, max_concurrent=args.slots)
-        ensure_ray(None, resources)
+        study = optuna.create_study(study_name="engine", storage=open_storage(url), direction="maximize")
+        ensure_ray(None)
+        batches = [_specs(args.trials, args.epochs), []]  # one round, then nothing more
         space = {p: optuna.distributions.FloatDistribution(1.0, 2.0) for p in PARAMS}
         start = time.perf_counter()
         run_trials(
-            study_name="engine", storage=storage, space=space, num_trials=args.trials,
+            study=study, distributions=space, next_batch=lambda: batches.pop(0),
             trainable=sleeping_trainable, trainable_kwargs={"seconds": args.seconds, "epochs": args.epochs},
-            resources=resources, scheduler="none", max_epochs=args.epochs, grace_period=1,
-            events=TrialEvents(), on_step=lambda: False,
+            resources=Resources(cpus_per_trial=1, max_concurrent=args.slots), scheduler="none",
+            max_epochs=args.epochs, grace_period=1, events=TrialEvents(), should_stop=lambda: False,
         )
         wall = time.perf_counter() - start
         done = len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
