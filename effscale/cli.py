@@ -522,7 +522,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         check_resolution(args.resolution, baseline.min_resolution)
     device = _device(args.device)
     torch.manual_seed(recipe.seed)  # the initial weights follow --seed too
-    data = load_data(args.data, seed=recipe.seed, device=device)
+    data = load_data(args.data, seed=recipe.seed, device=device, max_resolution=args.resolution or baseline.base_resolution)
     # The baseline's own lr / weight decay / smoothing, and a batch sized to the data, where no flag
     # gave one (a flag wins).
     recipe = recipe.for_baseline(baseline, num_train=data.num_train)

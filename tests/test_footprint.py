@@ -85,6 +85,29 @@ def test_activations_grow_with_the_area() -> None:
     assert large.params == small.params
 
 
+def test_the_model_computes_with_the_trainers_own_rules() -> None:
+    """The resized set, the evaluation batch and the resize chunks come from the functions
+    `train_proxy` itself runs (one source of truth), so they cannot drift apart."""
+    from effscale.trainer._augment import RESIZE_CHUNK_BYTES, resize_working_bytes
+    from effscale.trainer.proxy import _setup, eval_batch_size
+
+    data = load_data("digits", seed=0)
+    recipe = ProxyRecipe(batch_size=16, steps=1)
+    run = _setup(get_baseline("tiny").build(1.0, 1.0, 10), data, recipe, resolution=40, device="cpu", threads=None)
+    # The bytes `train_proxy` really holds for the resized set (padded training set, validation set).
+    assert fp.resized_bytes(data, 40) == run.x_train.numel() + run.x_val.numel()
+    count = count_activations("efficientnet_b0", depth=1.0, width=1.0, resolution=224, num_classes=10)
+    parts = cpu_trial_memory(count, data=data, resolution=224, batch_size=16, recipe=recipe)
+    assert parts.resized == fp.resized_bytes(data, 224)
+    assert parts.resize == resize_working_bytes(data.num_train, 3, (8, 8), 224) <= RESIZE_CHUNK_BYTES
+    # B0 at 224 px, batch 16: evaluation at batch 32 (it was 256, most of the trial's 5.4 GiB) now
+    # needs less than the training step, and halves with the training batch.
+    assert parts.eval_batch == eval_batch_size(16, data.num_val) == 32
+    assert parts.evaluate < parts.train and parts.step == parts.train
+    half = cpu_trial_memory(count, data=data, resolution=224, batch_size=8, recipe=recipe)
+    assert half.eval_batch == 16 and half.evaluate * 2 == parts.evaluate
+
+
 def test_the_fit_rule_halves_the_batch_then_refuses_in_one_line() -> None:
     def need(batch: int) -> int:
         return GiB + batch * GiB // 16

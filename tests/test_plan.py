@@ -78,8 +78,8 @@ def test_a_search_that_fits_no_node_is_refused_before_anything_is_allocated(
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("effscale plan: error: candidate (1, 1, 1.3) at 2662 px needs ")
-    # Evaluating at batch 256 is what no halving of the training batch can shrink.
-    assert "GiB per trial even at batch 8 (asked: 512) (most of it evaluation at batch 256: " in err
+    # Even the smallest training step (and its 2x evaluation batch) is far beyond any node here.
+    assert "GiB per trial even at batch 8 (asked: 512) (most of it the training step: " in err
     assert "but the largest node (local) has " in err and "lower --base-resolution" in err
     assert _peak_rss() - before < GiB  # shapes only: no image, activation or weight at that size
     assert not (tmp_path / "plan.db").exists()

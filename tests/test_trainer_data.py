@@ -272,3 +272,97 @@ def test_npz_labels_out_of_range(tmp_path: Path) -> None:
     _one_line_error(f"npz:{tmp_path / 'c.npz'}", "dtype float32")
     np.savez(tmp_path / "d.npz", images=x)
     _one_line_error(f"npz:{tmp_path / 'd.npz'}", "pass an .npz with arrays x")
+
+
+# ---- digits without scikit-learn's import; folders at the size the run uses ----------------
+
+
+def test_digits_file_gives_exactly_scikit_learns_arrays() -> None:
+    from sklearn.datasets import load_digits
+
+    from effscale.trainer.data import _digits_arrays, _digits_file
+
+    path = _digits_file()
+    assert path is not None and path.name == "digits.csv.gz"
+    reference = load_digits()
+    for images, target in (_digits_arrays(path), _digits_arrays(None)):  # the file, and the fallback
+        assert images.dtype == reference.images.dtype and np.array_equal(images, reference.images)
+        assert target.dtype == reference.target.dtype and np.array_equal(target, reference.target)
+
+
+def test_loading_digits_does_not_import_scikit_learn() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from effscale.trainer import load_data; d = load_data('digits'); "
+            "print(d.num_train + d.num_val, 'sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["1797", "False"]
+
+
+def _pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def test_folder_is_stored_at_the_size_the_run_uses_and_cached_per_size(tmp_path: Path) -> None:
+    root, cache = tmp_path / "imgs", tmp_path / "cache"
+    _write_class_pngs(root, per_class=4, size=(48, 40))  # short side 40
+    spec = f"folder:{root}"
+
+    def load(max_resolution: int | None) -> tuple[ProxyData, int]:
+        before = decode_count()
+        d = load_data(spec, cache_dir=cache, max_resolution=max_resolution)
+        return d, decode_count() - before
+
+    for max_resolution, stored, decoded in [(24, 24, 12), (24, 24, 0), (32, 32, 12), (64, 40, 12), (100, 40, 0),
+                                            (None, 40, 0)]:
+        d, n = load(max_resolution)
+        assert (d.native_size, d.x_train.shape[2:], n) == (stored, (stored, stored), decoded), max_resolution
+    assert sorted(p.name.rsplit("-", 1)[1] for p in cache.glob("*.npz")) == ["24px.npz", "32px.npz", "40px.npz"]
+    # No upsampling: at 40 px (asked for 64) the images are the files' own pixels, centre-cropped.
+    d, _ = load(64)
+    stored = torch.cat([d.x_train, d.x_val]).permute(0, 2, 3, 1).numpy()
+    originals = np.stack([_pixels(p)[:, 4:44] for c in sorted(COLOURS) for p in sorted((root / c).glob("*.png"))])
+    assert {arr.tobytes() for arr in stored} == {arr.tobytes() for arr in originals}
+
+
+def _claim_size(png: Path, width: int, height: int) -> None:
+    """Rewrite a PNG's header (IHDR) to claim another size, CRC included: Pillow reads the size from
+    the header alone, so the file passes for a large image until its pixels are decoded."""
+    import struct
+    import zlib
+
+    blob = bytearray(png.read_bytes())
+    assert blob[12:16] == b"IHDR"
+    blob[16:24] = struct.pack(">II", width, height)
+    blob[29:33] = struct.pack(">I", zlib.crc32(bytes(blob[12:29])))
+    png.write_bytes(bytes(blob))
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_a_folder_too_large_for_memory_is_refused_before_decoding(tmp_path: Path) -> None:
+    import math
+
+    import psutil
+
+    side = 12_000  # 144 M pixels a file: under Pillow's decompression-bomb refusal (2 x 89 M)
+    n = math.ceil(psutil.virtual_memory().total / (side * side * 3)) + 1  # more than this machine holds
+    per_class = math.ceil(n / len(COLOURS))
+    root = tmp_path / "huge"
+    _write_class_pngs(root, per_class=per_class, size=(8, 8))
+    for png in root.rglob("*.png"):
+        _claim_size(png, side, side)
+    count = per_class * len(COLOURS)
+    before = decode_count()
+    msg = _one_line_error(f"folder:{root}", "memory", cache_dir=tmp_path / "c", max_resolution=side)
+    assert decode_count() == before  # refused before decoding anything
+    assert msg.startswith(f"folder:{root}: {count} images at {side}x{side} px take ")
+    assert f"({count}x{side}x{side}x3 bytes" in msg
+    assert "--base-resolution" in msg and "fewer images" in msg
+    assert not list((tmp_path / "c").glob("*.npz"))
+
+
+def test_bad_max_resolution() -> None:
+    _one_line_error("digits", "max_resolution=0 must be a whole number", max_resolution=0)
+    _one_line_error("digits", "max_resolution=32.5", max_resolution=32.5)

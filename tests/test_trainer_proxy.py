@@ -20,8 +20,14 @@ from effscale.errors import UsageError
 from effscale.models import check_resolution
 from effscale.models.blocks import StochasticDepth
 from effscale.trainer import Budget, ProxyRecipe, ProxyResult, load_data, train_proxy
-from effscale.trainer._augment import crop_flip, resize_uint8
-from effscale.trainer.proxy import _diverged, _lr_at, _param_groups, _precise_bn
+from effscale.trainer._augment import (
+    RESIZE_CHUNK_BYTES,
+    crop_flip,
+    resize_chunk_images,
+    resize_uint8,
+    resize_working_bytes,
+)
+from effscale.trainer.proxy import _diverged, _lr_at, _param_groups, _precise_bn, eval_batch_size
 from effscale.trainer.recipe import default_batch_size
 
 
@@ -258,6 +264,39 @@ def test_resize_is_antialiased_and_crop_flip_is_a_gather() -> None:
     for k, i in enumerate(src_idx):
         windows = [padded[i, :, a : a + 6, b : b + 6] for a in range(3) for b in range(3)]
         assert any(torch.equal(out[k], w) or torch.equal(out[k], w.flip(-1)) for w in windows)
+
+
+@pytest.mark.parametrize("size", [9, 45])
+def test_resize_chunks_by_bytes_and_never_changes_a_pixel(size: int) -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (37, 3, 20, 20), dtype=torch.uint8, generator=g)
+    # The reference: the whole set in one float pass, as a single chunk would do it.
+    whole = torch.nn.functional.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True,
+                                            align_corners=False).round_().clamp_(0, 255).to(torch.uint8)
+    per_image = 4 * 3 * (20 * 20 + 20 * size + size * size)
+    assert resize_chunk_images(3, (20, 20), size, max_bytes=5 * per_image + 1) == 5  # 8 chunks of 37 images
+    chunked = resize_uint8(x, size, max_bytes=5 * per_image + 1)
+    assert torch.equal(chunked, whole) and torch.equal(resize_uint8(x, size), whole)
+    assert torch.equal(resize_uint8(x, size, max_bytes=1), whole)  # one image per chunk at least
+    assert resize_working_bytes(37, 3, (20, 20), size, max_bytes=5 * per_image + 1) == 5 * per_image
+
+
+def test_resize_memory_is_bounded_by_bytes_not_images() -> None:
+    # Digits (8 px) at 1024 px: 2048-image chunks were 18 GB of float32; now one chunk is <= 256 MiB.
+    digits = (1437, 3, (8, 8), 1024)
+    assert 2048 * 4 * 3 * (64 + 1024**2) > 18e9
+    assert 0 < resize_working_bytes(*digits) <= RESIZE_CHUNK_BYTES
+    assert resize_chunk_images(3, (8, 8), 1024) == RESIZE_CHUNK_BYTES // (4 * 3 * (64 + 8 * 1024 + 1024**2))
+    # Small images still go in one chunk; no resize, no working memory.
+    assert resize_chunk_images(3, (8, 8), 32) >= 1437
+    assert resize_working_bytes(1437, 3, (32, 32), 32) == 0
+
+
+def test_evaluation_batch_is_twice_the_training_batch() -> None:
+    assert eval_batch_size(16, 360) == 32  # was 256: B0 at 224 px, batch 16
+    assert eval_batch_size(128, 360) == 256
+    assert eval_batch_size(256, 360) == 360  # never more than the validation set
+    assert eval_batch_size(8, 0) == 1
 
 
 # ---- the per-baseline recipe, regularisation off, divergence --------------------------------

@@ -184,11 +184,22 @@ def resolve_context(options: CompareOptions, recipe_settings: dict[str, Any]) ->
         base_resolution = options.base_resolution
     recipe = ProxyRecipe(**{**recipe_fields, **recipe_settings})
     baseline = get_baseline(baseline_name)
-    data = load_data(data_spec, seed=recipe.seed)
+    data = load_data(data_spec, seed=recipe.seed,
+                     max_resolution=_largest_input(options, coefficients, base_resolution or baseline.base_resolution))
     recipe = recipe.for_baseline(baseline, num_train=data.num_train)
     base_resolution = base_resolution or default_resolution(
         data.native_size, min_resolution=baseline.min_resolution, base_resolution=baseline.base_resolution)
     return CompareContext(baseline, data, coefficients, int(base_resolution), recipe, options.study)
+
+
+def _largest_input(options: CompareOptions, coefficients: Any, base: int) -> int:
+    """An upper bound on any arm's input size, so `folder:` data is decoded (never upsampled) up
+    to it: the resolution-only arm matches the largest compound member's FLOPs with r ~ base *
+    sqrt(ratio); twice the formula's ratio covers rounding, and --bounds caps it."""
+    from effscale.search.arms import ArmBounds
+
+    ratio = coefficients.formula_ratio ** max(options.phis)
+    return int(min(ArmBounds.parse(options.bounds).resolution, math.sqrt(2 * ratio)) * base) + 1
 
 
 def _search_winner(study: str, storage: str | None) -> tuple[float, float, float]:

@@ -165,7 +165,7 @@ def stored_settings(study: str, storage: str | None) -> dict[str, Any]:
 def plan_search(options: SearchOptions) -> SearchPlan:
     """Refuse anything refusable, load the data and measure the candidates; write nothing."""
     from effscale import __version__
-    from effscale.models import get_baseline
+    from effscale.models import get_baseline, scale_resolution
     from effscale.search.space import enumerate_candidates
     from effscale.storage import DEFAULT_STORAGE_URL, redact_url, validate_url
     from effscale.trainer import load_data
@@ -174,7 +174,9 @@ def plan_search(options: SearchOptions) -> SearchPlan:
     base = get_baseline(options.baseline)
     storage_url = options.storage or DEFAULT_STORAGE_URL
     validate_url(storage_url)  # its scheme and path now, before the slow steps below
-    data = load_data(options.data, seed=options.recipe.seed)
+    # Decoded (folder:) no larger than the largest input any candidate could take: no upsampling later.
+    largest = scale_resolution(options.base_resolution or base.base_resolution, max(grid.gamma))
+    data = load_data(options.data, seed=options.recipe.seed, max_resolution=largest)
     recipe = options.recipe.for_baseline(base, num_train=data.num_train)
     base_resolution = _base_resolution(options, base, data)
     candidates = enumerate_candidates(base, grid, rule, base_resolution=base_resolution, num_classes=data.num_classes)

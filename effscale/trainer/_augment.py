@@ -1,6 +1,10 @@
 """On-device image ops for the proxy trainer: whole-set resize, and batched crop+flip.
 
 Nothing here loops over samples in Python: the hot loop calls `crop_flip` once per batch.
+
+The rules here that decide memory -- `crop_padding` and the resize's chunks
+(`resize_chunk_images`, `resize_working_bytes`) -- are public because the memory model
+(`effscale.trainer.footprint`) computes with these same functions rather than restating them.
 """
 
 from __future__ import annotations
@@ -9,15 +13,66 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+__all__ = [
+    "RESIZE_CHUNK_BYTES",
+    "crop_flip",
+    "crop_padding",
+    "normalizer",
+    "resize_chunk_images",
+    "resize_uint8",
+    "resize_working_bytes",
+]
 
-def resize_uint8(x: Tensor, size: int, *, chunk: int = 2048) -> Tensor:
+# Float working memory one resize chunk may use. Why bytes and not images: a fixed 2048 images
+# was 18 GB of float32 for digits resized to 1024 px, and a few KiB at 8 px. 256 MiB keeps the
+# chunks large enough that the per-chunk overhead is nothing (digits at 32 px: one chunk).
+RESIZE_CHUNK_BYTES = 256 * 1024**2
+
+
+def crop_padding(resolution: int) -> int:
+    """Pixels of padding on each side of the training set for random crops: CIFAR's 4 px at 32,
+    scaled with the resolution (at least 1)."""
+    return max(1, resolution // 8)
+
+
+def _float_bytes_per_image(channels: int, in_hw: tuple[int, int], size: int) -> int:
+    """One image's float32 working memory while resized: the input, the separable antialiased
+    kernel's intermediate (input height by output width) and the output."""
+    h, w = in_hw
+    return 4 * channels * (h * w + h * size + size * size)
+
+
+def resize_chunk_images(
+    channels: int, in_hw: tuple[int, int], size: int, *, max_bytes: int = RESIZE_CHUNK_BYTES
+) -> int:
+    """Images per chunk of `resize_uint8`: as many as fit ``max_bytes`` of float working memory
+    (at least one)."""
+    return max(1, max_bytes // _float_bytes_per_image(channels, in_hw, size))
+
+
+def resize_working_bytes(
+    n: int, channels: int, in_hw: tuple[int, int], size: int, *, max_bytes: int = RESIZE_CHUNK_BYTES
+) -> int:
+    """Peak transient memory of `resize_uint8` on ``n`` images: one chunk's float working memory
+    (its uint8 result comes after the input and intermediate are freed, so it adds nothing);
+    0 when no resize is needed."""
+    if tuple(in_hw) == (size, size) or n == 0:
+        return 0
+    chunk = min(n, resize_chunk_images(channels, in_hw, size, max_bytes=max_bytes))
+    return chunk * _float_bytes_per_image(channels, in_hw, size)
+
+
+def resize_uint8(x: Tensor, size: int, *, max_bytes: int = RESIZE_CHUNK_BYTES) -> Tensor:
     """Resize a uint8 N×C×H×W set to size×size, bilinear with antialiasing, once per trial.
 
     Stays uint8 so that a trial's copy costs a quarter of float32's memory (CIFAR at 64 px is
-    0.6 GB as uint8); chunks bound the float working memory.
+    0.6 GB as uint8). Works in chunks of whole images holding at most ``max_bytes`` of float
+    memory (`resize_chunk_images`); each image is resized on its own, so the chunking never
+    changes a pixel of the result.
     """
     if x.shape[-2:] == (size, size):
         return x
+    chunk = resize_chunk_images(x.shape[1], (x.shape[2], x.shape[3]), size, max_bytes=max_bytes)
     out = torch.empty((x.shape[0], x.shape[1], size, size), dtype=torch.uint8, device=x.device)
     for i in range(0, x.shape[0], chunk):
         part = x[i : i + chunk].float()

@@ -8,12 +8,18 @@ augmentation happen later, on the device, in `effscale.trainer.proxy`.
 
 Sources that ship their own split (``folder:`` with ``train/`` and ``val/``, CIFAR's test batch,
 an npz with ``x_val``/``y_val``) keep it; the others are split per class by ``seed``.
+
+``digits`` reads the file scikit-learn ships, without importing scikit-learn (its import is most
+of a warm ``effscale plan``'s time). ``folder:`` images are decoded once per stored size -- the
+largest resolution the run will use, never above their own (`load_data`'s ``max_resolution``) --
+and cached under `default_cache_dir`, one file per size.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import pickle
 import tarfile
@@ -40,10 +46,18 @@ __all__ = [
 
 SOURCES = ("digits", "synthetic", "folder", "cifar", "npz")
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"})
-# Folder images are stored square at the smallest short side found, capped here: proxy trials
-# train at 32..~100 px, so keeping more pixels would only cost memory and resize time.
+# Folder images are stored square at the smallest short side found, capped at the largest
+# resolution the run will use (`load_data`'s ``max_resolution``); when that is not given, at this:
+# proxy trials mostly train at 32..~100 px, so keeping more pixels would only cost memory.
 FOLDER_MAX_SIZE = 128
-_CACHE_VERSION = 1
+# Loading a folder holds its decoded set twice at the peak (the decoded images, then their
+# channels-first copy being split into train and val); it is refused before decoding when that
+# is over this fraction of the memory available (the rest: the process itself, other programs).
+FOLDER_LOAD_COPIES = 2
+FOLDER_MEMORY_FRACTION = 0.8
+# `_channel_stats` converts the training set to float64 in chunks of at most this many bytes.
+_STATS_CHUNK_BYTES = 256 * 1024**2
+_CACHE_VERSION = 2  # 2: one cache file per stored size, and the short side cached on its own
 
 # Images decoded from folders since the process started: lets tests (and users) check that a
 # second load of the same folder is served from the cache.
@@ -201,13 +215,45 @@ class _Raw:
     classes: list[str] = field(default_factory=list)
 
 
-def _load_digits(spec: str, arg: str) -> _Raw:
-    from sklearn.datasets import load_digits
+def _digits_file() -> Path | None:
+    """scikit-learn's bundled digits file (``sklearn/datasets/data/digits.csv.gz``), found without
+    importing scikit-learn; None if it is not installed or keeps the file elsewhere.
 
-    bunch = load_digits()
+    Why not ``load_digits``: importing scikit-learn costs ~1.4 s (it pulls in scipy and pandas),
+    most of a warm ``effscale plan`` on digits; reading the file costs milliseconds.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")  # a top-level name: finds it, runs nothing
+    for root in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = Path(root) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            return path
+    return None
+
+
+def _digits_arrays(path: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """(images, target) exactly as ``sklearn.datasets.load_digits()`` returns them (float64
+    N×8×8, int), read from ``path`` (`_digits_file`) as scikit-learn reads it; ``path=None``
+    calls ``load_digits`` itself."""
+    if path is None:
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        return bunch.images, bunch.target
+    import gzip
+
+    # scikit-learn's own read (`load_gzip_compressed_csv_data`): 64 pixels then the label per row.
+    with gzip.open(path, mode="rt", encoding="utf-8") as f:
+        data = np.loadtxt(f, delimiter=",")
+    return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(int, copy=False)
+
+
+def _load_digits(spec: str, arg: str) -> _Raw:
+    images, target = _digits_arrays(_digits_file())
     # Pixel values are 0..16 (4x4 block counts); spread them over the uint8 range.
-    x = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
-    return _Raw(x, bunch.target.astype(np.int64), 10, allow_flip=False,
+    x = np.rint(images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    return _Raw(x, target.astype(np.int64), 10, allow_flip=False,
                 classes=[str(c) for c in range(10)])
 
 
@@ -267,6 +313,8 @@ def _decode(path: Path, size: int) -> np.ndarray:
             arr = np.asarray(im, dtype=np.uint8)
     except UnidentifiedImageError:
         raise UsageError(f"corrupt image {path}: cannot identify image file; remove or replace it") from None
+    except Image.DecompressionBombError:
+        raise UsageError(f"image {path} is too large to decode safely (Pillow's limit); downscale it") from None
     except (OSError, SyntaxError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UsageError(f"corrupt image {path}: {reason}; remove or replace it") from None
@@ -282,11 +330,39 @@ def _image_short_side(path: Path) -> int:
             return min(im.size)
     except UnidentifiedImageError:
         raise UsageError(f"corrupt image {path}: cannot identify image file; remove or replace it") from None
+    except Image.DecompressionBombError:
+        raise UsageError(f"image {path} is too large to decode safely (Pillow's limit); downscale it") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise UsageError(f"corrupt image {path}: {exc}; remove or replace it") from None
 
 
-def _load_folder(spec: str, arg: str, cache_dir: Path | None) -> _Raw:
+def _load_folder(spec: str, arg: str, cache_dir: Path | None, max_resolution: int | None) -> _Raw:
+    """A folder's images, stored square at min(smallest short side, ``max_resolution``): decoded
+    once per stored size, then read from the cache (one file per size)."""
+    root, files, classes, split_layout = _folder_files(spec, arg)
+    cache_root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    stem = f"folder-{root.name}-{_folder_key(root, files)}"
+    cap = FOLDER_MAX_SIZE if max_resolution is None else max_resolution
+    # Never upsample at load time: the trainer resizes on the device anyway, and larger stored
+    # images would only cost memory and cache.
+    size = min(cap, _smallest_short_side(files, cache_root / f"{stem}.json"))
+    _check_folder_memory(spec, len(files), size)
+    cache_file = cache_root / f"{stem}-{size}px.npz"
+    cached = _read_folder_cache(cache_file)
+    if cached is not None:
+        x, y, is_val = cached
+    else:
+        x, y, is_val = _decode_folder(files, classes, size)
+        _write_atomic(cache_file, lambda f: np.savez(f, x=x, y=y, is_val=is_val))
+    return _Raw(x, y, len(classes), allow_flip=True, is_val=is_val if split_layout else None, classes=classes)
+
+
+_Files = list[tuple[Path, str, bool]]  # (image, class name, is validation)
+
+
+def _folder_files(spec: str, arg: str) -> tuple[Path, _Files, list[str], bool]:
+    """(resolved root, every image with its class and split, the classes, whether train/ and val/
+    give the split) or `UsageError`."""
     what = "one subfolder per class (or train/ and val/ above them)"
     root = _require_path(spec, arg, "folder", what)
     if not root.is_dir():
@@ -311,41 +387,84 @@ def _load_folder(spec: str, arg: str, cache_dir: Path | None) -> _Raw:
     if len(classes) < 2:
         raise UsageError(f"{spec}: only one class ({classes[0]}); a classifier needs at least two "
                          "class subfolders")
+    return root, files, classes, split_layout
 
-    # Cache key: the folder, every file's relative path, size and mtime -- any edit re-decodes.
-    h = hashlib.sha256(f"v{_CACHE_VERSION}|{root}|{FOLDER_MAX_SIZE}".encode())
+
+def _folder_key(root: Path, files: _Files) -> str:
+    """The folder, every file's relative path, class, split, size and mtime: any edit re-decodes.
+    The stored size is not part of it: it names the cache files of each size (`_load_folder`)."""
+    h = hashlib.sha256(f"v{_CACHE_VERSION}|{root}".encode())
     for p, c, is_val in files:
         st = p.stat()
         h.update(f"|{p.relative_to(root)}|{c}|{int(is_val)}|{st.st_size}|{st.st_mtime_ns}".encode())
-    cache_root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    cache_file = cache_root / f"folder-{root.name}-{h.hexdigest()[:20]}.npz"
-    if cache_file.is_file():
-        try:
-            with np.load(cache_file, allow_pickle=False) as z:
-                return _Raw(z["x"], z["y"], len(classes), allow_flip=True,
-                            is_val=z["is_val"] if split_layout else None, classes=classes)
-        except (OSError, ValueError, KeyError):
-            pass  # a truncated cache file: decode again and overwrite it
+    return h.hexdigest()[:20]
 
-    # The smallest short side (capped) is the stored size: no image is upsampled at load time.
-    size = min(FOLDER_MAX_SIZE, *(_image_short_side(p) for p, _, _ in files))
+
+def _smallest_short_side(files: _Files, cache_file: Path) -> int:
+    """The smallest short side among the images; read from every header once, then cached (so a
+    cached load opens no image at all)."""
+    try:
+        return int(json.loads(cache_file.read_text())["short_side"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    side = min(_image_short_side(p) for p, _, _ in files)
+    _write_atomic(cache_file, lambda f: f.write(json.dumps({"short_side": side}).encode()))
+    return side
+
+
+def _check_folder_memory(spec: str, n: int, size: int) -> None:
+    """Refuse, before decoding, a set that would not fit in the memory available now."""
+    import psutil
+
+    need = n * size * size * 3  # uint8 RGB
+    available = psutil.virtual_memory().available
+    if FOLDER_LOAD_COPIES * need > FOLDER_MEMORY_FRACTION * available:
+        raise UsageError(
+            f"{spec}: {n} images at {size}x{size} px take {need / 2**30:.1f} GiB decoded "
+            f"({n}x{size}x{size}x3 bytes, held twice while loading) but {available / 2**30:.1f} GiB of memory "
+            f"is available; lower the largest resolution the run uses (--base-resolution or --resolution; "
+            f"it sets the stored size) or use fewer images"
+        )
+
+
+def _decode_folder(files: _Files, classes: list[str], size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(images N×size×size×3 uint8, labels, is-validation mask), decoded on threads straight
+    into one array (no list of images to stack: that would hold the set twice)."""
+    x = np.empty((len(files), size, size, 3), dtype=np.uint8)
+
+    def decode(i: int) -> None:
+        x[i] = _decode(files[i][0], size)
+
     # Pillow releases the GIL while decoding, so threads do overlap.
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        arrays = list(pool.map(lambda f: _decode(f[0], size), files))
-    x = np.stack(arrays)
+        list(pool.map(decode, range(len(files))))
     index = {c: i for i, c in enumerate(classes)}
     y = np.array([index[c] for _, c, _ in files], dtype=np.int64)
     is_val = np.array([v for _, _, v in files], dtype=bool)
+    return x, y, is_val
+
+
+def _read_folder_cache(cache_file: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    if not cache_file.is_file():
+        return None
     try:
-        cache_root.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+        with np.load(cache_file, allow_pickle=False) as z:
+            return z["x"], z["y"], z["is_val"]
+    except (OSError, ValueError, KeyError):
+        return None  # a truncated cache file: decode again and overwrite it
+
+
+def _write_atomic(path: Path, write: Any) -> None:
+    """``write(file)`` into a temporary file, then renamed over ``path``: a concurrent reader never
+    sees half a file. A cache directory that cannot be written only costs the next load the work."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
         with open(tmp, "wb") as f:
-            np.savez(f, x=x, y=y, is_val=is_val)
-        os.replace(tmp, cache_file)  # atomic: a concurrent reader never sees half a file
+            write(f)
+        os.replace(tmp, path)
     except OSError:
-        pass  # a read-only cache dir only costs the next load a decode
-    return _Raw(x, y, len(classes), allow_flip=True, is_val=is_val if split_layout else None,
-                classes=classes)
+        pass
 
 
 class _CifarUnpickler(pickle.Unpickler):
@@ -494,18 +613,27 @@ def load_data(
     device: str | torch.device = "cpu",
     cache_dir: str | os.PathLike[str] | None = None,
     channels: int = 3,
+    max_resolution: int | None = None,
 ) -> ProxyData:
     """Load a proxy dataset into memory; see the module docstring for the sources.
 
     ``channels=3`` repeats grayscale images so that ImageNet stems accept them; ``channels=1``
-    keeps (or converts to) a single luminance channel. Raises `UsageError` on any bad input.
+    keeps (or converts to) a single luminance channel. ``max_resolution`` is the largest input
+    size the run will train at (a search's largest candidate resolution, a training run's
+    resolution): ``folder:`` images are decoded and cached at min(their smallest short side,
+    ``max_resolution``) -- `FOLDER_MAX_SIZE` when it is None -- and refused before decoding if
+    they would not fit in memory; other sources load at their own size whatever it says. Raises
+    `UsageError` on any bad input.
     """
     if not (0.0 < float(val_fraction) < 1.0):
         raise UsageError(f"val_fraction={val_fraction} must be between 0 and 1 (exclusive), e.g. 0.2")
     if channels not in (1, 3):
         raise UsageError(f"channels={channels}; pass 1 or 3")
-    raw = _read_source(spec, cache_dir)
-    x = _to_channels(torch.from_numpy(np.ascontiguousarray(raw.x)).permute(0, 3, 1, 2), channels)  # N×C×H×W
+    if max_resolution is not None and (isinstance(max_resolution, bool) or not isinstance(max_resolution, int)
+                                       or max_resolution < 1):
+        raise UsageError(f"max_resolution={max_resolution!r} must be a whole number of pixels >= 1, e.g. 224")
+    raw = _read_source(spec, cache_dir, max_resolution)
+    x = _take_images(raw, channels)  # N×C×H×W
     y = _checked_labels(torch.from_numpy(raw.y), raw.num_classes, spec)
     is_val = torch.from_numpy(raw.is_val) if raw.is_val is not None else _stratified_split(y, val_fraction, seed)
     if not is_val.any() or is_val.all():
@@ -530,7 +658,7 @@ def load_data(
     return data.to(device)
 
 
-def _read_source(spec: str, cache_dir: str | os.PathLike[str] | None) -> _Raw:
+def _read_source(spec: str, cache_dir: str | os.PathLike[str] | None, max_resolution: int | None) -> _Raw:
     check_data_spec(spec)
     kind, arg = _parse_spec(spec)
     if kind == "digits":
@@ -538,10 +666,18 @@ def _read_source(spec: str, cache_dir: str | os.PathLike[str] | None) -> _Raw:
     if kind == "synthetic":
         return _load_synthetic(spec, arg)
     if kind == "folder":
-        return _load_folder(spec, arg, Path(cache_dir) if cache_dir is not None else None)
+        return _load_folder(spec, arg, Path(cache_dir) if cache_dir is not None else None, max_resolution)
     if kind == "cifar":
         return _load_cifar(spec, arg)
     return _load_npz(spec, arg)
+
+
+def _take_images(raw: _Raw, channels: int) -> Tensor:
+    """``raw``'s images as N×C×H×W with ``channels`` channels, taken out of ``raw``: the N×H×W×C
+    array is freed as soon as it is converted, so loading holds the set at most twice (see
+    `FOLDER_LOAD_COPIES`), not three times."""
+    nhwc, raw.x = raw.x, np.empty((0, 0, 0, 0), np.uint8)
+    return _to_channels(torch.from_numpy(np.ascontiguousarray(nhwc)).permute(0, 3, 1, 2), channels)
 
 
 def _to_channels(x: Tensor, channels: int) -> Tensor:
@@ -563,10 +699,12 @@ def _checked_labels(y: Tensor, num_classes: int, spec: str) -> Tensor:
 
 
 def _channel_stats(x_train: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-channel mean and std on the 0..1 scale, in float64 over chunks (bounded memory)."""
+    """Per-channel mean and std on the 0..1 scale, in float64 over chunks of at most 8192 images
+    and `_STATS_CHUNK_BYTES` (8192 CIFAR images are 192 MiB of float64, 8192 at 224 px 9.2 GiB)."""
     total = torch.zeros(x_train.shape[1], dtype=torch.float64)
     total_sq = torch.zeros_like(total)
-    for chunk in x_train.split(8192):
+    per_image = 8 * x_train[:1].numel()
+    for chunk in x_train.split(max(1, min(8192, _STATS_CHUNK_BYTES // max(1, per_image)))):
         c = chunk.to(torch.float64) / 255.0
         total += c.sum(dim=(0, 2, 3))
         total_sq += (c * c).sum(dim=(0, 2, 3))

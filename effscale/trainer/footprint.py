@@ -17,30 +17,35 @@ resize. Its constants (`TRAIN_SAVED_FACTOR` and the three below it) were fitted 
 real one-step trials in child processes (`probe_cpu_peak`: one `train_proxy` step and its
 evaluation on digits, SGD, one thread, torch 2.13 CPU) on the first 11 runs, then checked on 6
 held out (``benchmarks/bench_plan.py --accuracy`` reruns it). Peak RSS in MiB, the process's own
-base (imports and data, read in the child) included in both columns:
+base (imports and data, read in the child) included in both columns; "then" is the fit's run,
+"now" the rerun after evaluation went from batch max(256, 2 x batch) to 2 x batch
+(`effscale.trainer.proxy.eval_batch_size`), resizing to byte-bounded chunks and digits stopped
+importing scikit-learn (constants unchanged; the rerun shared the 2 cores with other jobs):
 
-    network          d    w     res batch predicted measured  error
-    tiny             1    1      32    32      580      550   +5.4%  fit
-    tiny             1    1      32   256      753      776   -2.9%  fit
-    tiny             1    1      64   128     1011     1060   -4.5%  fit
-    resnet18         1    1      32    32      707      695   +1.6%  fit
-    resnet18         1    1      32   256      794      822   -3.3%  fit
-    resnet18         1    1      64   128      955      907   +5.3%  fit
-    mobilenet_v2     1    1      64    32      957      932   +2.6%  fit
-    mobilenet_v2     1    1      96   128     2621     2496   +5.0%  fit
-    efficientnet_b0  1    1      64    32      978     1015   -3.6%  fit
-    efficientnet_b0  1    1      96   128     2888     2740   +5.4%  fit
-    efficientnet_b0  1    1     224    16     5776     5570   +3.7%  fit
-    tiny             1    1     128    64     1700     1982  -14.2%  held out
-    resnet18         1    1      96    64     1304     1172  +11.3%  held out
-    mobilenet_v2     1    1     128    32     2237     2280   -1.9%  held out
-    efficientnet_b0  1.4  1.3   120    64     4362     4067   +7.3%  held out
-    efficientnet_b0  1    1     128    64     2677     2676   +0.0%  held out
-    resnet18         1.2  1.1    48   512     1669     1742   -4.2%  held out
+                                       then (fit)                  now
+    network          d    w     res batch predicted measured  error   predicted measured  error
+    tiny             1    1      32    32      580      550   +5.4%      403      383   +5.1%  fit
+    tiny             1    1      32   256      753      776   -2.9%      613      622   -1.5%  fit
+    tiny             1    1      64   128     1011     1060   -4.5%      871      814   +7.0%  fit
+    resnet18         1    1      32    32      707      695   +1.6%      522      523   -0.3%  fit
+    resnet18         1    1      32   256      794      822   -3.3%      654      654   +0.0%  fit
+    resnet18         1    1      64   128      955      907   +5.3%      816      822   -0.7%  fit
+    mobilenet_v2     1    1      64    32      957      932   +2.6%      648      645   +0.4%  fit
+    mobilenet_v2     1    1      96   128     2621     2496   +5.0%     2481     2354   +5.4%  fit
+    efficientnet_b0  1    1      64    32      978     1015   -3.6%      698      656   +6.3%  fit
+    efficientnet_b0  1    1      96   128     2888     2740   +5.4%     2748     2467  +11.4%  fit
+    efficientnet_b0  1    1     224    16     5776     5570   +3.7%     2311     2474   -6.6%  fit
+    tiny             1    1     128    64     1700     1982  -14.2%     1436     1373   +4.6%  held out
+    resnet18         1    1      96    64     1304     1172  +11.3%      888      890   -0.3%  held out
+    mobilenet_v2     1    1     128    32     2237     2280   -1.9%     1407     1244  +13.1%  held out
+    efficientnet_b0  1.4  1.3   120    64     4362     4067   +7.3%     4222     3950   +6.9%  held out
+    efficientnet_b0  1    1     128    64     2677     2676   +0.0%     2536     2242  +13.1%  held out
+    resnet18         1.2  1.1    48   512     1669     1742   -4.2%     1529     1448   +5.6%  held out
 
-So: within 6% where fitted, within 15% held out (`ESTIMATE_ERROR`); the Ray request's margin
-(`MEMORY_MARGIN` + `MEMORY_MARGIN_BYTES`) covers every run above. Note B0 at 224 px and batch
-16: evaluation at batch 256 is most of its 5.4 GiB, not training.
+So: within 6% where fitted, within 15% held out and on the rerun (`ESTIMATE_ERROR`); the Ray
+request's margin (`MEMORY_MARGIN` + `MEMORY_MARGIN_BYTES`) covers every run above. B0 at 224 px
+and batch 16 went from 5.4 to 2.4 GiB: evaluating at batch 256 was most of it; at batch 32 the
+training step decides, and halving the batch now halves both.
 
 On CUDA the footprint is measured: `probe_cuda_step` runs one real step (SGD momentum, bf16
 autocast, channels_last, as `train_proxy` does) and reads ``torch.cuda.max_memory_allocated``; the
@@ -84,7 +89,9 @@ from torch import nn
 from effscale.errors import UsageError
 from effscale.models.cost import DiskCache
 from effscale.models.registry import Baseline, SpecBaseline, get_baseline
+from effscale.trainer._augment import crop_padding, resize_working_bytes
 from effscale.trainer.data import ProxyData
+from effscale.trainer.proxy import eval_batch_size
 from effscale.trainer.recipe import ProxyRecipe
 
 MiB = 1024**2
@@ -379,9 +386,9 @@ def _split(name: str, at_fit: _Tensor, at_check: _Tensor, areas: tuple[Any, Any]
 
 # Fitted to `probe_cpu_peak` on 11 runs (the module's table; worst error 5.4%): a training step holds
 # the saved tensors and about one more of the largest activation (the gradient flowing back);
-# evaluation, in inference mode at batch max(256, 2 x batch), a block's input, its expanded
-# output and two temporaries. The first step also leaves libraries' state behind (oneDNN
-# primitives, allocator arenas): a constant.
+# evaluation, in inference mode at `eval_batch_size` (the fit ran at batch max(256, 2 x batch)), a
+# block's input, its expanded output and two temporaries. The first step also leaves libraries'
+# state behind (oneDNN primitives, allocator arenas): a constant.
 TRAIN_SAVED_FACTOR = 1.05
 TRAIN_LARGEST_FACTOR = 1.0
 EVAL_LARGEST_FACTOR = 4.0
@@ -440,21 +447,20 @@ def cpu_trial_memory(
     """Peak host memory of one CPU trial of this network, as `train_proxy` spends it."""
     c = data.channels
     batch = min(batch_size, data.num_train)
-    pad = max(1, resolution // 8)  # `train_proxy`'s crop padding
-    resized = data.num_train * c * (resolution + 2 * pad) ** 2 + data.num_val * c * resolution**2
-    # Resizing works on float chunks of up to 2048 images (`resize_uint8`): a transient before training.
-    chunk = min(2048, max(data.num_train, data.num_val))
-    resize_peak = chunk * c * (data.native_size**2 + resolution**2) * 4
+    # Resizing works on float chunks (`resize_uint8`), the training set's then the validation set's:
+    # a transient before training.
+    resize_peak = resize_working_bytes(max(data.num_train, data.num_val), c, tuple(data.x_train.shape[-2:]),
+                                       resolution)
     image = c * resolution**2 * 4  # one float32 input
     steps_per_epoch = max(1, data.num_train // batch)
     kept = min(recipe.precise_bn_batches, steps_per_epoch) * batch * image  # precise-BN batches kept
     train = int(batch * (TRAIN_SAVED_FACTOR * count.saved_bytes + TRAIN_LARGEST_FACTOR * count.largest_bytes)) + kept
-    eval_batch = min(max(256, 2 * batch), data.num_val)
+    eval_batch = eval_batch_size(batch, data.num_val)
     evaluate = int(eval_batch * (EVAL_LARGEST_FACTOR * count.largest_bytes + image))
     return MemoryParts(
         base=BASE_PROCESS_BYTES + FIRST_STEP_BYTES + (RAY_WORKER_BYTES if ray_worker else 0),
         data=data_bytes(data),
-        resized=resized,
+        resized=resized_bytes(data, resolution),
         model=count.params * 4 * (2 + optimizer_slots(recipe)) + count.buffer_bytes,
         train=train,
         evaluate=evaluate,
@@ -467,6 +473,13 @@ def data_bytes(data: ProxyData) -> int:
     """The dataset as loaded: uint8 images and int64 labels."""
     tensors = (data.x_train, data.y_train, data.x_val, data.y_val)
     return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def resized_bytes(data: ProxyData, resolution: int) -> int:
+    """The dataset's copy at ``resolution`` as `train_proxy` keeps it (uint8): the training set
+    padded for random crops (`crop_padding`), the validation set as is."""
+    c, padded = data.channels, resolution + 2 * crop_padding(resolution)
+    return data.num_train * c * padded**2 + data.num_val * c * resolution**2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -715,9 +728,7 @@ def probe_cuda_step(
 def cuda_data_bytes(data: ProxyData, resolution: int) -> int:
     """The dataset on the device, as `train_proxy` keeps it there (uint8: the raw set, the padded
     resized training set and the resized validation set)."""
-    pad = max(1, resolution // 8)
-    c = data.channels
-    return data_bytes(data) + data.num_train * c * (resolution + 2 * pad) ** 2 + data.num_val * c * resolution**2
+    return data_bytes(data) + resized_bytes(data, resolution)
 
 
 # ---------------------------------------------------------------------------------------------
