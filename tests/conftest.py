@@ -157,7 +157,7 @@ def local_ray() -> Iterator[None]:
     # Workers inherit this: they import tests/user_baselines.py for `user_baselines:small_cnn`.
     tests_dir = str(Path(__file__).parent)
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (tests_dir, os.environ.get("PYTHONPATH")) if p)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     yield
     ray.shutdown()
 
@@ -213,9 +213,11 @@ class RayCluster:
         self.proc.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
-    """A 0-CPU head and two workers (2 CPUs, 1 logical GPU each) on 127.0.0.1, shared by the cluster tests."""
+    """A 0-CPU head and two workers (2 CPUs, 1 logical GPU each) on 127.0.0.1, shared by the
+    cluster tests of one module and stopped after them (it would otherwise idle beside every
+    later test)."""
     import subprocess
     import sys
 

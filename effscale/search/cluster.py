@@ -97,7 +97,9 @@ def _init(address: str | None) -> None:
     kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
                                   configure_logging=True)
     if not address:
-        ray.init(**kwargs)  # a local start spawns Ray's own processes, which must keep the real stderr
+        # "local": always a new local Ray of our own. A bare ray.init() would join any cluster
+        # already running on this machine (e.g. one `ray start` left), on that cluster's terms.
+        ray.init(address="local", **kwargs)  # its processes must keep the real stderr
         return
     with _quiet_stderr():
         ray.init(address=address, **kwargs)

@@ -20,6 +20,7 @@ from typing import Any, Iterable
 
 from torch import nn
 
+from effscale._settings import number
 from effscale.errors import UsageError
 from effscale.models import FLOPS_CONVENTION, Coefficients, Cost, get_baseline, measure_cost, scale_resolution
 from effscale.models.cost import flops_convention
@@ -377,15 +378,10 @@ def _log_gap(flops: float, target: float) -> float:
 
 def check_target_ratio(target_ratio: float) -> float:
     """A cost multiplier per step of φ: finite and above 1 (the one check CLI and library share)."""
-    try:
-        value = float(target_ratio)
-    except (TypeError, ValueError):
-        raise UsageError(f"target_ratio={target_ratio!r} is not a number; pass e.g. 2") from None
-    if not math.isfinite(value):
-        raise UsageError(f"target_ratio={value} is not finite; pass a number above 1, e.g. 2")
-    if value <= 1:
-        raise UsageError(f"target_ratio={value:g} must be above 1 (each step of phi must cost more); pass e.g. 2")
-    return value
+    return _above_one(target_ratio, "--target-ratio")
+
+
+_above_one = number(1.0, above=True, example=2)
 
 
 def calibrate_family(family: Family, *, target_ratio: float = 2.0, max_resolution: int | None = None) -> Family:
