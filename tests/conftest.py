@@ -32,6 +32,27 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
+def _require_gpu() -> bool:
+    """``EFFSCALE_TEST_GPU=1``: this machine must have CUDA (a GPU runner), so ``gpu`` tests fail
+    rather than skip without it."""
+    return os.environ.get("EFFSCALE_TEST_GPU", "").strip().lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(autouse=True)
+def _gpu_tests_need_cuda(request: pytest.FixtureRequest) -> None:
+    """``gpu`` tests run wherever CUDA is present. Elsewhere they skip, CI included, since a GPU is
+    hardware that no install step provides; a GPU runner sets EFFSCALE_TEST_GPU=1 to forbid that."""
+    if request.node.get_closest_marker("gpu") is None:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    if _require_gpu():
+        pytest.fail("EFFSCALE_TEST_GPU=1 but torch sees no CUDA device: install a CUDA build of torch")
+    pytest.skip("needs CUDA (no GPU on this machine; EFFSCALE_TEST_GPU=1 makes this a failure)")
+
+
 # ---------------------------------------------------------------------------------------------
 # Storage
 # ---------------------------------------------------------------------------------------------

@@ -76,30 +76,36 @@ def test_search_joins_the_cluster_and_packs_fractional_gpus(ray_cluster, sqlite_
 
 
 def test_a_worker_node_lost_mid_trial_is_retried_on_the_other(ray_cluster, sqlite_url: str, tmp_path: Path) -> None:
-    args = _search("--alpha", "1.0,1.3", "--beta", "1.0", "--gamma", "1.0", "--epochs", "6", "--gpus-per-trial", "1",
-                   "--ray-address", ray_cluster.address, "--storage", sqlite_url, "--study", "node-lost", "--json")
+    # Trials of several seconds (1,500 images, 8 epochs), so the victim's trial is mid-training
+    # when its node goes: one that had already finished would prove nothing.
+    args = _search("--alpha", "1.0,1.3", "--beta", "1.0", "--gamma", "1.0", "--epochs", "8", "--gpus-per-trial", "1",
+                   "--ray-address", ray_cluster.address, "--storage", sqlite_url, "--study", "node-lost", "--json",
+                   "--data", "synthetic:classes=3,size=16,n=1500")
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path,
                             start_new_session=True)
     try:
-        victim = _wait_for_a_running_trial_node(sqlite_url, "node-lost", ray_cluster, proc)
+        victim, number = _wait_for_a_running_trial_node(sqlite_url, "node-lost", ray_cluster, proc)
         ray_cluster.command(f"remove {ray_cluster.workers.index(victim)}")
+        at_removal = next(t for t in _trials(sqlite_url, "node-lost") if t.number == number).state.name
         out, err = proc.communicate(timeout=600)
     finally:
         if proc.poll() is None:
             proc.kill()
         ray_cluster.command("add")  # the next test gets two workers again
+    assert at_removal == "RUNNING", f"trial {number} ended ({at_removal}) before its node was removed"
     assert proc.returncode == 0, err
     trials = _trials(sqlite_url, "node-lost")
     states = [t.state.name for t in trials]
     # Nothing lost, nothing duplicated: one COMPLETE per candidate, the lost one retried by Ray.
     assert states.count("COMPLETE") == 2 and len(trials) == 2, states
     assert {t.params["alpha"] for t in trials} == {1.0, 1.3}
-    assert all(not t.user_attrs["node"].startswith(victim[:12]) for t in trials)  # finished elsewhere
+    retried = next(t for t in trials if t.number == number)
+    assert not retried.user_attrs["node"].startswith(victim[:12]), (retried.user_attrs["node"], victim)
 
 
-def _wait_for_a_running_trial_node(url: str, study: str, cluster, proc: subprocess.Popen) -> str:
-    """The worker node on which a trial is training now (each trial records its node at its first
-    epoch, so a RUNNING trial says where it runs)."""
+def _wait_for_a_running_trial_node(url: str, study: str, cluster, proc: subprocess.Popen) -> tuple[str, int]:
+    """The worker node on which a trial is training now, and that trial's number (each trial
+    records its node at its first epoch, so a RUNNING trial says where it runs)."""
     deadline = time.time() + 300
     while time.time() < deadline:
         assert proc.poll() is None, proc.stderr.read()
@@ -109,7 +115,7 @@ def _wait_for_a_running_trial_node(url: str, study: str, cluster, proc: subproce
             running = []
         if running:
             prefix = running[0].user_attrs["node"].split("@")[0]
-            return next(w for w in cluster.workers if w.startswith(prefix))
+            return next(w for w in cluster.workers if w.startswith(prefix)), running[0].number
         time.sleep(0.3)
     raise AssertionError("no trial started training on the cluster in time")
 

@@ -145,7 +145,8 @@ def test_calibrated_resnet18_at_32_px_reaches_128x() -> None:
 
 def test_calibrate_refuses_bad_target_ratio() -> None:
     family = emit_family("tiny", Coefficients(1.2, 1.1, 1.15), phis=range(2), num_classes=10)
-    for bad, message in ((1.0, "must be above 1"), (0.5, "must be above 1"), (float("nan"), "not finite")):
+    for bad, message in ((1.0, "--target-ratio 1 must be > 1"), (0.5, "--target-ratio 0.5 must be > 1"),
+                           (float("nan"), "nan is not a finite number")):
         with pytest.raises(UsageError, match=message):
             calibrate_family(family, target_ratio=bad)
     assert calibrate_family(family, target_ratio=3.0).member("B1").flops_ratio == pytest.approx(3.0, rel=0.1)
@@ -180,8 +181,8 @@ def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--calibrate", "--target-ratio", "1"], "target_ratio=1 must be above 1"),
-        (["--calibrate", "--target-ratio", "0.5"], "target_ratio=0.5 must be above 1"),
+        (["--calibrate", "--target-ratio", "1"], "--target-ratio 1 must be > 1, e.g. 2"),
+        (["--calibrate", "--target-ratio", "0.5"], "--target-ratio 0.5 must be > 1, e.g. 2"),
         (["--calibrate", "--target-ratio", "nan"], "'nan' is not a finite number"),
         (["--target-ratio", "3"], "--target-ratio 3 needs --calibrate"),
     ],

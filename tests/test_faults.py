@@ -112,14 +112,17 @@ def test_a_second_ctrl_c_exits_at_once_and_is_still_safe_to_resume(sqlite_url: s
 
 
 def _pg(action: str) -> None:
-    """Stop, start or restart the test server (scripts/start-postgres.sh's cluster)."""
+    """Stop, start or restart the test server (scripts/start-postgres.sh's cluster). "start" makes
+    sure it runs: pg_ctlcluster answers 2 to a start of a running cluster."""
     tool = shutil.which("pg_ctlcluster")
     if tool is None:
         if in_ci():
             pytest.fail("CI is set, so the PostgreSQL fault tests must not be skipped: pg_ctlcluster is missing")
         pytest.skip("pg_ctlcluster is not installed")
-    subprocess.run([tool, "--skip-systemctl-redirect", os.environ.get("PG_VERSION", "15"), "main", action],
-                   check=True, capture_output=True, timeout=120)
+    command = [tool, "--skip-systemctl-redirect", os.environ.get("PG_VERSION", "15"), "main"]
+    if action == "start" and subprocess.run([*command, "status"], capture_output=True, timeout=60).returncode == 0:
+        return
+    subprocess.run([*command, action], check=True, capture_output=True, timeout=120)
 
 
 @pytest.mark.postgres

@@ -8,10 +8,13 @@ are orphans (`effscale.search.study.reap_orphans`).
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
 from typing import Any
+
+LOGGER = logging.getLogger(__name__)
 
 # A driver that has not beaten its heart for this long is taken to be dead.
 HEARTBEAT_SECONDS = 5.0
@@ -55,6 +58,10 @@ class Heartbeat:
         if self._cancelled or now - self._last < HEARTBEAT_SECONDS:
             return self._cancelled
         self._last = now
-        self.store.heartbeat(self.study_name)
-        self._cancelled = bool(self.store.cancel_requested(self.study_name))
+        try:
+            self.store.heartbeat(self.study_name)
+            self._cancelled = bool(self.store.cancel_requested(self.study_name))
+        except Exception as exc:  # noqa: BLE001 - a missed beat is harmless (stale only after 60 s)
+            # The trials' own writes retry for --db-timeout and decide when the database is gone.
+            LOGGER.warning("heartbeat skipped: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         return self._cancelled

@@ -98,12 +98,14 @@ class Plan:
     def fit(self, recipe: Any) -> "TrialFit":
         """What every trial trains at and asks of Ray. One batch for all candidates, the smallest
         any of them fits at: a candidate trained at a halved batch (and lr) would be ranked on
-        another recipe than the rest."""
+        another recipe than the rest. One memory request for all, the largest network's: the
+        plan's concurrency is computed from it, and (speed) Ray Tune reuses a worker process only
+        for a trial with the same resource request, so per-network requests would start a fresh
+        worker, ~2 s of imports and set-up, at nearly every trial."""
         batch = min(n.footprint.batch_size for n in self.networks)
         return TrialFit(
             batch_size=batch, lr=recipe.peak_lr * batch / recipe.batch_size,
-            memory={n.candidate.arch_id: n.footprint.memory_request_bytes for n in self.networks},
-            gpus=self.gpus_per_trial,
+            memory=max(n.footprint.memory_request_bytes for n in self.networks), gpus=self.gpus_per_trial,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -120,12 +122,12 @@ class Plan:
 @dataclass(frozen=True)
 class TrialFit:
     """The recipe's batch and lr every trial of a search trains at (recorded on each trial), the
-    memory each network's trials ask Ray for (so Ray never starts more on a node than fit), and
-    the GPUs each asks for."""
+    memory each trial asks Ray for (so Ray never starts more on a node than fit), and the GPUs
+    each asks for."""
 
     batch_size: int
     lr: float
-    memory: dict[str, int]  # arch_id -> bytes
+    memory: int  # bytes, the same for every trial (`Plan.fit`)
     gpus: float
 
 

@@ -34,7 +34,7 @@ class SearchProgress:
             self._live = Live(self._render(), console=self.console, refresh_per_second=2, transient=False)
             self._live.__enter__()
         elif self.enabled:
-            self.console.print(self._line())
+            self.console.print(self._line(), soft_wrap=True)  # one line per event, never wrapped at 80
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -56,7 +56,7 @@ class SearchProgress:
         if self._live is not None:
             self._live.update(self._render())
         elif self.enabled:
-            self.console.print(self._line())
+            self.console.print(self._line(), soft_wrap=True)  # one line per event, never wrapped at 80
 
     def refresh(self) -> None:
         if self._live is not None:

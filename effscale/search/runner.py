@@ -104,6 +104,11 @@ def _make_searcher(local: _DriverLocal) -> Any:
             return {k: v for k, v in self.__dict__.items() if k not in ("pending", "live")}
 
         def suggest(self, trial_id: str) -> dict | str | None:
+            with self.local.database_guard():
+                return self._suggest(trial_id)
+            return Searcher.FINISHED  # the database is gone: the run stops (see `_DatabaseGuard`)
+
+        def _suggest(self, trial_id: str) -> dict | str | None:
             if self.local.should_stop():
                 return Searcher.FINISHED
             if not self.pending:
@@ -120,14 +125,17 @@ def _make_searcher(local: _DriverLocal) -> Any:
 
         def on_trial_result(self, trial_id: str, result: dict) -> None:
             if trial_id in self.live:
-                self.live[trial_id].epoch(result)
+                with self.local.database_guard():
+                    self.live[trial_id].epoch(result)
 
         def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-            recorder = self.live.pop(trial_id, None)
+            recorder = self.live.get(trial_id)
             if recorder is None:
                 return
-            state = recorder.finish(result, error=error, stopping=self.local.should_stop())
-            self.local.events.on_trial_finished(recorder.spec, state, result or {})
+            with self.local.database_guard():
+                state = recorder.finish(result, error=error, stopping=self.local.should_stop())
+                del self.live[trial_id]  # recorded; else it stays RUNNING for the next driver to reap
+                self.local.events.on_trial_finished(recorder.spec, state, result or {})
 
         def unfinished(self) -> list[TrialRecorder]:
             return list(self.live.values())
@@ -159,8 +167,16 @@ def run_trials(
     """Run trials on the current Ray until ``next_batch`` returns nothing (or ``should_stop``)."""
     from ray import tune
 
+    guard = _DatabaseGuard()
+
+    def stopping() -> bool:
+        if guard.error is None:
+            with guard:
+                return should_stop()
+        return True
+
     local = _DriverLocal(study=study, distributions=distributions, next_batch=next_batch, events=events,
-                         should_stop=should_stop)
+                         should_stop=stopping, database_guard=guard)
     searcher = _make_searcher(local)
     work_dir = tempfile.mkdtemp(prefix="effscale-tune-")
     try:
@@ -179,7 +195,7 @@ def run_trials(
                 name="effscale",
                 storage_path=work_dir,
                 verbose=0,
-                stop=_stopper(should_stop),
+                stop=_stopper(stopping),
                 failure_config=tune.FailureConfig(max_failures=resources.max_retries),
                 checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
             ),
@@ -187,7 +203,33 @@ def run_trials(
         tuner.fit()
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+    if guard.error is not None:
+        raise guard.error
     return RunOutcome(unfinished=searcher.unfinished())
+
+
+class _DatabaseGuard:
+    """Holds a `DatabaseUnavailable` raised in a searcher callback. Tune turns any exception there
+    into a TuneError carrying only a traceback's text, so the error is kept here instead, the run
+    stops (`stopping`), and `run_trials` re-raises it once Tune has returned: the driver then ends
+    the search as interrupted, in one line."""
+
+    def __init__(self) -> None:
+        self.error: Exception | None = None
+
+    def __call__(self) -> "_DatabaseGuard":
+        return self
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type | None, exc: BaseException | None, tb: Any) -> bool:
+        from effscale.storage.retry import DatabaseUnavailable
+
+        if isinstance(exc, DatabaseUnavailable):
+            self.error = self.error or exc
+            return True
+        return False
 
 
 def _resource_request(resources: Resources) -> Callable[[dict], Any]:

@@ -98,7 +98,7 @@ class SearchSchedule:
             attrs={**static_attrs(cand, self.plan.candidates), "confirmation": confirmation},
             depth=cand.depth, width=cand.width, resolution=cand.resolution, budget=budget,
             batch_size=fit.batch_size if fit else recipe.batch_size, lr=fit.lr if fit else recipe.peak_lr,
-            memory=fit.memory.get(cand.arch_id) if fit else None,
+            memory=fit.memory if fit else None,
         )
 
     # -- the conclusion -------------------------------------------------------------------------

@@ -34,15 +34,27 @@ class DatabaseUnavailable(UsageError):
 
 def is_transient(exc: BaseException) -> bool:
     """A connection-level failure (server down or restarting), not a bad statement."""
+    return _transient_cause(exc) is not None
+
+
+def _transient_cause(exc: BaseException | None) -> BaseException | None:
+    """The connection-level error in ``exc``'s chain (Optuna wraps it in its own StorageInternalError,
+    whose text blames "invalid data in the commit")."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
-            return True
+            return exc
         if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-            return True
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    return False
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    cause = _transient_cause(exc) or exc
+    text = str(getattr(cause, "orig", None) or cause).strip()
+    return (text.splitlines() or [type(cause).__name__])[0][:200]
 
 
 def call_with_retries(
@@ -59,7 +71,7 @@ def call_with_retries(
                 raise
             if time.monotonic() + wait > deadline:
                 raise DatabaseUnavailable(
-                    f"the database stayed unreachable for {timeout_s:.0f} s ({str(exc).splitlines()[0][:200]}); "
+                    f"the database stayed unreachable for {timeout_s:.0f} s ({_first_line(exc)}); "
                     "start it again and re-run the same command to resume, or raise --db-timeout"
                 ) from None
             if on_wait is not None:
