@@ -9,7 +9,9 @@ The race is recomputed from the stored results each time it is asked, so a resum
 up exactly where the last one stopped, and a trial lost to a crash is simply asked for again.
 
 The verdict: the leader is the highest mean; the candidates it cannot be told apart from are tied
-with it; among a tie the lower measured FLOPs wins (`TIE_BREAK`), then the higher mean.
+with it; among a tie the lower measured FLOPs wins (`TIE_BREAK`), then the higher mean. The
+confirmation's verdict ranks by the longer budget, and a candidate the race already separated
+from the confirmation's leader stays separated (`decide`'s ``race``).
 """
 
 from __future__ import annotations
@@ -96,24 +98,36 @@ class Verdict:
     warnings: tuple[str, ...]
 
 
-def decide(records: Sequence[CandidateRecord], *, num_classes: int) -> Verdict | None:
+def decide(
+    records: Sequence[CandidateRecord], *, num_classes: int, race: Sequence[CandidateRecord] | None = None
+) -> Verdict | None:
     """The verdict over everything raced; None when no candidate has a result.
 
     A tie needs evidence: a contender is tied with the leader only when they share two seeds or more
     (with one, nothing can be told apart, and the leader's single highest top-1 stands, with a
-    warning saying so)."""
+    warning saying so).
+
+    ``race``: for the confirmation's verdict, the race's records. A contender the race already
+    separated from this leader (on its own, usually more, seeds) is not tied: two seeds at the
+    confirmation budget rarely separate anything, and the tie-break would otherwise hand the win
+    to whichever noisy, lower-FLOPs candidate the confirmation alone cannot rule out."""
     board = standing(records)
     if board.leader is None:
         return None
     by_key = {r.key: r for r in records}
     leader = by_key[board.leader]
-    comparable = [by_key[k] for k in board.contenders if len(set(by_key[k].values) & set(leader.values)) >= 2]
-    untested = len(board.contenders) - len(comparable)
+    earlier = {r.key: r for r in race or ()}
+    contenders = [k for k in board.contenders
+                  if not (k in earlier and board.leader in earlier
+                          and clearly_worse(earlier[board.leader].values, earlier[k].values))]
+    separated = len(board.separated) + len(board.contenders) - len(contenders)
+    comparable = [by_key[k] for k in contenders if len(set(by_key[k].values) & set(leader.values)) >= 2]
+    untested = len(contenders) - len(comparable)
     group = [leader, *comparable]
     winner = min(group, key=lambda r: (r.flops, -r.summary.mean, str(r.key)))
     tied = tuple(r.key for r in group if r.key != winner.key)
     summaries = {r.key: r.summary for r in records if r.values}
-    warnings = _warnings(winner.summary, len(tied), len(group) + len(board.separated), num_classes, untested)
+    warnings = _warnings(winner.summary, len(tied), len(group) + separated, num_classes, untested)
     return Verdict(board.leader, winner.key, tied, summaries, warnings)
 
 

@@ -107,7 +107,7 @@ class SearchSchedule:
         proxy, confirm = self.records()
         classes = self.plan.data.num_classes
         verdict = decide(proxy, num_classes=classes)
-        confirmed = decide(confirm, num_classes=classes) if any(r.values for r in confirm) else None
+        confirmed = decide(confirm, num_classes=classes, race=proxy) if any(r.values for r in confirm) else None
         fidelity = None
         if verdict is not None and confirmed is not None:
             fidelity = measure_fidelity(proxy, confirm, proxy_winner=verdict.winner, confirmed_winner=confirmed.winner,
