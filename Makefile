@@ -22,13 +22,14 @@ $(STAMP): pyproject.toml
 
 # A real search: ResNet-18 on scikit-learn's digits at base resolution 32, a 4x4x4 grid under the
 # measured-FLOPs constraint (2x +-10%): 1-epoch proxy trials on paired seeds, raced (2 to 5 seeds a
-# candidate), the top of the ranking retrained for 3 epochs; SQLite and an in-process local Ray.
+# candidate), then every raced network retrained for 2 epochs on 2 seeds to measure the proxy's
+# fidelity (2, not the default 3x, keeps the demo near 3 minutes on 2 cores); SQLite, local Ray.
 # Keep benchmarks/bench_demo_breakdown.py's DEMO in step.
 DEMO_STUDY ?= demo-resnet18-digits
 demo: install
 	$(VENV)/bin/effscale search resnet18 --data digits --base-resolution 32 \
 		--alpha 1.0,1.2,1.4,1.6 --beta 1.0,1.1,1.2,1.3 --gamma 1.0,1.1,1.2,1.3 \
-		--constraint measured --target-ratio 2.0 --tolerance 0.1 --epochs 1 \
+		--constraint measured --target-ratio 2.0 --tolerance 0.1 --epochs 1 --confirm-epochs 2 \
 		--storage sqlite:///effscale.db --study $(DEMO_STUDY) --out artifacts/family-$(DEMO_STUDY).json
 
 test: install

@@ -21,7 +21,8 @@ from effscale.search.space import Constraint, Grid, enumerate_candidates
 
 # Keep in step with the Makefile's `demo` target.
 DEMO = dict(data="digits", base_resolution=32, alpha="1.0,1.2,1.4,1.6", beta="1.0,1.1,1.2,1.3",
-            gamma="1.0,1.1,1.2,1.3", constraint="measured", target_ratio=2.0, tolerance=0.1, epochs=1)
+            gamma="1.0,1.1,1.2,1.3", constraint="measured", target_ratio=2.0, tolerance=0.1, epochs=1,
+            confirm_epochs=2)
 
 
 def main() -> None:

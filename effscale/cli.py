@@ -282,14 +282,23 @@ def _cmd_search(args: argparse.Namespace) -> int:
     # The plan goes to stderr, before anything trains: stdout stays free for --json.
     result = run_search(**_settings_given(args), progress=not args.json or None,
                         on_plan=lambda plan: _print_plan(plan, file=sys.stderr))
-    family_path = result.family_path or result.family.save(f"family-{result.study}.json")
+    family_path, calibrated_path = _save_families(result)
     if args.json:
-        _emit_json({**result.to_dict(), "family_path": str(family_path)})
+        _emit_json({**result.to_dict(), "family_path": str(family_path), "calibrated_path": str(calibrated_path)})
         return 0
     _print_verdict(result)
-    _print_family(result.family)
-    print(f"study {result.study} in {result.storage}; family written to {family_path}")
+    _print_family(result.family, result.calibrated)
+    print(f"study {result.study} in {result.storage}; family written to {family_path}, "
+          f"the calibrated one to {calibrated_path}")
     return 0
+
+
+def _save_families(result: Any) -> tuple[Path, Path]:
+    """The α^φ family (``--out``, else family-STUDY.json) and the calibrated one beside it
+    (FILE.calibrated.json); `Family.load` and `build_member` read either."""
+    family_path = result.family_path or result.family.save(f"family-{result.study}.json")
+    calibrated_path = result.calibrated.save(family_path.with_name(family_path.stem + ".calibrated.json"))
+    return family_path, calibrated_path
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -386,7 +395,7 @@ def _cmd_confirm(args: argparse.Namespace) -> int:
         _emit_json(result.to_dict())
         return 0
     _print_verdict(result)
-    _print_family(result.family)
+    _print_family(result.family, result.calibrated)
     print(f"study {result.study} in {result.storage}: family re-emitted from the confirmed winner")
     return 0
 

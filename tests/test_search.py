@@ -7,6 +7,7 @@ whole stack runs in seconds per trial on two cores.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 import optuna
 import psutil
 import pytest
+import torch
 
 import effscale
 from effscale.errors import UsageError
@@ -62,6 +64,16 @@ def test_search_end_to_end(local_ray: None, storage_url: str, tmp_path: Path) ->
     assert doc["trials"] == {"complete": 4, "pruned": 0, "failed": 0}
     assert [m["name"] for m in doc["family"]["members"]] == ["B0", "B1", "B2", "B3"]
     assert json.loads(out.read_text())["coefficients"] == doc["family"]["coefficients"]
+    # The calibrated family beside it: the same d and w, the input size nearest 2^phi x B0's FLOPs.
+    calibrated = doc["calibrated_family"]
+    for plain, cal in zip(doc["family"]["members"], calibrated["members"]):
+        assert (cal["depth"], cal["width"]) == (plain["depth"], plain["width"])
+        target = 2.0 ** plain["phi"]
+        assert abs(math.log(cal["flops_ratio"] / target)) <= abs(math.log(plain["flops_ratio"] / target)) + 1e-9
+    member = calibrated["members"][3]
+    model = effscale.build_member(result.calibrated, "B3").eval()
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, member["resolution"], member["resolution"])).shape == (1, 3)
 
     # Optuna's own view of it: alpha, beta, gamma are the trials' parameters.
     study = optuna.load_study(study_name="e2e", storage=effscale.storage.open_storage(storage_url))

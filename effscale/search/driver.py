@@ -71,6 +71,7 @@ class SearchResult:
     family: Any  # effscale.search.family.Family
     family_path: Path | None
     fidelity: dict[str, Any] | None = None
+    calibrated: Any = None  # the same d, w per member at the size nearest target^phi (not stored)
     warnings: tuple[str, ...] = ()
     failures: tuple[str, ...] = ()
     candidates: tuple[dict[str, Any], ...] = field(default=())
@@ -89,6 +90,7 @@ class SearchResult:
             "ranking": list(self.candidates),
             "trials": {k: self.trials[k] for k in ("complete", "pruned", "failed")},
             "family": family_document(self.family),
+            "calibrated_family": family_document(self.calibrated) if self.calibrated is not None else None,
             "family_path": str(self.family_path) if self.family_path else None,
             "log_path": self.log_path,
         }
@@ -373,11 +375,14 @@ def emit_search_family(session: SearchSession, outcome: Any) -> tuple[Any, Path 
 
 def _result(session: SearchSession, outcome: Any, family: Any, family_path: Path | None) -> SearchResult:
     from effscale.models import Coefficients
+    from effscale.search.family import calibrate_family
     from effscale.search.logs import failure_summary
     from effscale.search.study import trial_counts
     from effscale.storage import redact_url
 
     document = outcome.document(failures=())
+    # Shown beside the α^φ family, so the user picks knowingly (issue: rounding drifts from 2^φ).
+    calibrated = calibrate_family(family, target_ratio=session.plan.options.target_ratio)
     return SearchResult(
         study=session.plan.study_name,
         storage=redact_url(session.plan.storage_url),
@@ -387,6 +392,7 @@ def _result(session: SearchSession, outcome: Any, family: Any, family_path: Path
         trials=trial_counts(session.study),
         family=family,
         family_path=family_path,
+        calibrated=calibrated,
         fidelity=document["fidelity"],
         warnings=tuple(document["warnings"]),
         failures=tuple(failure_summary(session.study, session.log_path)),
