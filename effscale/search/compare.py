@@ -56,10 +56,10 @@ class CompareOptions:
     study: str | None = setting(None, check=text(max_length=512, what="a study name"), group=_WHAT, metavar="NAME",
                                 help="a finished search: its baseline, data, recipe and winner")
     data: str | None = setting(None, check=text(what="a data source"), group=_WHAT, metavar="SPEC",
-                               help="without --search: the data to train on")
-    alpha: float | None = setting(None, kind=float, check=number(1.0, example=1.2), group=_WHAT, help="without --search")
-    beta: float | None = setting(None, kind=float, check=number(1.0, example=1.1), group=_WHAT, help="without --search")
-    gamma: float | None = setting(None, kind=float, check=number(1.0, example=1.15), group=_WHAT, help="without --search")
+                               help="without --study: the data to train on")
+    alpha: float | None = setting(None, kind=float, check=number(1.0, example=1.2), group=_WHAT, help="without --study")
+    beta: float | None = setting(None, kind=float, check=number(1.0, example=1.1), group=_WHAT, help="without --study")
+    gamma: float | None = setting(None, kind=float, check=number(1.0, example=1.15), group=_WHAT, help="without --study")
     base_resolution: int | None = setting(None, kind=int, check=whole(1, example=32), group=_WHAT, metavar="R",
                                           help="B0's input size (default: the search's, or the data's size)")
     phi: str = setting("1", check=_phis_check, group=_WHAT, metavar="LIST", help="phi values to compare at (default 1)")
