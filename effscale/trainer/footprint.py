@@ -644,17 +644,14 @@ def _fit_step_time(timed: list[tuple[int, float]]) -> StepTime:
 def _training_step(
     model: nn.Module, recipe: ProxyRecipe, batch: int, resolution: int, num_classes: int, device: torch.device
 ) -> Callable[[], None]:
-    """One `train_proxy` step on a random batch: forward (bf16 autocast and channels_last on
-    CUDA), label-smoothed cross-entropy, backward, the recipe's optimizer."""
+    """One `train_proxy` step on a random batch: channels_last, forward (bf16 autocast on CUDA),
+    label-smoothed cross-entropy, backward, the recipe's optimizer."""
     from effscale.trainer.proxy import _make_optimizer
 
     cuda = device.type == "cuda"
-    model.to(device).train()
-    fmt = torch.channels_last if cuda else torch.contiguous_format
-    if cuda:
-        model.to(memory_format=fmt)
+    model.to(device, memory_format=torch.channels_last).train()
     opt = _make_optimizer(model, recipe)
-    x = torch.randn(batch, 3, resolution, resolution, device=device).contiguous(memory_format=fmt)
+    x = torch.randn(batch, 3, resolution, resolution, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, num_classes, (batch,), device=device)
 
     def step() -> None:

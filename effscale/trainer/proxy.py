@@ -32,7 +32,8 @@ Speed tricks, each marked ``# speed:`` where it happens:
   * losses stay on the device: summed per epoch (read once per epoch) and written into one
     preallocated trace (read once per run) -- no per-step host sync; the divergence check reads
     that trace every step on the CPU (free there) but only every 10 steps on CUDA (`_diverged`);
-  * on CUDA: bf16 autocast, channels_last, non_blocking copies, optional ``torch.compile``.
+  * channels_last (NHWC) on every device: 2x per step for the depthwise baselines on the CPU;
+  * on CUDA: bf16 autocast, non_blocking copies, optional ``torch.compile``.
 """
 
 from __future__ import annotations
@@ -226,9 +227,9 @@ def _setup(
     data = data.to(device, non_blocking=cuda)
     if not recipe.regularize:
         _no_regularization(model)
-    model.to(device)
-    if cuda:
-        model.to(memory_format=torch.channels_last)  # speed: tensor cores want NHWC
+    # speed: NHWC. Tensor cores want it on CUDA, and oneDNN's CPU kernels too: measured per step,
+    # one thread, batch 64 at 32 px: efficientnet_b0 2.2x, mobilenet_v2 2x, resnets 1.0-1.05x.
+    model.to(device, memory_format=torch.channels_last)
     forward = torch.compile(model) if recipe.compile else model
 
     # speed: resize the whole set once per trial (antialiased, on the device), pad once for crops.
@@ -334,9 +335,7 @@ def _no_regularization(model: nn.Module) -> None:
 def _to_input(run: _Run, x_uint8: Tensor) -> Tensor:
     """A uint8 batch as the network's input."""
     xb = x_uint8.float().mul_(run.scale).add_(run.shift)  # speed: one fused normalise per batch
-    if run.cuda:
-        xb = xb.contiguous(memory_format=torch.channels_last)
-    return xb
+    return xb.contiguous(memory_format=torch.channels_last)  # speed: NHWC, as the model (`_setup`)
 
 
 def _lr_at(step: int, *, peak: float, warmup: int, total: int) -> float:
