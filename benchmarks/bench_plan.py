@@ -9,26 +9,20 @@ at base resolution 224 on digits, each run in a fresh process, all in the same r
 * **first plan**: a cold disk cache -- cost, activation counts and the CPU time probe all measured;
 * **second plan**: the same command again in a new process, everything read from the disk cache.
 
-Each line splits the wall time: interpreter start and imports, loading the data (digits imports
-scikit-learn), measuring the candidates, and the footprints (memory and the time probe).
+Each line splits the wall time: interpreter start and imports, loading the data, measuring the
+candidates, and the footprints (memory and the time probe).
 
     .venv/bin/python benchmarks/bench_plan.py [--data digits] [--accuracy] [--time-accuracy]
 
-Last run (shared 2-core machine, torch 2.13 CPU, load average 0.7-1.0 from other users; 58
-feasible, 29 distinct networks):
+Last run (2-core machine, torch 2.13 CPU, quiet; 58 feasible, 29 distinct networks):
 
     --data digits                  wall    start+imports  data  candidates  footprints (time probe)
-    today (cost filtering only)    47.7 s      2.7        1.5     43.5         -
-    first plan (cold cache)         9.3 s      2.4        1.5      3.3        2.1 (0.9)    5.1x
-    second plan (warm cache)        3.3 s      1.9        1.4      0.03       0.0         14.4x
-    --data synthetic:classes=10,size=8,n=1797 (no scikit-learn import)
-    today (cost filtering only)    42.2 s      2.4        0.3     39.5         -
-    first plan (cold cache)         9.4 s      2.6        0.6      4.3        2.0 (0.8)    4.5x
-    second plan (warm cache)        1.9 s      1.6        0.3      0.03       0.0         21.8x
+    today (cost filtering only)    55.4 s      3.2        0.4     51.8         -
+    first plan (cold cache)         8.4 s      2.7        0.4      3.5        1.8 (0.7)    6.6x
+    second plan (warm cache)        2.1 s      1.8        0.3      0.0        0.0         25.8x
 
-Under load (average 2.5-3.8) today's path took 94-166 s (two threads per trace fight for busy
-cores); the new first plan 10.0-11.3 s. A warm plan is imports and data: torch ~1 s, and for
-digits scikit-learn's import ~1.1 s.
+A warm plan is imports and data: torch alone is ~1.1 s of it (2.0-2.2 s over five runs, after
+Optuna's import moved out of the storage URL check).
 
 ``--accuracy`` reruns the CPU memory model's calibration (child-process probes; ~8 minutes) and
 prints the table in `effscale.trainer.footprint`'s docstring. ``--time-accuracy`` compares the

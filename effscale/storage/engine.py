@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import unquote
 
-import optuna
 import sqlalchemy
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine, make_url
@@ -329,13 +328,15 @@ def open_storage(
     grace_period: int | None = None,
     heartbeat_stale_trial_callback: Callable[..., None] | None = None,
     skip_compatibility_check: bool = False,
-) -> optuna.storages.RDBStorage:
+) -> "optuna.storages.RDBStorage":
     """Optuna's RDB storage for ``url`` with effscale's engine options.
 
     The URL is checked and the database reached first, so bad input raises one-line `UsageError`
     (password redacted) before Optuna writes anything. ``heartbeat_*`` and ``grace_period`` are
     passed to Optuna unchanged (its failed-trial reaping).
     """
+    import optuna  # here, not at the top: `effscale plan` checks a URL's form without it (0.16 s)
+
     url = normalize_url(url)
     engine = get_engine(url, connect_timeout=connect_timeout)  # validates and probes; memoized
     options = engine_options(url, connect_timeout=connect_timeout)
