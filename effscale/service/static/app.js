@@ -297,7 +297,7 @@ function verdictLine(study) {
     ` · measured ${fmt(b.flops_ratio, 2)}× / formula ${fmt(b.formula_ratio, 2)}× · chosen by the ${b.chosen_by}`,
     h("span", { id: "tied-with" }, tied.length
       ? `; tied with ${tied.length}: ` + tied.map((t) => `${triple(t)} ${meanSe(t.val_top1_mean, t.val_top1_stderr, t.repeats)}`).join("; ")
-      : "; tied with 0 (separated from every other candidate)"),
+      : "; separated: tied with no other candidate"),
     h("span", { class: "muted rule", title: `${b.tie_break || ""}\n${b.separation_rule || ""}`, text: " (rules)" }));
 }
 
