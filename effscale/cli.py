@@ -15,6 +15,7 @@ import json
 import math
 import os
 import sys
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from effscale.errors import SearchFailed, SearchInterrupted, UsageError
@@ -284,21 +285,23 @@ def _cmd_search(args: argparse.Namespace) -> int:
                         on_plan=lambda plan: _print_plan(plan, file=sys.stderr))
     family_path, calibrated_path = _save_families(result)
     if args.json:
-        _emit_json({**result.to_dict(), "family_path": str(family_path), "calibrated_path": str(calibrated_path)})
+        _emit_json({**result.to_dict(), "family_path": str(family_path),
+                    "calibrated_path": str(calibrated_path) if calibrated_path else None})
         return 0
     _print_verdict(result)
     _print_family(result.family, result.calibrated)
-    print(f"study {result.study} in {result.storage}; family written to {family_path}, "
-          f"the calibrated one to {calibrated_path}")
+    also = f", the calibrated one to {calibrated_path}" if calibrated_path else ""
+    print(f"study {result.study} in {result.storage}; family written to {family_path}{also}")
     return 0
 
 
-def _save_families(result: Any) -> tuple[Path, Path]:
+def _save_families(result: Any) -> tuple[Path, Path | None]:
     """The α^φ family (``--out``, else family-STUDY.json) and the calibrated one beside it
     (FILE.calibrated.json); `Family.load` and `build_member` read either."""
     family_path = result.family_path or result.family.save(f"family-{result.study}.json")
-    calibrated_path = result.calibrated.save(family_path.with_name(family_path.stem + ".calibrated.json"))
-    return family_path, calibrated_path
+    if result.calibrated is None:
+        return family_path, None
+    return family_path, result.calibrated.save(family_path.with_name(family_path.stem + ".calibrated.json"))
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:

@@ -381,8 +381,12 @@ def _result(session: SearchSession, outcome: Any, family: Any, family_path: Path
     from effscale.storage import redact_url
 
     document = outcome.document(failures=())
-    # Shown beside the α^φ family, so the user picks knowingly (issue: rounding drifts from 2^φ).
-    calibrated = calibrate_family(family, target_ratio=session.plan.options.target_ratio)
+    warnings = tuple(document["warnings"])
+    # Shown beside the α^φ family, so the user picks knowingly: rounding drifts from target^φ.
+    try:
+        calibrated = calibrate_family(family, target_ratio=session.plan.options.target_ratio)
+    except UsageError as exc:  # the search is complete and stored; only this extra view is missing
+        calibrated, warnings = None, (*warnings, f"no calibrated family: {exc}")
     return SearchResult(
         study=session.plan.study_name,
         storage=redact_url(session.plan.storage_url),
@@ -394,7 +398,7 @@ def _result(session: SearchSession, outcome: Any, family: Any, family_path: Path
         family_path=family_path,
         calibrated=calibrated,
         fidelity=document["fidelity"],
-        warnings=tuple(document["warnings"]),
+        warnings=warnings,
         failures=tuple(failure_summary(session.study, session.log_path)),
         candidates=tuple(outcome.candidate_rows()),
         log_path=str(session.log_path) if session.log_path else None,
