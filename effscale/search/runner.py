@@ -104,7 +104,7 @@ def _make_searcher(local: _DriverLocal) -> Any:
             return {k: v for k, v in self.__dict__.items() if k not in ("pending", "live")}
 
         def suggest(self, trial_id: str) -> dict | str | None:
-            with self.local.database_guard():
+            with self.local.database_guard:
                 return self._suggest(trial_id)
             return Searcher.FINISHED  # the database is gone: the run stops (see `_DatabaseGuard`)
 
@@ -125,14 +125,14 @@ def _make_searcher(local: _DriverLocal) -> Any:
 
         def on_trial_result(self, trial_id: str, result: dict) -> None:
             if trial_id in self.live:
-                with self.local.database_guard():
+                with self.local.database_guard:
                     self.live[trial_id].epoch(result)
 
         def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
             recorder = self.live.get(trial_id)
             if recorder is None:
                 return
-            with self.local.database_guard():
+            with self.local.database_guard:
                 state = recorder.finish(result, error=error, stopping=self.local.should_stop())
                 del self.live[trial_id]  # recorded; else it stays RUNNING for the next driver to reap
                 self.local.events.on_trial_finished(recorder.spec, state, result or {})
@@ -216,9 +216,6 @@ class _DatabaseGuard:
 
     def __init__(self) -> None:
         self.error: Exception | None = None
-
-    def __call__(self) -> "_DatabaseGuard":
-        return self
 
     def __enter__(self) -> None:
         return None
