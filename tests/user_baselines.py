@@ -1,5 +1,5 @@
-"""User-supplied baselines for the tests: ``user_baselines:small_cnn``, an attention net, a net
-that runs at one size only, and two broken ones."""
+"""User-supplied baselines for the tests: ``user_baselines:small_cnn``, one that takes ``--stem
+small``, an attention net, a net that runs at one size only, and two broken ones."""
 
 from __future__ import annotations
 
@@ -26,6 +26,21 @@ def small_cnn(depth: float, width: float, num_classes: int) -> nn.Module:
 
 small_cnn.base_resolution = 32  # type: ignore[attr-defined]
 small_cnn.min_resolution = 2  # type: ignore[attr-defined]
+
+
+def stem_cnn(depth: float, width: float, num_classes: int, stem: str = "standard") -> nn.Module:
+    """`small_cnn` with a ``stem`` parameter, so it takes ``--stem small``: a stride-1 stem then.
+
+    The two stems have the same parameters and modules; only a stride tells them apart.
+    """
+    model = small_cnn(depth, width, num_classes)
+    if stem == "small":
+        model[0].stride = (1, 1)
+    return model
+
+
+stem_cnn.base_resolution = 32  # type: ignore[attr-defined]
+stem_cnn.min_resolution = 2  # type: ignore[attr-defined]
 
 
 class SelfAttention2d(nn.Module):

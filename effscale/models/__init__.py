@@ -20,10 +20,21 @@ from effscale.models.scaling import (
     round_repeats,
     scale_resolution,
 )
-from effscale.models.specs import BaselineSpec, ProxyDefaults, ScaledSpec, StageSpec, scale_spec
+from effscale.models.specs import (
+    SMALL_STEM_TOTAL_STRIDE,
+    STEMS,
+    BaselineSpec,
+    ProxyDefaults,
+    ScaledSpec,
+    StageSpec,
+    scale_spec,
+    small_stem,
+)
 
 __all__ = [
     "FLOPS_CONVENTION",
+    "SMALL_STEM_TOTAL_STRIDE",
+    "STEMS",
     "Baseline",
     "BaselineSpec",
     "Coefficients",
@@ -47,4 +58,5 @@ __all__ = [
     "round_repeats",
     "scale_resolution",
     "scale_spec",
+    "small_stem",
 ]

@@ -141,14 +141,45 @@ class DepthwiseSeparable(nn.Module):
         return self.block(x)
 
 
+class PadShortcut(nn.Module):
+    """ResNet's "option A" shortcut (He et al. 2016, §4.2): the identity, subsampled by taking every
+    ``stride``-th pixel (``x[:, :, ::2, ::2]``) and zero-padded to the new width. No parameters.
+
+    The extra channels are split evenly before and after the input's (the odd one after), as the
+    common CIFAR reference implementations pad (akamaster/pytorch_resnet_cifar10's
+    ``F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4))``); padding them all at
+    the end would be just as parameter-free.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int) -> None:
+        super().__init__()
+        if out_ch < in_ch:
+            raise ValueError(f"an option-A shortcut cannot narrow {in_ch} channels to {out_ch}; it only pads")
+        self.stride = stride
+        self.pad = ((out_ch - in_ch) // 2, out_ch - in_ch - (out_ch - in_ch) // 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.stride != 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        return F.pad(x, (0, 0, 0, 0, *self.pad)) if any(self.pad) else x
+
+    def extra_repr(self) -> str:
+        return f"stride={self.stride}, pad={self.pad}"
+
+
 class _ResidualBlock(nn.Module):
-    def __init__(self, body: nn.Sequential, in_ch: int, out_ch: int, stride: int) -> None:
+    def __init__(
+        self, body: nn.Sequential, in_ch: int, out_ch: int, stride: int, *, option_a: bool = False
+    ) -> None:
         super().__init__()
         self.body = body
-        # Projection shortcut only where the shape changes (ResNet "option B").
-        self.shortcut = (
-            conv_bn_act(in_ch, out_ch, 1, stride, act=None) if stride != 1 or in_ch != out_ch else nn.Identity()
-        )
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_ch != out_ch:
+            # Where the shape changes: a 1x1 projection (ResNet "option B", the ImageNet ResNets),
+            # or the parameter-free padded identity (option A, the CIFAR ResNets).
+            self.shortcut = (
+                PadShortcut(in_ch, out_ch, stride) if option_a else conv_bn_act(in_ch, out_ch, 1, stride, act=None)
+            )
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -158,9 +189,17 @@ class _ResidualBlock(nn.Module):
 class BasicBlock(_ResidualBlock):
     """ResNet-18/34 block: two 3x3 convolutions."""
 
+    option_a = False
+
     def __init__(self, in_ch: int, out_ch: int, stride: int, *, kernel: int = 3, **_: object) -> None:
         body = nn.Sequential(conv_bn_act(in_ch, out_ch, kernel, stride), conv_bn_act(out_ch, out_ch, kernel, act=None))
-        super().__init__(body, in_ch, out_ch, stride)
+        super().__init__(body, in_ch, out_ch, stride, option_a=self.option_a)
+
+
+class BasicBlockA(BasicBlock):
+    """The CIFAR ResNets' block (He et al. 2016, §4.2): `BasicBlock` with the option-A shortcut."""
+
+    option_a = True
 
 
 class Bottleneck(_ResidualBlock):
@@ -183,5 +222,6 @@ BLOCKS: dict[str, type[nn.Module]] = {
     "inverted_residual": InvertedResidual,
     "dwsep": DepthwiseSeparable,
     "basic": BasicBlock,
+    "basic_a": BasicBlockA,
     "bottleneck": Bottleneck,
 }
