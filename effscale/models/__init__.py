@@ -1,15 +1,16 @@
-"""Block library, baselines as data, scaling rules, registry and measured cost."""
+"""Block library, baselines as data, scaling rules, registry and measured cost.
 
-from effscale.models.cost import FLOPS_CONVENTION, Cost, count_params, measure_cost
-from effscale.models.registry import (
-    Baseline,
-    FunctionBaseline,
-    SpecBaseline,
-    build_model,
-    get_baseline,
-    list_baselines,
-    register_baseline,
-)
+The specs and the scaling rules are imported eagerly: they have no torch, so ``effscale --help``
+and the option checks read them cheaply (the stems, the rounding). The registry and the measured
+cost resolve on first use (PEP 562) and bring torch then.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+
 from effscale.models.scaling import (
     Coefficients,
     ScaleFactors,
@@ -30,6 +31,20 @@ from effscale.models.specs import (
     scale_spec,
     small_stem,
 )
+
+_LAZY = {
+    "FLOPS_CONVENTION": "effscale.models.cost",
+    "Cost": "effscale.models.cost",
+    "count_params": "effscale.models.cost",
+    "measure_cost": "effscale.models.cost",
+    "Baseline": "effscale.models.registry",
+    "FunctionBaseline": "effscale.models.registry",
+    "SpecBaseline": "effscale.models.registry",
+    "build_model": "effscale.models.registry",
+    "get_baseline": "effscale.models.registry",
+    "list_baselines": "effscale.models.registry",
+    "register_baseline": "effscale.models.registry",
+}
 
 __all__ = [
     "FLOPS_CONVENTION",
@@ -60,3 +75,16 @@ __all__ = [
     "scale_spec",
     "small_stem",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # resolve once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
