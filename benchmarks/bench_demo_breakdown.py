@@ -20,23 +20,23 @@ from effscale.models.cost import clear_cost_cache
 from effscale.search.space import Constraint, Grid, enumerate_candidates
 
 # Keep in step with the Makefile's `demo` target.
-DEMO = dict(data="digits", base_resolution=32, alpha="1.0,1.2,1.4,1.6", beta="1.0,1.1,1.2,1.3",
-            gamma="1.0,1.1,1.2,1.3", constraint="measured", target_ratio=2.0, tolerance=0.1, epochs=1,
-            confirm_epochs=2)
+BASELINE = "resnet20_cifar"
+DEMO = dict(data="digits", base_resolution=20, alpha="1.0,1.4,1.6", beta="1.0,1.4", gamma="1.0,1.1,1.4",
+            constraint="measured", target_ratio=2.0, tolerance=0.1, epochs=2, batch_size=32, confirm_epochs=4)
 
 
 def main() -> None:
     clear_cost_cache()
     start = time.perf_counter()
-    enumerate_candidates("resnet18", Grid.parse(DEMO["alpha"], DEMO["beta"], DEMO["gamma"]),
-                         Constraint("measured", 2.0, 0.1), base_resolution=32, num_classes=10)
+    enumerate_candidates(BASELINE, Grid.parse(DEMO["alpha"], DEMO["beta"], DEMO["gamma"]),
+                         Constraint("measured", 2.0, 0.1), base_resolution=DEMO["base_resolution"], num_classes=10)
     cost = time.perf_counter() - start
 
     clear_cost_cache()
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'demo.db'}"
         start = time.perf_counter()
-        result = effscale.run_search("resnet18", **DEMO, storage=url, study="demo", progress=False)
+        result = effscale.run_search(BASELINE, **DEMO, storage=url, study="demo", progress=False)
         wall = time.perf_counter() - start
         trials = optuna.load_study(study_name="demo", storage=effscale.storage.open_storage(url)).trials
     train_sum = sum(t.user_attrs.get("train_seconds", 0.0) for t in trials)

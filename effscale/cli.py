@@ -92,9 +92,7 @@ def _human(n: float) -> str:
     return f"{n:g}"
 
 
-def _family_rows(family: Any, calibrated: Any = None) -> list[list[Any]]:
-    if calibrated is not None:
-        return _calibrated_rows(family, calibrated)
+def _family_rows(family: Any) -> list[list[Any]]:
     return [
         [
             m.name,
@@ -102,6 +100,7 @@ def _family_rows(family: Any, calibrated: Any = None) -> list[list[Any]]:
             f"{m.depth:.3f}",
             f"{m.width:.3f}",
             m.resolution,
+            "-" if m.last_map is None else f"{m.last_map}x{m.last_map}",
             f"{m.params:,}",
             _human(m.flops),
             f"{m.flops_ratio:.2f}x",
@@ -111,11 +110,14 @@ def _family_rows(family: Any, calibrated: Any = None) -> list[list[Any]]:
     ]
 
 
-FAMILY_HEADERS = ("member", "phi", "depth d", "width w", "res", "params", "FLOPs", "measured /B0", "formula /B0")
+FAMILY_HEADERS = ("member", "phi", "depth d", "width w", "res", "last map", "params", "FLOPs", "measured /B0",
+                  "formula /B0")
 CALIBRATED_HEADERS = (
     "member", "phi", "depth d", "width w", "target /B0",
     "res", "measured /B0", "error", "calibrated res", "calibrated /B0", "calibrated error",
 )
+TARGET_HEADERS = ("member", "phi", "depth d", "width w", "res", "last map", "params", "FLOPs", "target /B0",
+                  "measured /B0", "error")
 
 
 def _calibrated_rows(family: Any, calibrated: Any) -> list[list[Any]]:
@@ -132,15 +134,39 @@ def _calibrated_rows(family: Any, calibrated: Any) -> list[list[Any]]:
     return rows
 
 
-def _print_family(family: Any, calibrated: Any = None) -> None:
+def _target_rows(family: Any, target: float) -> list[list[Any]]:
+    """One family's members against target^φ."""
+    return [
+        [m.name, f"{m.phi:g}", f"{m.depth:.3f}", f"{m.width:.3f}", m.resolution,
+         "-" if m.last_map is None else f"{m.last_map}x{m.last_map}", f"{m.params:,}", _human(m.flops),
+         f"{target**m.phi:.2f}x", f"{m.flops_ratio:.2f}x", f"{m.flops_ratio / target**m.phi - 1:+.1%}"]
+        for m in family.members
+    ]
+
+
+def _family_title(family: Any) -> str:
     coeffs = family.coefficients
-    title = f"{family.baseline} family"
+    title = f"{family.baseline}{' (small stem)' if family.stem != 'standard' else ''} family"
     if coeffs:
         title += f" (alpha={coeffs['alpha']:g}, beta={coeffs['beta']:g}, gamma={coeffs['gamma']:g})"
-    if calibrated is not None:
+    return title
+
+
+def _print_family(family: Any, calibrated: Any = None, *, calibrated_first: bool = False) -> None:
+    """The family's table. With ``calibrated``: side by side with it, or, when the α^φ family
+    misses target^φ (``calibrated_first``), the calibrated family first and the α^φ one after."""
+    title = _family_title(family)
+    if calibrated is None:
+        _print_table(title, FAMILY_HEADERS, _family_rows(family))
+    elif calibrated_first:
+        target = calibrated.extra["target_ratio"]
+        _print_table(f"{title} calibrated to {target:g}^phi (use this one: the alpha^phi family misses "
+                     f"{target:g}^phi)", TARGET_HEADERS, _target_rows(calibrated, target))
+        _print_table(f"{title}: alpha^phi members, as the coefficients build them", TARGET_HEADERS,
+                     _target_rows(family, target))
+    else:
         title += f" and the same d, w calibrated to {calibrated.extra['target_ratio']:g}^phi"
-    headers = FAMILY_HEADERS if calibrated is None else CALIBRATED_HEADERS
-    _print_table(title, headers, _family_rows(family, calibrated))
+        _print_table(title, CALIBRATED_HEADERS, _calibrated_rows(family, calibrated))
     print(f"FLOPs: {family.flops_convention}")
     if calibrated is not None:
         print(
@@ -191,15 +217,20 @@ def _cmd_baselines(args: argparse.Namespace) -> int:
 
 def _cmd_cost(args: argparse.Namespace) -> int:
     from effscale.models import ScaleFactors, get_baseline, measure_cost
+    from effscale.models.regime import measure_regime
     from effscale.models.scaling import formula_ratio
+    from effscale.search.ways_out import regime_document, unplanned_ways_out
 
-    baseline = get_baseline(args.baseline)
+    baseline = get_baseline(args.baseline, stem=args.stem)
     ScaleFactors(args.depth, args.width, 1.0)  # refuses a bad depth or width in one line
     resolution = baseline.base_resolution if args.resolution is None else args.resolution
     cost = measure_cost(baseline, resolution, depth=args.depth, width=args.width, num_classes=args.num_classes)
     base = measure_cost(baseline, baseline.base_resolution, num_classes=args.num_classes)
+    regime = measure_regime(baseline, resolution, depth=args.depth, width=args.width, num_classes=args.num_classes)
+    ways = unplanned_ways_out(baseline, resolution, num_classes=args.num_classes) if regime.degenerate else []
     document = {
         "baseline": baseline.name,
+        "stem": baseline.stem,
         "depth": args.depth,
         "width": args.width,
         "resolution": resolution,
@@ -210,31 +241,39 @@ def _cmd_cost(args: argparse.Namespace) -> int:
         "flops_ratio": cost.flops / base.flops,
         "formula_ratio": formula_ratio(args.depth, args.width, resolution, baseline.base_resolution),
         "arch_id": cost.arch_id,
+        "regime": regime_document(regime, ways),
         **baseline.describe(args.depth, args.width),
     }
     if args.json:
         _emit_json(document)
         return 0
     _print_table(
-        f"{baseline.name} at depth {args.depth:g}, width {args.width:g}, {resolution}x{resolution}",
+        f"{regime.label} at depth {args.depth:g}, width {args.width:g}, {resolution}x{resolution}",
         ("quantity", "value"),
         [
             ("params", f"{cost.params:,}"),
             ("FLOPs", f"{cost.flops:,} ({_human(cost.flops)})"),
             ("measured / baseline", f"{document['flops_ratio']:.3f}x"),
             ("formula d*w^2*r^2", f"{document['formula_ratio']:.3f}x"),
+            ("total stride", regime.total_stride),
+            ("last feature map", f"{regime.last_map}x{regime.last_map}"),
+            (f"FLOPs at {resolution + 1} px / {resolution} px", f"{regime.step_ratio:.3f}x (r^2: {regime.formula_step:.3f}x)"),
             ("arch id", cost.arch_id),
         ]
         + [(k, str(v)) for k, v in baseline.describe(args.depth, args.width).items()],
     )
     print(f"FLOPs: {cost.flops_convention}")
+    if document["regime"]["warning"]:
+        print(f"warning: {document['regime']['warning']}")
     return 0
 
 
 def _cmd_family(args: argparse.Namespace) -> int:
-    from effscale.models import Coefficients
+    from effscale.models import Coefficients, get_baseline
     from effscale.search import emit_family, published_efficientnet_family
-    from effscale.search.family import calibrate_family, check_target_ratio
+    from effscale.search.family import calibrate_family, check_target_ratio, family_regime
+    from effscale.search.rounding import family_miss_warning
+    from effscale.search.ways_out import regime_document, unplanned_ways_out
 
     if args.target_ratio is not None and not args.calibrate:
         raise UsageError(f"--target-ratio {args.target_ratio:g} needs --calibrate; add --calibrate or drop it")
@@ -257,21 +296,33 @@ def _cmd_family(args: argparse.Namespace) -> int:
             )
         coefficients = Coefficients(args.alpha, args.beta, args.gamma, allow_scale_down=args.allow_scale_down)
         family = emit_family(
-            args.baseline,
+            get_baseline(args.baseline, stem=args.stem),
             coefficients,
             phis=range(args.max_phi + 1),
             base_resolution=args.base_resolution,
             num_classes=args.num_classes,
         )
     calibrated = calibrate_family(family, target_ratio=target_ratio) if args.calibrate else None
+    regime = family_regime(family)
+    ways = unplanned_ways_out(family.baseline_object, family.base_resolution, num_classes=family.num_classes) \
+        if regime.degenerate else []
+    regime_doc = regime_document(regime, ways)
+    # The published table is not alpha^phi (its sizes were hand-picked): no target to miss.
+    missed = None if family.coefficients is None else family_miss_warning(
+        family, target_ratio, calibrated="the calibrated family (printed first)" if calibrated else "--calibrate")
+    warnings = [w for w in (regime_doc["warning"], missed) if w]
     if args.out:
         (calibrated or family).save(args.out)
     if args.json:
         from effscale.search.family import calibrated_document, family_document
 
-        _emit_json(family_document(family) if calibrated is None else calibrated_document(family, calibrated))
+        document = family_document(family) if calibrated is None else calibrated_document(family, calibrated)
+        _emit_json({**document, "regime": regime_doc, "warnings": warnings})
         return 0
-    _print_family(family, calibrated)
+    _print_family(family, calibrated, calibrated_first=bool(missed and calibrated))
+    print(f"regime: B0 {regime.describe()}")
+    for warning in warnings:
+        print(f"warning: {warning}")
     if args.out:
         print(f"wrote {'the calibrated family to ' if calibrated else ''}{args.out}")
     return 0
@@ -289,7 +340,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
                     "calibrated_path": str(calibrated_path) if calibrated_path else None})
         return 0
     _print_verdict(result)
-    _print_family(result.family, result.calibrated)
+    _print_family(result.family, result.calibrated, calibrated_first=result.recommended_family == "calibrated")
     also = f", the calibrated one to {calibrated_path}" if calibrated_path else ""
     print(f"study {result.study} in {result.storage}; family written to {family_path}{also}")
     return 0
@@ -306,11 +357,11 @@ def _save_families(result: Any) -> tuple[Path, Path | None]:
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     """`search`'s checks and measurements, plus memory, concurrency and time; trains and writes nothing."""
-    from effscale.search.driver import plan_search
     from effscale.search.options import SearchOptions
-    from effscale.search.plan import make_plan
+    from effscale.search.planning import plan_search
+    from effscale.search.ways_out import plan_with_regime
 
-    plan = make_plan(plan_search(SearchOptions.build(**_settings_given(args))))
+    plan = plan_with_regime(plan_search(SearchOptions.build(**_settings_given(args))))
     if args.json:
         _emit_json(plan.as_dict())
         return 0
@@ -330,22 +381,22 @@ def _print_plan(plan: Any, *, file: Any = None) -> None:
          n.footprint.batch_size, f"{n.trial_seconds:.0f}", len(n.aliases) - 1)
         for n in plan.networks for c in (n.candidate,)
     ]
+    from effscale.search.plan import format_duration
+
     _print_table(f"plan for {plan.study} ({plan.device})", headers, rows, file=file)
     counts, nodes = plan.counts, ", ".join(f"{n.name} {plan.concurrency[n.name]}" for n in plan.nodes)
     print(f"FLOPs: {plan.flops_convention}; mem/trial includes the margin asked of Ray", file=file)
+    if plan.regime is not None and not plan.regime.degenerate:
+        print(f"regime: {plan.regime.describe()}", file=file)
+    for warning in plan.warnings:
+        print(f"warning: {warning}", file=file)
     print(
         f"{counts['unique']} distinct networks ({counts['feasible']} feasible of {counts['grid']}); "
         f"trials at once: {plan.slots} ({nodes}); {plan.trials[0]}-{plan.trials[1]} trials, "
-        f"estimated {_duration(plan.seconds[0])} to {_duration(plan.seconds[1])}", file=file,
+        f"estimated {format_duration(plan.seconds[0])} to {format_duration(plan.seconds[1])}", file=file,
     )
 
 
-def _duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "unknown (no GPU here to time a step on)"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -398,7 +449,7 @@ def _cmd_confirm(args: argparse.Namespace) -> int:
         _emit_json(result.to_dict())
         return 0
     _print_verdict(result)
-    _print_family(result.family, result.calibrated)
+    _print_family(result.family, result.calibrated, calibrated_first=result.recommended_family == "calibrated")
     print(f"study {result.study} in {result.storage}: family re-emitted from the confirmed winner")
     return 0
 
@@ -440,13 +491,15 @@ def _print_verdict(result: Any) -> None:
             f"{'epochs' if fidelity['confirm_epochs'] else 'steps'}, {fidelity['repeats']} seeds each; proxy winner "
             f"{_triple(fidelity['proxy_winner'])}, confirmed winner {_triple(fidelity['confirmed_winner'])}"
         )
+    if result.regime and not result.regime.get("degenerate"):
+        print(f"regime: {result.regime['summary']}")
     for warning in result.warnings:
         print(f"warning: {warning}")
     for failure in result.failures:
         print(failure)
     print(
         f"candidates: {counts['grid']} on the grid, {counts['feasible']} feasible, {counts['unique']} distinct networks "
-        f"raced, {counts['aliases']} aliases; trials: " + ", ".join(f"{k} {v}" for k, v in result.trials.items() if v)
+        f"raced, {counts['aliases']} alias{'' if counts['aliases'] == 1 else 'es'}; trials: " + ", ".join(f"{k} {v}" for k, v in result.trials.items() if v)
     )
 
 
@@ -528,7 +581,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from effscale.trainer import ProxyRecipe, load_data, train_proxy
 
     # Everything that can be refused is checked before data is loaded or a network built.
-    baseline = get_baseline(args.baseline)
+    baseline = get_baseline(args.baseline, stem=args.stem)
     recipe = ProxyRecipe(**_settings_given(args, only=ProxyRecipe))  # refuses bad values before any loading
     if args.resolution is not None:
         check_resolution(args.resolution, baseline.min_resolution)
@@ -656,8 +709,16 @@ def _settings_given(args: argparse.Namespace, *, only: type | None = None) -> di
     return values
 
 
+def _stem_option(p: argparse.ArgumentParser) -> None:
+    from effscale.models.specs import STEMS
+
+    p.add_argument("--stem", choices=STEMS, default="standard",
+                   help="standard: the baseline's own stem (default); small: a stride-1 stem (total stride 8)")
+
+
 def _cost_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("baseline", help="registered name or package.module:function")
+    _stem_option(p)
     p.add_argument("--depth", type=_finite_float, default=1.0, help="depth multiplier d (default 1)")
     p.add_argument("--width", type=_finite_float, default=1.0, help="width multiplier w (default 1)")
     p.add_argument("--resolution", type=int, default=None, help="input size R (default: the baseline's)")
@@ -666,6 +727,7 @@ def _cost_options(p: argparse.ArgumentParser) -> None:
 
 def _family_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("baseline", nargs="?", help="registered name or package.module:function")
+    _stem_option(p)
     p.add_argument("--alpha", type=_finite_float, help="depth coefficient")
     p.add_argument("--beta", type=_finite_float, help="width coefficient")
     p.add_argument("--gamma", type=_finite_float, help="resolution coefficient")
@@ -716,6 +778,7 @@ def _train_options(p: argparse.ArgumentParser) -> None:
     from effscale.trainer.recipe import ProxyRecipe
 
     p.add_argument("baseline", help="registered name or package.module:function")
+    _stem_option(p)
     p.add_argument("--data", required=True, help=DATA_HELP)
     p.add_argument("--depth", type=_finite_float, default=1.0)
     p.add_argument("--width", type=_finite_float, default=1.0)

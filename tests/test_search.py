@@ -286,3 +286,25 @@ def test_two_searches_at_once_on_postgres(postgres_clean_url: str, tmp_path: Pat
     for name in ("pg-a", "pg-b"):
         assert _states(postgres_clean_url, name) == {"COMPLETE": 4}
     assert {r.study_name for r in ProjectStore(postgres_clean_url).list_searches()} == {"pg-a", "pg-b"}
+
+
+def test_a_winner_and_a_family_decided_by_rounding_say_so(local_ray: None, sqlite_url: str) -> None:
+    from _service_fixtures import ROUNDED_SEARCH_ARGS, ROUNDED_STUDY  # the REST API and the dashboard: test_service_browser
+
+    args = [*ROUNDED_SEARCH_ARGS, "--storage", sqlite_url]
+    text = run_cli(*args)
+    assert text.returncode == 0, text.stderr
+    assert "warning: regime: tiny at 16 px: total stride 8, last feature map 2x2" in text.stderr  # with the plan
+    out = text.stdout
+    assert "warning: rounding decided the winner (1, 1, 1.1)" in out and "resolution rounding moved it" in out
+    assert "warning: the alpha^phi family misses 1.6^phi" in out
+    assert out.index("calibrated to 1.6^phi (use this one") < out.index("alpha^phi members")
+    doc = json.loads(run_cli(*args, "--json").stdout)  # the same search again: resumed, nothing trained
+    assert doc["trials"]["complete"] == 1
+    assert doc["regime"]["last_map"] == 2 and doc["regime"]["degenerate"] and doc["regime"]["ways_out"]
+    warnings = doc["warnings"]
+    assert warnings[0] == doc["regime"]["warning"] and doc["recommended_family"] == "calibrated"
+    assert any(w.startswith("rounding decided the winner") for w in warnings)
+    assert any(w.startswith("the alpha^phi family misses") for w in warnings)
+    stored = ProjectStore(sqlite_url).load_result(ROUNDED_STUDY)
+    assert stored["warnings"] == warnings and stored["regime"]["last_map"] == 2

@@ -628,6 +628,10 @@ def test_real_search_launched_through_the_api(tmp_path_factory: pytest.TempPathF
     assert study["progress"]["done"] == truth["n_trials"]
     # 3 candidates × 2 seeds in the race, then 2 confirmed × 2 seeds (test_service_results checks the verdict)
     assert study["best_source"] == "verdict" and study["best"]["repeats"] == 2 and truth["n_trials"] == 10
+    # B0's regime, measured and stored with the verdict: tiny at 16 px, total stride 8, a 2x2 last map.
+    regime = study["regime"]
+    assert (regime["total_stride"], regime["last_map"], regime["resolution"]) == (8, 2, 16)
+    assert regime["degenerate"] and study["warnings"][0] == regime["warning"] and regime["ways_out"]
     page = c.get(f"/api/studies/{REAL_STUDY}/trials", params={"state": "complete", "sort": "-value"}).json()
     assert page["total"] == truth["states"].get("complete", 0)
     assert page["trials"][0]["val_top1"] == pytest.approx(truth["best_top1"])

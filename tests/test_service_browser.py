@@ -25,7 +25,7 @@ from urllib.parse import quote, urlparse
 
 import pytest
 
-from _service_fixtures import shared_search_db
+from _service_fixtures import ROUNDED_SEARCH_ARGS, ROUNDED_STUDY, shared_search_db
 from conftest import in_ci
 
 pytestmark = pytest.mark.browser
@@ -64,7 +64,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
     client = TestClient(app)
-    yield {"base": f"http://127.0.0.1:{port}", "study": study, "kind": kind, "client": client}
+    yield {"base": f"http://127.0.0.1:{port}", "study": study, "kind": kind, "client": client, "url": url}
     server.should_exit = True
     thread.join(timeout=10)
 
@@ -250,6 +250,34 @@ def test_studies_list_links_to_the_study_and_the_comparisons(served: dict[str, A
         page.wait_for_selector("#studies-table", timeout=20_000)
         page.click(f"#studies-table a:text('{served['study']}')")
         page.wait_for_selector("#trial-table", timeout=20_000)
+    finally:
+        page.close()
+    assert errors == [] and external == []
+
+
+def test_a_search_decided_by_rounding_says_so_in_the_api_and_on_the_dashboard(
+    served: dict[str, Any], browser: Any
+) -> None:
+    import subprocess
+    import sys
+
+    # The real search, run as a user runs it, into the database the server reads.
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    proc = subprocess.run([sys.executable, "-m", "effscale.cli", *ROUNDED_SEARCH_ARGS, "--storage", served["url"]],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    study = served["client"].get(f"/api/studies/{ROUNDED_STUDY}").json()
+    assert study["regime"]["last_map"] == 2 and study["regime"]["degenerate"]
+    rounding = [w for w in study["warnings"] if w.startswith("rounding decided the winner")]
+    family = [w for w in study["warnings"] if w.startswith("the alpha^phi family misses 1.6^phi")]
+    assert len(rounding) == len(family) == 1 and study["regime"]["warning"] in study["warnings"]
+    page, errors, external = _open(browser, f"{served['base']}/#/study/{quote(ROUNDED_STUDY)}", served["base"])
+    try:
+        shown = page.locator("#warnings li.warning").all_inner_texts()
+        assert rounding[0] in shown and family[0] in shown and study["regime"]["warning"] in shown
+        line = page.locator("#regime-line").inner_text()
+        assert "total stride 8" in line and "last feature map 2×2 at 16 px" in line and "degenerate" in line
+        assert page.locator("#family-table th").all_inner_texts()[5] == "last map"
     finally:
         page.close()
     assert errors == [] and external == []

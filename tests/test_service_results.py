@@ -159,7 +159,9 @@ def test_a_study_without_a_stored_verdict_falls_back_to_its_trials(fresh: dict[s
     ProjectStore(url).set_status(REAL_STUDY, "interrupted", error="interrupted with 1 trials running")
     detail = c.get(f"/api/studies/{REAL_STUDY}").json()
     assert detail["status"] == "interrupted" and detail["best_source"] == "single trial"
-    assert detail["fidelity"] is None and detail["warnings"] == [] and detail["best"]["tied_with"] == []
+    assert detail["fidelity"] is None and detail["best"]["tied_with"] == []
+    # No verdict's warnings, but the regime's, which the search stored before it trained (tiny at 16 px).
+    assert detail["regime"]["last_map"] == 2 and detail["warnings"] == [detail["regime"]["warning"]]
     study = optuna.load_study(study_name=REAL_STUDY, storage=open_storage(url))
     top = max(t.value for t in study.trials if t.state.name == "COMPLETE")
     best = detail["best"]

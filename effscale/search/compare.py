@@ -23,6 +23,7 @@ from typing import Any
 
 from effscale._settings import check_settings, number, path, setting, text, whole
 from effscale.errors import UsageError
+from effscale.models.specs import STEMS
 
 COMPARE_ATTR = "effscale_compare"
 RESULT_ATTR = "effscale_compare_result"
@@ -62,6 +63,9 @@ class CompareOptions:
     gamma: float | None = setting(None, kind=float, check=number(1.0, example=1.15), group=_WHAT, help="without --study")
     base_resolution: int | None = setting(None, kind=int, check=whole(1, example=32), group=_WHAT, metavar="R",
                                           help="B0's input size (default: the search's, or the data's size)")
+    stem: str | None = setting(None, choices=STEMS, group=_WHAT,
+                               help="without --study: the baseline's stem, standard (default) or small; with --study: "
+                                    "the search's")
     phi: str = setting("1", check=_phis_check, group=_WHAT, metavar="LIST", help="phi values to compare at (default 1)")
     repeats: int = setting(3, kind=int, check=whole(1, example=3), group=_WHAT,
                            help="paired seeds per arm (default 3)")
@@ -178,12 +182,16 @@ def resolve_context(options: CompareOptions, recipe_settings: dict[str, Any]) ->
         baseline_name, data_spec = settings["baseline"], settings["data"]
         recipe_fields = {f: settings[f] for f in ProxyRecipe.__dataclass_fields__ if f in settings}
         base_resolution = options.base_resolution or settings.get("base_resolution")
+        stem = settings.get("stem", "standard")
+        if options.stem not in (None, stem):
+            raise UsageError(f"search {options.study!r} ran with --stem {stem}; drop --stem {options.stem} "
+                             "(a comparison uses its search's baseline)")
     else:
         coefficients = Coefficients(options.alpha, options.beta, options.gamma)
         baseline_name, data_spec, recipe_fields = options.baseline, options.data, {}
-        base_resolution = options.base_resolution
+        base_resolution, stem = options.base_resolution, options.stem or "standard"
     recipe = ProxyRecipe(**{**recipe_fields, **recipe_settings})
-    baseline = get_baseline(baseline_name)
+    baseline = get_baseline(baseline_name, stem=stem)
     data = load_data(data_spec, seed=recipe.seed,
                      max_resolution=_largest_input(options, coefficients, base_resolution or baseline.base_resolution))
     recipe = recipe.for_baseline(baseline, num_train=data.num_train)
@@ -298,7 +306,7 @@ def summarize_comparison(name: str, context: CompareContext, arms: dict[int, lis
     c = context.coefficients
     return {
         "comparison": name, "search": context.search, "baseline": context.baseline.name,
-        "data": context.data.spec, "num_classes": context.data.num_classes, "base_resolution": context.base_resolution,
+        "stem": context.baseline.stem, "data": context.data.spec, "num_classes": context.data.num_classes, "base_resolution": context.base_resolution,
         "coefficients": {"alpha": c.alpha, "beta": c.beta, "gamma": c.gamma}, "repeats": repeats,
         "budget": context.recipe.budget.as_dict(), "flops_convention": flops_convention(context.data.num_classes),
         "interval": "95% paired t-interval of (arm - compound) over the shared seeds", "phis": phis,
@@ -332,7 +340,8 @@ def run_compare(options: CompareOptions, recipe_settings: dict[str, Any] | None 
         study = _open_comparison(RetryingStorage(optuna.storages.get_storage(open_storage(url))), name, identity)
         schedule = CompareSchedule(study, arms, context, options.repeats)
         run = execute(name=name, study=study, distributions=_distributions(), next_batch=schedule.next_batch,
-                      baseline=context.baseline.name, recipe=context.recipe, data=context.data, resources=resources,
+                      baseline=context.baseline.name, stem=context.baseline.stem, recipe=context.recipe,
+                      data=context.data, resources=resources,
                       log_path=search_log_path(name), progress=progress)
         if run.stop_reason is not None:
             raise SearchInterrupted(f"comparison {name!r} was {run.stop_reason}; re-run the same command to resume it",
@@ -349,7 +358,9 @@ def run_compare(options: CompareOptions, recipe_settings: dict[str, Any] | None 
 
 def _identity(options: CompareOptions, context: CompareContext) -> dict[str, Any]:
     c, r = context.coefficients, context.recipe
-    return {"search": context.search, "baseline": context.baseline.name, "data": context.data.spec,
+    # The stem left out when standard, so that comparisons stored before --stem existed resume.
+    stem = {"stem": context.baseline.stem} if context.baseline.stem != "standard" else {}
+    return {"search": context.search, "baseline": context.baseline.name, **stem, "data": context.data.spec,
             "coefficients": [c.alpha, c.beta, c.gamma], "base_resolution": context.base_resolution,
             "phis": list(options.phis), "repeats": options.repeats, "tolerance": options.tolerance,
             "bounds": options.bounds, "budget": r.budget.as_dict(), "batch_size": r.batch_size, "lr": r.peak_lr,

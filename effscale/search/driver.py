@@ -20,28 +20,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from effscale.errors import SearchFailed, SearchInterrupted, UsageError
-from effscale.search.options import SearchOptions, default_study_name
+from effscale.search.options import SearchOptions
+from effscale.search.planning import SearchPlan, plan_search
 
-
-# Where a search runs and writes is not part of it: `effscale confirm` takes them afresh.
-_NOT_STORED = ("storage", "out", "ray_address", "connect_timeout", "study")
-
-
-@dataclass(frozen=True)
-class SearchPlan:
-    """What a search will do, decided before anything is started or written."""
-
-    options: SearchOptions
-    baseline: Any  # effscale.models.Baseline
-    base_resolution: int
-    recipe: Any  # effscale.trainer.ProxyRecipe, resolved for the baseline
-    data: Any  # effscale.trainer.ProxyData
-    candidates: Any  # effscale.search.space.CandidateSet
-    study_name: str
-    identity: dict[str, Any]
-    config: dict[str, Any]  # stored on the study (its user attribute "effscale")
-    storage_url: str
-    confirm_top: int  # the confirmation round's K (0: none), `SearchOptions.confirm_top_for`
+__all__ = ["SearchPlan", "SearchResult", "SearchSession", "plan_search", "run_search"]
 
 
 @dataclass
@@ -58,6 +40,7 @@ class SearchSession:
     log_path: Path | None = None
     trial_plan: Any = None  # effscale.search.plan.Plan: memory, concurrency and time per network
     fit: Any = None  # effscale.search.plan.TrialFit: the batch, lr and Ray memory every trial uses
+    document: dict[str, Any] | None = None  # the verdict as stored, once `select_winner` has run
 
 
 @dataclass(frozen=True)
@@ -76,12 +59,15 @@ class SearchResult:
     failures: tuple[str, ...] = ()
     candidates: tuple[dict[str, Any], ...] = field(default=())
     log_path: str | None = None
+    regime: dict[str, Any] | None = None  # B0's regime, its warning and the ways out (`search.ways_out`)
+    recommended_family: str = "compound"  # "calibrated" when the alpha^phi family misses target^phi
 
     def to_dict(self) -> dict[str, Any]:
         from effscale.search.family import family_document
 
         return {
             "study": self.study,
+            "regime": self.regime,
             "best": self.best,
             "fidelity": self.fidelity,
             "warnings": list(self.warnings),
@@ -91,6 +77,7 @@ class SearchResult:
             "trials": {k: self.trials[k] for k in ("complete", "pruned", "failed")},
             "family": family_document(self.family),
             "calibrated_family": family_document(self.calibrated) if self.calibrated is not None else None,
+            "recommended_family": self.recommended_family,
             "family_path": str(self.family_path) if self.family_path else None,
             "log_path": self.log_path,
         }
@@ -164,58 +151,6 @@ def stored_settings(study: str, storage: str | None) -> dict[str, Any]:
 # stages
 
 
-def plan_search(options: SearchOptions) -> SearchPlan:
-    """Refuse anything refusable, load the data and measure the candidates; write nothing."""
-    from effscale import __version__
-    from effscale.models import get_baseline, scale_resolution
-    from effscale.search.space import enumerate_candidates
-    from effscale.storage import DEFAULT_STORAGE_URL, redact_url, validate_url
-    from effscale.trainer import load_data
-
-    grid, rule = options.grid, options.constraint_rule
-    base = get_baseline(options.baseline)
-    storage_url = options.storage or DEFAULT_STORAGE_URL
-    validate_url(storage_url)  # its scheme and path now, before the slow steps below
-    # Decoded (folder:) no larger than the largest input any candidate could take: no upsampling later.
-    largest = scale_resolution(options.base_resolution or base.base_resolution, max(grid.gamma))
-    data = load_data(options.data, seed=options.recipe.seed, max_resolution=largest)
-    recipe = options.recipe.for_baseline(base, num_train=data.num_train)
-    base_resolution = _base_resolution(options, base, data)
-    candidates = enumerate_candidates(base, grid, rule, base_resolution=base_resolution, num_classes=data.num_classes)
-    confirm_top = options.confirm_top_for(len(candidates.groups))
-    identity = {**options.identity(base_resolution=base_resolution, baseline_name=base.name), **_recipe_identity(recipe)}
-    study_name = options.study or default_study_name(identity)
-    config = {
-        **identity, "identity": identity, "study": study_name, "max_phi": options.max_phi,
-        "num_classes": data.num_classes, "version": __version__, "storage": redact_url(storage_url),
-        "confirm_top": confirm_top, "confirm_budget": options.confirm_budget,
-        "settings": {k: v for k, v in options.flat().items() if k not in _NOT_STORED},
-    }
-    return SearchPlan(options, base, base_resolution, recipe, data, candidates, study_name, identity, config,
-                      storage_url, confirm_top)
-
-
-def _recipe_identity(recipe: Any) -> dict[str, Any]:
-    """The recipe's resolved values: a changed default is another search, not a silent resume."""
-    return {"lr": recipe.peak_lr, "weight_decay": recipe.effective_weight_decay,
-            "label_smoothing": recipe.effective_label_smoothing}
-
-
-def _base_resolution(options: SearchOptions, base: Any, data: Any) -> int:
-    from effscale.models import check_resolution, default_resolution
-
-    if options.base_resolution is None:
-        return default_resolution(data.native_size, min_resolution=base.min_resolution,
-                                  base_resolution=base.base_resolution)
-    try:
-        return check_resolution(options.base_resolution, base.min_resolution)
-    except UsageError:
-        raise UsageError(
-            f"--base-resolution {options.base_resolution} is too small for {base.name} "
-            f"(total stride {base.min_resolution}); pass at least {base.min_resolution}"
-        ) from None
-
-
 @contextlib.contextmanager
 def open_session(plan: SearchPlan) -> Iterator[SearchSession]:
     """Join or start Ray, fit the trials to its nodes (`effscale.search.plan`: memory, batch, GPUs;
@@ -226,11 +161,11 @@ def open_session(plan: SearchPlan) -> Iterator[SearchSession]:
     call started is shut down either way.
     """
     from effscale.search.cluster import ensure_ray, shutdown_ray
-    from effscale.search.plan import make_plan
+    from effscale.search.ways_out import plan_with_regime
 
     started_ray = ensure_ray(plan.options.ray_address, connect_timeout=plan.options.connect_timeout)
     try:
-        trial_plan = make_plan(plan)
+        trial_plan = plan_with_regime(plan)
         session = _open_database(plan, _resources(plan.options, trial_plan))
         session.trial_plan, session.fit = trial_plan, trial_plan.fit(plan.recipe)
         try:
@@ -298,10 +233,12 @@ def start_study(session: SearchSession) -> None:
     from effscale.search.study import create_search_study, reap_orphans
 
     plan = session.plan
+    # The regime as the plan priced it, ways out included: what the API shows before a verdict exists.
+    config = {**plan.config, "regime": session.trial_plan.regime_document()} if session.trial_plan else plan.config
     if session.study is None:
-        session.study = create_search_study(session.storage, plan.study_name, plan.config, plan.candidates)
+        session.study = create_search_study(session.storage, plan.study_name, config, plan.candidates)
     if session.record is None:
-        session.store.create_search(plan.study_name, config=plan.config, status="running")
+        session.store.create_search(plan.study_name, config=config, status="running")
     session.store.set_status(plan.study_name, "running")
     claim_driver(session.storage, session.study._study_id)
     session.reaped = reap_orphans(session.study)
@@ -321,6 +258,7 @@ def run_candidates(session: SearchSession, *, progress: bool | None = None) -> N
     run = execute(
         name=name, study=session.study, distributions=distributions(options.grid),
         next_batch=SearchSchedule(session.study, plan, session.fit).next_batch, baseline=plan.baseline.name,
+        stem=plan.baseline.stem,
         recipe=plan.recipe,
         data=plan.data, resources=session.resources, log_path=session.log_path, progress=progress,
         reaped=session.reaped, scheduler=options.scheduler, grace_period=options.grace_period,
@@ -339,12 +277,14 @@ def run_candidates(session: SearchSession, *, progress: bool | None = None) -> N
 
 def select_winner(session: SearchSession) -> Any:
     """The race's verdict and the proxy's fidelity (`effscale.search.schedule.Outcome`), stored with
-    the search; no result at all is a failed search."""
+    the search together with the regime and the rounding warnings; no result at all is a failed
+    search."""
     from effscale.search.logs import failure_summary
+    from effscale.search.rounding import winner_rounding_warning
     from effscale.search.schedule import SearchSchedule
 
-    name = session.plan.study_name
-    outcome = SearchSchedule(session.study, session.plan).outcome()
+    plan, name = session.plan, session.plan.study_name
+    outcome = SearchSchedule(session.study, plan).outcome()
     failures = failure_summary(session.study, session.log_path)
     if outcome.verdict is None:
         session.store.set_status(name, "failed", error="no candidate completed a trial")
@@ -352,21 +292,34 @@ def select_winner(session: SearchSession) -> Any:
         raise SearchFailed(
             f"search {name!r}: no candidate completed{detail} (see `effscale trials --study {name}`)"
         )
-    session.store.save_result(name, outcome.document(failures=failures), outcome.candidate_rows())
+    document = outcome.document(failures=failures)
+    rounding = winner_rounding_warning(plan.baseline, outcome.candidates[outcome.family_key],
+                                       base_resolution=plan.base_resolution, num_classes=plan.data.num_classes)
+    document["warnings"] = [*session.trial_plan.warnings, *([rounding] if rounding else []), *document["warnings"]]
+    document["regime"] = session.trial_plan.regime_document()
+    session.document = document
+    session.store.save_result(name, document, outcome.candidate_rows())
     return outcome
 
 
 def emit_search_family(session: SearchSession, outcome: Any) -> tuple[Any, Path | None]:
     """B0..B{max_phi} from the (confirmed) winner's (α, β, γ), stored with the search (and written
-    to ``out``); the search is complete once this is stored."""
+    to ``out``); a family that misses target^φ adds its warning to the stored result. The search is
+    complete once this is stored."""
     from effscale.models import Coefficients
     from effscale.search.family import emit_family
+    from effscale.search.rounding import family_miss_warning
 
     plan = session.plan
     family = emit_family(
         plan.baseline, Coefficients(*outcome.family_key), phis=range(plan.options.max_phi + 1),
         base_resolution=plan.base_resolution, num_classes=plan.data.num_classes,
     )
+    missed = family_miss_warning(family, plan.options.target_ratio)
+    if missed and session.document is not None:
+        session.document = {**session.document, "warnings": [*session.document["warnings"], missed],
+                            "recommended_family": "calibrated"}
+        session.store.save_result(plan.study_name, session.document, outcome.candidate_rows())
     session.store.save_family(plan.study_name, family.to_dict())
     family_path = family.save(plan.options.out) if plan.options.out else None
     session.store.set_status(plan.study_name, "completed")
@@ -376,11 +329,10 @@ def emit_search_family(session: SearchSession, outcome: Any) -> tuple[Any, Path 
 def _result(session: SearchSession, outcome: Any, family: Any, family_path: Path | None) -> SearchResult:
     from effscale.models import Coefficients
     from effscale.search.family import calibrate_family
-    from effscale.search.logs import failure_summary
     from effscale.search.study import trial_counts
     from effscale.storage import redact_url
 
-    document = outcome.document(failures=())
+    document = session.document
     warnings = tuple(document["warnings"])
     # Shown beside the α^φ family, so the user picks knowingly: rounding drifts from target^φ.
     try:
@@ -399,7 +351,9 @@ def _result(session: SearchSession, outcome: Any, family: Any, family_path: Path
         calibrated=calibrated,
         fidelity=document["fidelity"],
         warnings=warnings,
-        failures=tuple(failure_summary(session.study, session.log_path)),
+        failures=tuple(document["failures"]),
         candidates=tuple(outcome.candidate_rows()),
+        regime=document.get("regime"),
+        recommended_family=document.get("recommended_family", "compound"),
         log_path=str(session.log_path) if session.log_path else None,
     )

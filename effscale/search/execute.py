@@ -34,6 +34,7 @@ def execute(
     data: Any,
     resources: Any,
     log_path: Path | None,
+    stem: str = "standard",
     progress: bool | None = None,
     reaped: int = 0,
     scheduler: str = "none",
@@ -50,7 +51,7 @@ def execute(
     from effscale.storage.retry import DatabaseUnavailable
 
     view = SearchProgress(name, reaped=reaped, enabled=progress)
-    setup = TrialSetup(baseline, recipe, "auto", max(1, int(math.floor(resources.cpus_per_trial))))
+    setup = TrialSetup(baseline, recipe, "auto", max(1, int(math.floor(resources.cpus_per_trial))), stem)
     stop: dict[str, str | None] = {"reason": None}
     interrupts = Interrupts(on_deadline=lambda: record_interruption(study, then=on_forced_stop))
 

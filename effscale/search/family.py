@@ -24,6 +24,7 @@ from effscale._settings import number
 from effscale.errors import UsageError
 from effscale.models import FLOPS_CONVENTION, Coefficients, Cost, get_baseline, measure_cost, scale_resolution
 from effscale.models.cost import flops_convention
+from effscale.models.regime import Regime, measure_regime
 from effscale.models.registry import Baseline
 from effscale.models.scaling import formula_ratio
 
@@ -43,6 +44,8 @@ class FamilyMember:
     formula_ratio: float  # (α·β²·γ²)^φ
     arch_id: str
     dropout: float | None = None  # set for the published table only
+    last_map: int | None = None  # side of the last feature map at ``resolution`` (`effscale.models.regime`)
+    step_ratio: float | None = None  # measured FLOPs at resolution + 1 over those at resolution
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,12 @@ class Family:
     flops_convention: str = FLOPS_CONVENTION
     source: str = "compound scaling"
     extra: dict[str, Any] = field(default_factory=dict)
+    stem: str = "standard"  # the baseline's stem (`effscale.models.STEMS`): part of what every member builds
+
+    @property
+    def baseline_object(self) -> Baseline:
+        """The baseline every member is built from, with the family's stem."""
+        return get_baseline(self.baseline, stem=self.stem)
 
     def member(self, name: str) -> FamilyMember:
         for m in self.members:
@@ -128,10 +137,11 @@ def emit_family(
                 flops_ratio=cost.flops / b0.flops,
                 formula_ratio=factors.formula_ratio,
                 arch_id=cost.arch_id,
+                **_regime_fields(base, factors.depth, factors.width, resolution, num_classes),
             )
         )
     return Family(base.name, coefficients.as_dict(), base_resolution, num_classes, tuple(members),
-                  flops_convention=flops_convention(num_classes))
+                  flops_convention=flops_convention(num_classes), stem=base.stem)
 
 
 # As released in the official code and torchvision (width, depth, resolution, dropout); not α^φ.
@@ -166,17 +176,31 @@ def published_efficientnet_family(*, num_classes: int = 1000) -> Family:
                 formula_ratio=formula_ratio(depth, width, resolution, 224),
                 arch_id=cost.arch_id,
                 dropout=dropout,
+                **_regime_fields(get_baseline("efficientnet_b0"), depth, width, resolution, num_classes),
             )
         )
     return Family("efficientnet_b0", None, 224, num_classes, tuple(members), source="published (official code)",
                   flops_convention=flops_convention(num_classes))
 
 
+def _regime_fields(base: Baseline, depth: float, width: float, resolution: int, num_classes: int) -> dict[str, Any]:
+    """A member's regime facts (`effscale.models.regime`): its last feature map and one-pixel step."""
+    regime = measure_regime(base, resolution, depth=depth, width=width, num_classes=num_classes)
+    return {"last_map": regime.last_map, "step_ratio": regime.step_ratio}
+
+
+def family_regime(family: Family) -> Regime:
+    """B0's regime: the size the whole family is scaled from."""
+    return measure_regime(family.baseline_object, family.base_resolution, num_classes=family.num_classes)
+
+
 def family_document(family: Family) -> dict[str, Any]:
     """The JSON view `effscale family --json` and `effscale search --json` print."""
-    keys = ("name", "phi", "depth", "width", "resolution", "params", "flops", "flops_ratio", "formula_ratio", "arch_id")
+    keys = ("name", "phi", "depth", "width", "resolution", "params", "flops", "flops_ratio", "formula_ratio", "arch_id",
+            "last_map", "step_ratio")
     return {
         "baseline": family.baseline,
+        "stem": family.stem,
         "coefficients": family.coefficients,
         "base_resolution": family.base_resolution,
         "num_classes": family.num_classes,
@@ -189,7 +213,7 @@ def build_member(family: Family, name: str, *, num_classes: int | None = None) -
     """The `nn.Module` for member ``name`` (e.g. "B3") of ``family``; its input is member.resolution."""
     member = family.member(name)
     classes = family.num_classes if num_classes is None else num_classes
-    model = get_baseline(family.baseline).build(member.depth, member.width, classes)
+    model = family.baseline_object.build(member.depth, member.width, classes)
     if member.dropout is not None and hasattr(model, "dropout") and isinstance(model.dropout, nn.Dropout):
         model.dropout.p = member.dropout
     return model
@@ -396,7 +420,7 @@ def calibrate_family(family: Family, *, target_ratio: float = 2.0, max_resolutio
     sizes per member, all shape-only after the first trace of each (d, w)).
     """
     target_ratio = check_target_ratio(target_ratio)
-    base = get_baseline(family.baseline)
+    base = family.baseline_object
     ceiling = 32 * family.base_resolution if max_resolution is None else int(max_resolution)
     if ceiling < base.min_resolution:
         raise UsageError(
@@ -436,6 +460,7 @@ def _calibrated_member(
         flops_ratio=match.cost.flops / b0_flops,
         formula_ratio=formula_ratio(member.depth, member.width, match.value, family.base_resolution),
         arch_id=match.cost.arch_id,
+        **_regime_fields(base, member.depth, member.width, int(match.value), family.num_classes),
     )
 
 

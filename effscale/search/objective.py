@@ -28,6 +28,7 @@ class TrialSetup:
     recipe: Any  # effscale.trainer.ProxyRecipe, resolved for the baseline
     device: str = "auto"  # auto: CUDA when the worker sees a GPU (Ray hides those a trial did not ask for)
     threads: int | None = None
+    stem: str = "standard"  # the baseline's stem (`effscale.models.STEMS`)
 
 
 def trial_seed(study_seed: int, repeat: int) -> int:
@@ -47,7 +48,7 @@ def evaluate_candidate(
     from effscale.models import get_baseline
     from effscale.trainer import train_proxy
 
-    baseline = get_baseline(setup.baseline)
+    baseline = get_baseline(setup.baseline, stem=setup.stem)
     budget = {"epochs": config["epochs"], "steps": None} if config.get("epochs") else {"epochs": None, "steps": config["steps"]}
     recipe = setup.recipe.replace(seed=int(config["seed"]), batch_size=int(config["batch_size"]), lr=float(config["lr"]), **budget)
     torch.manual_seed(recipe.seed)  # the initial weights follow the trial's seed, not the worker's past

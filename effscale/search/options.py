@@ -30,6 +30,7 @@ from effscale.search.grid import (
     check_tolerance,
     parse_grid,
 )
+from effscale.models.specs import STEMS
 from effscale.trainer.recipe import ProxyRecipe
 
 SCHEDULERS = ("none", "asha")
@@ -102,7 +103,12 @@ class SearchOptions:
     )
     base_resolution: int | None = setting(
         None, kind=int, check=whole(1, example=224), group=_GRID, metavar="R",
-        help="B0's input size (default: the baseline's)",
+        help="B0's input size (default: the data's, within the network's total stride and the baseline's own size)",
+    )
+    stem: str = setting(
+        "standard", choices=STEMS, group=_GRID,
+        help="standard: the baseline's own stem (default); small: a stride-1 stem (total stride 8), the usual "
+             "adaptation to small images",
     )
     scheduler: str = setting("none", choices=SCHEDULERS, group=_TRAIN, help="asha: stop weak trials early (stored as PRUNED)")
     grace_period: int = setting(1, kind=int, check=whole(1, example=1), group=_TRAIN, help="epochs before ASHA may stop a trial")
@@ -236,6 +242,8 @@ class SearchOptions:
         """What fixes a search's results: a study holding another identity is another search."""
         return {
             "baseline": baseline_name,
+            # Left out when standard, so that searches stored before --stem existed still resume.
+            **({"stem": self.stem} if self.stem != "standard" else {}),
             "data": self.data,
             "grid": self.grid.as_dict(),
             "constraint": self.constraint,

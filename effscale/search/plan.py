@@ -94,6 +94,15 @@ class Plan:
     counts: dict[str, int]
     flops_convention: str
     gpus_per_trial: float = 0.0
+    regime: Any = None  # effscale.models.regime.Regime of B0 (`effscale.search.ways_out.plan_with_regime`)
+    ways_out: tuple[Any, ...] = ()  # effscale.search.ways_out.WayOut, when the regime is degenerate
+
+    @property
+    def warnings(self) -> list[str]:
+        from effscale.search.ways_out import regime_warning
+
+        warning = regime_warning(self.regime, self.ways_out)
+        return [warning] if warning else []
 
     def fit(self, recipe: Any) -> "TrialFit":
         """What every trial trains at and asks of Ray. One batch for all candidates, the smallest
@@ -116,7 +125,13 @@ class Plan:
             "nodes": [vars(n) for n in self.nodes], "concurrency": self.concurrency, "slots": self.slots,
             "trials": {"min": self.trials[0], "max": self.trials[1]},
             "seconds": {"min": self.seconds[0], "max": self.seconds[1]},
+            "regime": self.regime_document(), "warnings": self.warnings,
         }
+
+    def regime_document(self) -> dict[str, Any] | None:
+        from effscale.search.ways_out import regime_document
+
+        return regime_document(self.regime, self.ways_out)
 
 
 @dataclass(frozen=True)
@@ -419,6 +434,15 @@ def _budget_ratio(confirm: dict[str, int], proxy: Any) -> float:
     if "steps" in confirm and proxy.steps is not None:
         return confirm["steps"] / proxy.steps
     return 3.0  # the default confirmation is three times the proxy's budget
+
+
+def format_duration(seconds: float) -> str:
+    """A plan's time as people read it: 45 s, 12 min, 3.5 h."""
+    if not math.isfinite(seconds):
+        return "unknown (no GPU here to time a step on)"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 def _makespan(durations: list[float], slots: int) -> float:

@@ -254,6 +254,9 @@ class StudySummary(BaseModel):
 
 class StudyDetail(StudySummary):
     config: dict[str, Any] = Field({}, description="the search's configuration (URLs redacted)")
+    regime: dict[str, Any] | None = Field(
+        None, description="B0's regime at the base resolution: total_stride, last_map (side, px), step_ratio (measured "
+                          "FLOPs at r+1 / r), degenerate, summary, warning and the planned ways_out")
     counts: dict[str, Any] = {}
     started_at: str | None = None
     finished_at: str | None = None

@@ -152,7 +152,11 @@ def study_detail(
     summary = study_summary(data, has_family=has_family, url=url)
     record = data.record
     counts = data.user_attrs.get("counts")
+    regime = study_regime(data)
+    if summary["best_source"] != "verdict" and isinstance(regime, dict) and isinstance(regime.get("warning"), str):
+        summary["warnings"] = [regime["warning"], *summary["warnings"]]  # said before anything trains, too
     summary.update(
+        regime=regime,
         config=redact_urls(json_safe(_config(data))),
         counts=json_safe(counts) if isinstance(counts, dict) else {},
         started_at=iso_utc(record.started_at) if record else None,
@@ -165,6 +169,16 @@ def study_detail(
         comparisons=list(comparisons),
     )
     return summary
+
+
+def study_regime(data: StudyData) -> dict[str, Any] | None:
+    """B0's regime (`effscale.search.ways_out.regime_document`): the stored verdict's, with its
+    planned ways out, else the one the search stored with its configuration before it trained."""
+    result = data.result if isinstance(data.result, dict) else {}
+    regime = result.get("regime")
+    if not isinstance(regime, dict):
+        regime = _config(data).get("regime")
+    return json_safe(regime) if isinstance(regime, dict) else None
 
 
 def _arch(trial: FrozenTrial) -> str | None:

@@ -272,6 +272,7 @@ function studyHeader(study) {
       h("span", { class: "muted", text: `grid ${p.grid ?? "?"} · feasible ${p.feasible ?? "?"} · aliases ${p.aliases ?? "?"}` })),
     verdictLine(study),
     study.fidelity ? fidelityLine(study.fidelity) : null,
+    regimeLine(study.regime),
     warningsBox(study),
     study.comparisons && study.comparisons.length
       ? h("div", { id: "comparison-links", class: "row", style: "margin-top:8px" }, h("span", { class: "muted", text: "compared against single-dimension scaling:" }),
@@ -307,6 +308,16 @@ function fidelityLine(f) {
     `proxy fidelity: Kendall τ ${tau(f)} over ${f.candidates} candidates retrained for ${by}, ${f.repeats} seeds each; `,
     `proxy winner ${triple(f.proxy_winner)}, confirmed winner ${triple(f.confirmed_winner)}`,
     f.agrees ? " (they agree)" : " (they differ: the family comes from the confirmed winner)");
+}
+
+// B0's regime at the base resolution: does resolution still behave like resolution there?
+function regimeLine(r) {
+  if (!r) return null;
+  return h("p", { id: "regime-line", class: r.degenerate ? "warn-text" : "muted" },
+    h("b", { text: "regime: " }),
+    `total stride ${r.total_stride} · last feature map ${r.last_map}×${r.last_map} at ${r.resolution} px · `,
+    `one more pixel costs ${fmt(r.step_ratio, 2)}× FLOPs (r² law ${fmt(r.formula_step, 2)}×)`,
+    r.degenerate ? " · degenerate: γ measures stride rounding (see the warnings)" : "");
 }
 
 function warningsBox(study) {
@@ -603,12 +614,13 @@ function familyTable(family, study) {
   const rows = family.members.map((m) =>
     h("tr", { class: "family-row" },
       h("td", { text: m.name }), h("td", { text: m.phi }), h("td", { text: fmt(m.depth, 3) }), h("td", { text: fmt(m.width, 3) }),
-      h("td", { text: m.resolution }), h("td", { text: human(m.params) }), h("td", { text: human(m.flops) }),
+      h("td", { text: m.resolution }), h("td", { text: m.last_map ? `${m.last_map}×${m.last_map}` : "–" }),
+      h("td", { text: human(m.params) }), h("td", { text: human(m.flops) }),
       h("td", { text: fmt(m.flops_ratio, 2) + "×" }), h("td", { text: fmt(m.formula_ratio, 2) + "×" })));
   return h("div", {},
     h("p", { class: "muted", text: `${family.baseline}: α=${c.alpha} β=${c.beta} γ=${c.gamma}, base resolution ${family.base_resolution}; FLOPs ${family.flops_convention || ""}` }),
     h("div", { style: "overflow-x:auto" }, h("table", { id: "family-table" },
-      h("thead", {}, h("tr", {}, ["member", "φ", "depth d", "width w", "res", "params", "FLOPs", "measured /B0", "formula /B0"].map((t) => h("th", { text: t })))),
+      h("thead", {}, h("tr", {}, ["member", "φ", "depth d", "width w", "res", "last map", "params", "FLOPs", "measured /B0", "formula /B0"].map((t) => h("th", { text: t })))),
       h("tbody", {}, rows))));
 }
 

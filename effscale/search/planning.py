@@ -1,0 +1,100 @@
+"""`plan_search`: what a search will do, decided before anything is started or written.
+
+The options are checked, the data loaded, the baseline resolved (with its stem), the grid's
+candidates measured under the constraint, and the base network's regime read
+(`effscale.models.regime`). Nothing here joins Ray or opens the database, so a plan can be made,
+printed and refused at no cost; `effscale plan`, `effscale search` and the ways out of a
+degenerate regime (`effscale.search.ways_out`) all start here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from effscale.errors import UsageError
+from effscale.search.options import SearchOptions, default_study_name
+
+# Where a search runs and writes is not part of it: `effscale confirm` takes them afresh.
+_NOT_STORED = ("storage", "out", "ray_address", "connect_timeout", "study")
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """What a search will do, decided before anything is started or written."""
+
+    options: SearchOptions
+    baseline: Any  # effscale.models.Baseline, with its stem
+    base_resolution: int
+    recipe: Any  # effscale.trainer.ProxyRecipe, resolved for the baseline
+    data: Any  # effscale.trainer.ProxyData
+    candidates: Any  # effscale.search.space.CandidateSet
+    study_name: str
+    identity: dict[str, Any]
+    config: dict[str, Any]  # stored on the study (its user attribute "effscale")
+    storage_url: str
+    confirm_top: int  # the confirmation round's K (0: none), `SearchOptions.confirm_top_for`
+    regime: Any = None  # effscale.models.regime.Regime of B0 at the base resolution
+
+
+def plan_search(options: SearchOptions, *, data: Any = None) -> SearchPlan:
+    """Refuse anything refusable, load the data (unless given) and measure the candidates and the
+    base network's regime; write nothing."""
+    from effscale.models import get_baseline, scale_resolution
+    from effscale.storage import DEFAULT_STORAGE_URL, validate_url
+    from effscale.trainer import load_data
+
+    base = get_baseline(options.baseline, stem=options.stem)
+    storage_url = options.storage or DEFAULT_STORAGE_URL
+    validate_url(storage_url)  # its scheme and path now, before the slow steps below
+    if data is None:
+        # Decoded (folder:) no larger than the largest input any candidate could take: no upsampling later.
+        largest = scale_resolution(options.base_resolution or base.base_resolution, max(options.grid.gamma))
+        data = load_data(options.data, seed=options.recipe.seed, max_resolution=largest)
+    return _plan(options, base, data, storage_url)
+
+
+def _plan(options: SearchOptions, base: Any, data: Any, storage_url: str) -> SearchPlan:
+    from effscale import __version__
+    from effscale.models.regime import measure_regime
+    from effscale.search.space import enumerate_candidates
+    from effscale.search.ways_out import regime_document
+    from effscale.storage import redact_url
+
+    recipe = options.recipe.for_baseline(base, num_train=data.num_train)
+    base_resolution = _base_resolution(options, base, data)
+    candidates = enumerate_candidates(base, options.grid, options.constraint_rule, base_resolution=base_resolution,
+                                      num_classes=data.num_classes)
+    regime = measure_regime(base, base_resolution, num_classes=data.num_classes)
+    confirm_top = options.confirm_top_for(len(candidates.groups))
+    identity = {**options.identity(base_resolution=base_resolution, baseline_name=base.name), **_recipe_identity(recipe)}
+    study_name = options.study or default_study_name(identity)
+    config = {
+        **identity, "identity": identity, "study": study_name, "max_phi": options.max_phi,
+        "num_classes": data.num_classes, "version": __version__, "storage": redact_url(storage_url),
+        "confirm_top": confirm_top, "confirm_budget": options.confirm_budget, "regime": regime_document(regime),
+        "settings": {k: v for k, v in options.flat().items() if k not in _NOT_STORED},
+    }
+    return SearchPlan(options, base, base_resolution, recipe, data, candidates, study_name, identity, config,
+                      storage_url, confirm_top, regime)
+
+
+def _recipe_identity(recipe: Any) -> dict[str, Any]:
+    """The recipe's resolved values: a changed default is another search, not a silent resume."""
+    return {"lr": recipe.peak_lr, "weight_decay": recipe.effective_weight_decay,
+            "label_smoothing": recipe.effective_label_smoothing}
+
+
+def _base_resolution(options: SearchOptions, base: Any, data: Any) -> int:
+    from effscale.models import check_resolution, default_resolution
+
+    if options.base_resolution is None:
+        return default_resolution(data.native_size, min_resolution=base.min_resolution,
+                                  base_resolution=base.base_resolution)
+    try:
+        return check_resolution(options.base_resolution, base.min_resolution)
+    except UsageError:
+        raise UsageError(
+            f"--base-resolution {options.base_resolution} is too small for {base.name} "
+            f"(total stride {base.min_resolution}); pass at least {base.min_resolution}"
+        ) from None
