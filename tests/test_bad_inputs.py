@@ -28,6 +28,9 @@ CASES: list[tuple[list[str], str]] = [
     (["cost", "no_such_pkg_q:fn"], "cannot import 'no_such_pkg_q'"),
     (["cost", "user_baselines:not_a_module"], "returned str, not an nn.Module"),
     (["cost", "user_baselines:missing_function"], "has no function 'missing_function'"),
+    (["cost", "resnet18", "--stem", "huge"], "invalid choice: 'huge'"),
+    (["cost", "user_baselines:small_cnn", "--stem", "small"], "cannot take --stem small"),
+    (["cost", "resnet20_cifar", "--stem", "small"], "already has a small-image stem"),
     # family
     ([*FAMILY[:2], "--alpha", "0.9", "--beta", "1.1", "--gamma", "1.1"], "alpha=0.9 is below 1"),
     ([*FAMILY[:2], "--alpha", "nan", "--beta", "1.1", "--gamma", "1.1"], "not a finite number"),
@@ -58,6 +61,8 @@ CASES: list[tuple[list[str], str]] = [
     ([*SEARCH, "--alpha", "0.5,1.0"], "--alpha contains 0.5"),
     ([*SEARCH, "--beta", "1:0:1"], "--beta '1:0:1' is not a grid"),
     ([*SEARCH, "--gamma", ""], "--gamma is empty"),
+    ([*SEARCH, "--stem", "huge"], "invalid choice: 'huge'"),
+    (["search", "user_baselines:small_cnn", *SEARCH[2:], "--stem", "small"], "cannot take --stem small"),
     ([*SEARCH, "--gamma", "1:1000:0.0001"], "use a coarser step"),
     ([*SEARCH, "--target-ratio", "0"], "--target-ratio 0 must be > 0"),
     ([*SEARCH, "--tolerance", "-1"], "--tolerance -1 must be >= 0"),
