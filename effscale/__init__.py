@@ -13,9 +13,7 @@ Optuna, Ray or FastAPI, and ``effscale --help`` loads none of them.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from effscale._lazy import lazy_exports
 from effscale.errors import UsageError
 
 __version__ = "0.1.0"
@@ -48,15 +46,4 @@ _EXPORTS = {
 
 __all__ = sorted([*_EXPORTS, "UsageError", "__version__"])
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

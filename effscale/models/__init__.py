@@ -7,9 +7,7 @@ cost resolve on first use (PEP 562) and bring torch then.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from effscale._lazy import lazy_exports
 
 from effscale.models.scaling import (
     Coefficients,
@@ -76,15 +74,4 @@ __all__ = [
     "small_stem",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # resolve once
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

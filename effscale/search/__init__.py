@@ -7,9 +7,7 @@ nor Ray.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from effscale._lazy import lazy_exports
 _EXPORTS = {
     "CONSTRAINTS": "effscale.search.grid",
     "Constraint": "effscale.search.grid",
@@ -34,15 +32,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # resolve once
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -7,9 +7,7 @@ checks can read it cheaply. The other names resolve on first use (PEP 562) and b
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from effscale._lazy import lazy_exports
 from effscale.trainer.recipe import OPTIMIZERS, Budget, ProxyRecipe
 
 _LAZY = {
@@ -35,15 +33,4 @@ __all__ = [
     "train_proxy",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # resolve once; later lookups are plain attribute reads
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
