@@ -17,7 +17,7 @@ import optuna
 
 import effscale
 from effscale.models.cost import clear_cost_cache
-from effscale.search.space import Constraint, Grid, enumerate_candidates
+from effscale.search.planning.candidates import Constraint, Grid, enumerate_candidates
 
 # Keep in step with the Makefile's `demo` target.
 BASELINE = "resnet20_cifar"

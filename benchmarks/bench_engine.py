@@ -18,9 +18,9 @@ from pathlib import Path
 
 import optuna
 
-from effscale.search.cluster import Resources, ensure_ray
-from effscale.search.runner import TrialEvents, TrialSpec, run_trials
-from effscale.search.study import PARAMS
+from effscale.search.execution.cluster import Resources, ensure_ray
+from effscale.search.execution.runner import TrialEvents, TrialSpec, run_trials
+from effscale.search.records.study import PARAMS
 from effscale.storage import open_storage
 
 

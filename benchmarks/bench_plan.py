@@ -47,8 +47,9 @@ start = time.perf_counter()
 mode, data = sys.argv[1], sys.argv[2]
 import torch  # noqa: F401 - counted with the imports
 from effscale.models import cost
-from effscale.search import driver, space
-from effscale.search.options import SearchOptions
+from effscale.search import driver
+from effscale.search.planning import candidates as space
+from effscale.search.planning.options import SearchOptions
 from effscale.trainer import footprint
 imported = time.perf_counter()
 if mode == "today":
@@ -76,7 +77,7 @@ search_plan = driver.plan_search(SearchOptions.build("efficientnet_b0", data=dat
 planned = time.perf_counter()
 networks = 0
 if mode != "today":
-    from effscale.search.plan import Node, make_plan
+    from effscale.search.planning.resources import Node, make_plan
 
     # A fixed node, so that what this shared machine has free right now cannot refuse the plan.
     networks = len(make_plan(search_plan, nodes=[Node("bench", 2.0, 64 * 1024**3)]).networks)
@@ -151,8 +152,8 @@ def memory_accuracy() -> None:
 
 def time_accuracy(data: str) -> None:
     from effscale.search.driver import plan_search
-    from effscale.search.options import SearchOptions
-    from effscale.search.plan import make_plan
+    from effscale.search.planning.options import SearchOptions
+    from effscale.search.planning.resources import make_plan
     from effscale.trainer.footprint import probe_step_time
 
     search_plan = plan_search(SearchOptions.build("efficientnet_b0", data=data, base_resolution=224))

@@ -32,7 +32,7 @@ STATES = (None, None, "complete", "pruned", "fail")
 
 def _old_page(state: Any, name: str, *, state_filter: str | None, sort: str, limit: int, offset: int) -> dict[str, Any]:
     """The trial listing before SQL pagination: every trial loaded, shaped, sorted, sliced."""
-    from effscale.search.queries import SORT_FIELDS, STATE_NAMES, trial_row
+    from effscale.search.records.queries import SORT_FIELDS, STATE_NAMES, trial_row
 
     data = state.load(name)
     trials = [t for t in data.trials if state_filter is None or STATE_NAMES.get(t.state) == state_filter]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from effscale._lazy import lazy_exports
 from effscale.errors import UsageError
 
-__version__ = "0.1.0"
+from effscale._version import __version__
 
 _EXPORTS = {
     "FLOPS_CONVENTION": "effscale.models",

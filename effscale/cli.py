@@ -219,7 +219,8 @@ def _cmd_cost(args: argparse.Namespace) -> int:
     from effscale.models import ScaleFactors, get_baseline, measure_cost
     from effscale.models.regime import measure_regime
     from effscale.models.scaling import formula_ratio
-    from effscale.search.ways_out import regime_document, unplanned_ways_out
+    from effscale.search.planning.report import regime_document
+    from effscale.search.planning.ways_out import unplanned_ways_out
 
     baseline = get_baseline(args.baseline, stem=args.stem)
     ScaleFactors(args.depth, args.width, 1.0)  # refuses a bad depth or width in one line
@@ -271,9 +272,10 @@ def _cmd_cost(args: argparse.Namespace) -> int:
 def _cmd_family(args: argparse.Namespace) -> int:
     from effscale.models import Coefficients, get_baseline
     from effscale.search import emit_family, published_efficientnet_family
-    from effscale.search.family import calibrate_family, check_target_ratio, family_regime
-    from effscale.search.rounding import family_miss_warning
-    from effscale.search.ways_out import regime_document, unplanned_ways_out
+    from effscale.search.family.members import calibrate_family, check_target_ratio, family_regime
+    from effscale.search.verdict.rounding import family_miss_warning
+    from effscale.search.planning.report import regime_document
+    from effscale.search.planning.ways_out import unplanned_ways_out
 
     if args.target_ratio is not None and not args.calibrate:
         raise UsageError(f"--target-ratio {args.target_ratio:g} needs --calibrate; add --calibrate or drop it")
@@ -284,7 +286,7 @@ def _cmd_family(args: argparse.Namespace) -> int:
     # Checked before anything is measured: a bad ratio should not wait for eight traces.
     target_ratio = check_target_ratio(2.0 if args.target_ratio is None else args.target_ratio)
     if args.study:
-        from effscale.search.queries import load_family
+        from effscale.search.records.queries import load_family
 
         family = load_family(args.storage, args.study)
     elif args.published:
@@ -314,7 +316,7 @@ def _cmd_family(args: argparse.Namespace) -> int:
     if args.out:
         (calibrated or family).save(args.out)
     if args.json:
-        from effscale.search.family import calibrated_document, family_document
+        from effscale.search.family.members import calibrated_document, family_document
 
         document = family_document(family) if calibrated is None else calibrated_document(family, calibrated)
         _emit_json({**document, "regime": regime_doc, "warnings": warnings})
@@ -357,9 +359,9 @@ def _save_families(result: Any) -> tuple[Path, Path | None]:
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     """`search`'s checks and measurements, plus memory, concurrency and time; trains and writes nothing."""
-    from effscale.search.options import SearchOptions
-    from effscale.search.planning import plan_search
-    from effscale.search.ways_out import plan_with_regime
+    from effscale.search.planning.options import SearchOptions
+    from effscale.search.planning.plan import plan_search
+    from effscale.search.planning.ways_out import plan_with_regime
 
     plan = plan_with_regime(plan_search(SearchOptions.build(**_settings_given(args))))
     if args.json:
@@ -381,7 +383,7 @@ def _print_plan(plan: Any, *, file: Any = None) -> None:
          n.footprint.batch_size, f"{n.trial_seconds:.0f}", len(n.aliases) - 1)
         for n in plan.networks for c in (n.candidate,)
     ]
-    from effscale.search.plan import format_duration
+    from effscale.search.planning.report import format_duration
 
     _print_table(f"plan for {plan.study} ({plan.device})", headers, rows, file=file)
     counts, nodes = plan.counts, ", ".join(f"{n.name} {plan.concurrency[n.name]}" for n in plan.nodes)
@@ -402,7 +404,7 @@ def _print_plan(plan: Any, *, file: Any = None) -> None:
 def _cmd_compare(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from effscale.search.compare import CompareOptions, run_compare
+    from effscale.search.compare.run import CompareOptions, run_compare
     from effscale.trainer.recipe import ProxyRecipe
 
     values = vars(args)
@@ -504,7 +506,7 @@ def _print_verdict(result: Any) -> None:
 
 
 def _cmd_studies(args: argparse.Namespace) -> int:
-    from effscale.search.queries import list_studies
+    from effscale.search.records.queries import list_studies
 
     rows = list_studies(args.storage)
     if args.json:
@@ -542,7 +544,7 @@ TRIAL_COLUMNS = ("number", "state", "alpha", "beta", "gamma", "depth", "width", 
 
 
 def _cmd_trials(args: argparse.Namespace) -> int:
-    from effscale.search.queries import RUN_ATTRS, list_trials
+    from effscale.search.records.queries import RUN_ATTRS, list_trials
 
     rows = list_trials(args.storage, args.study, sort=args.sort, limit=args.limit)
     if args.json:
@@ -699,7 +701,7 @@ def _settings_given(args: argparse.Namespace, *, only: type | None = None) -> di
     """The settings the user gave (and ``--storage`` from the environment), by field name."""
     import dataclasses
 
-    from effscale.search.options import SearchOptions
+    from effscale.search.planning.options import SearchOptions
     from effscale.trainer.recipe import ProxyRecipe
 
     names = {f.name for cls in ((only,) if only else (SearchOptions, ProxyRecipe)) for f in dataclasses.fields(cls)}
@@ -748,7 +750,7 @@ def _family_options(p: argparse.ArgumentParser) -> None:
 
 def _search_options(p: argparse.ArgumentParser) -> None:
     """`search` and `plan` take exactly the same options: `SearchOptions` and `ProxyRecipe`."""
-    from effscale.search.options import SearchOptions
+    from effscale.search.planning.options import SearchOptions
     from effscale.trainer.recipe import ProxyRecipe
 
     groups: dict[str, Any] = {}
@@ -757,7 +759,7 @@ def _search_options(p: argparse.ArgumentParser) -> None:
 
 
 def _compare_options(p: argparse.ArgumentParser) -> None:
-    from effscale.search.compare import CompareOptions
+    from effscale.search.compare.run import CompareOptions
     from effscale.trainer.recipe import ProxyRecipe
 
     groups: dict[str, Any] = {}
@@ -774,7 +776,7 @@ def _confirm_options(p: argparse.ArgumentParser) -> None:
 
 
 def _train_options(p: argparse.ArgumentParser) -> None:
-    from effscale.search.options import DATA_HELP
+    from effscale.search.planning.options import DATA_HELP
     from effscale.trainer.recipe import ProxyRecipe
 
     p.add_argument("baseline", help="registered name or package.module:function")
@@ -844,7 +846,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from effscale import __version__
+    from effscale._version import __version__
 
     return f"effscale {__version__}"
 

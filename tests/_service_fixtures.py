@@ -349,7 +349,7 @@ def _now() -> dt.datetime:
 
 
 def trial_attrs(i: int) -> dict[str, Any]:
-    """What an effscale trial stores (`effscale.search.study.static_attrs` plus training results)."""
+    """What an effscale trial stores (`effscale.search.records.study.static_attrs` plus training results)."""
     epochs = 1 + i % 5
     history = [{"epoch": e, "train_loss": 1.0 / e, "val_top1": 0.2 + 0.05 * e + (i % 13) / 100,
                 "val_loss": 1.1 / e, "lr": 0.05, "seconds": 1.5} for e in range(1, epochs + 1)]

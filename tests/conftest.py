@@ -173,7 +173,7 @@ def local_ray() -> Iterator[None]:
 
     import ray
 
-    import effscale.search.runner  # noqa: F401  (sets Tune's quiet environment first)
+    import effscale.search.execution.runner  # noqa: F401  (sets Tune's quiet environment first)
 
     # Workers inherit this: they import tests/user_baselines.py for `user_baselines:small_cnn`.
     tests_dir = str(Path(__file__).parent)

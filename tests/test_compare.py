@@ -14,7 +14,8 @@ import pytest
 
 import effscale
 from effscale.models import measure_cost
-from effscale.search.compare import RESULT_ATTR, CompareOptions, run_compare
+from effscale.search.compare.run import CompareOptions, run_compare
+from effscale.search.records.schema import RESULT_ATTR
 from effscale.storage import open_storage
 
 TESTS = Path(__file__).parent
@@ -87,7 +88,7 @@ def test_bad_compare_input_is_one_line_before_any_training(tmp_path: Path, args:
 
 
 def test_compare_json_document_shape(tmp_path: Path) -> None:
-    from effscale.search.compare import paired_delta, verdict
+    from effscale.search.compare.run import paired_delta, verdict
 
     assert verdict({"depth": paired_delta({0: 0.9, 1: 0.91, 2: 0.92}, {0: 0.5, 1: 0.52, 2: 0.5})}).startswith(
         "depth-only better by")

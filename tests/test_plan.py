@@ -10,8 +10,8 @@ import pytest
 
 from effscale.cli import main
 from effscale.search.driver import plan_search
-from effscale.search.options import SearchOptions
-from effscale.search.plan import Node, _makespan, concurrency, local_node, make_plan, trial_footprints
+from effscale.search.planning.options import SearchOptions
+from effscale.search.planning.resources import Node, _makespan, concurrency, local_node, make_plan, trial_footprints
 from effscale.trainer.footprint import GiB, TrialFootprint, count_activations, cpu_trial_memory
 
 GRID = ["--alpha", "1.0,1.2", "--beta", "1.0,1.1", "--gamma", "1.0,1.15", "--constraint", "formula", "--tolerance", "1"]

@@ -9,9 +9,9 @@ import optuna
 import pytest
 
 import effscale
-from effscale.search.confirm import choose_confirmations, measure_fidelity
-from effscale.search.objective import trial_seed
-from effscale.search.race import CandidateRecord, decide, next_repeats, standing
+from effscale.search.verdict.confirm import choose_confirmations, measure_fidelity
+from effscale.search.execution.objective import trial_seed
+from effscale.search.verdict.race import CandidateRecord, decide, next_repeats, standing
 from effscale.search.stats import bootstrap_tau, clearly_worse, kendall_tau, summarize
 from effscale.storage import ProjectStore, open_storage
 

@@ -15,10 +15,10 @@ import pytest
 from effscale.cli import main
 from effscale.models import Coefficients, get_baseline, measure_cost
 from effscale.models.regime import MAX_STEP_RATIO, MIN_LAST_MAP, healthy_resolution, measure_regime, total_stride
-from effscale.search.family import emit_family
-from effscale.search.grid import Constraint, Grid
-from effscale.search.rounding import FAMILY_MISS, ROUNDING_GAP, family_miss_warning, winner_rounding_warning
-from effscale.search.space import enumerate_candidates
+from effscale.search.family.members import emit_family
+from effscale.search.planning.grid import Constraint, Grid
+from effscale.search.verdict.rounding import FAMILY_MISS, ROUNDING_GAP, family_miss_warning, winner_rounding_warning
+from effscale.search.planning.candidates import enumerate_candidates
 
 IMAGENET = ("efficientnet_b0", "mobilenet_v1", "mobilenet_v2", "resnet18", "resnet34", "resnet50")
 

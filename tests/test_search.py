@@ -24,7 +24,7 @@ import torch
 import effscale
 from effscale.errors import UsageError
 from effscale.models import scale_resolution
-from effscale.search.study import candidate_key
+from effscale.search.records.study import candidate_key
 from effscale.storage import ProjectStore
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]

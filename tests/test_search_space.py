@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 from effscale.errors import UsageError
 from effscale.models.cost import clear_cost_cache
-from effscale.search.space import REPRESENTATIVE_RULE, Constraint, Grid, enumerate_candidates, parse_grid
+from effscale.search.planning.candidates import REPRESENTATIVE_RULE, Constraint, Grid, enumerate_candidates, parse_grid
 
 
 def test_parse_grid_range_and_list() -> None:

@@ -4,7 +4,7 @@
   says (`make_fake_search`: every trial state, an alias, a family), so filters and counts are exact.
 * A real small search (``effscale search tiny ...``, launched through ``POST /api/searches``) is
   checked against what Optuna and the store hold.
-* A trial is one row under one set of names (`effscale.search.queries.trial_row`): the API's and
+* A trial is one row under one set of names (`effscale.search.records.queries.trial_row`): the API's and
   ``effscale trials --json``'s rows are the same dicts.
 * Auth: no token configured, no header, a wrong token, the right token. Launcher: process group
   terminated on cancel. optuna-dashboard reads the same storage and sees α, β, γ as parameters.
@@ -34,7 +34,7 @@ from _service_fixtures import (
     shared_search_db,
     summarize,
 )
-from effscale.search.queries import RUN_ATTRS, trial_row
+from effscale.search.records.queries import RUN_ATTRS, trial_row
 from effscale.service import create_app
 from effscale.service.launcher import SearchLauncher
 from effscale.service.schemas import SearchConfig, TrialSummary
@@ -159,7 +159,7 @@ def _add_awkward_trials(url: str) -> None:
 def _reference_order(rows: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
     """The documented order: by the row's field, ties by number (both in the sort's direction),
     rows without the field last, in number order."""
-    from effscale.search.queries import SORT_FIELDS
+    from effscale.search.records.queries import SORT_FIELDS
 
     field = SORT_FIELDS[sort.lstrip("-")]
     present = sorted((r for r in rows if r[field] is not None), key=lambda r: (r[field], r["number"]),
@@ -469,7 +469,7 @@ def test_request_schema_is_the_cli_settings() -> None:
 
     from effscale._settings import flag, settings_of
     from effscale.cli import build_parser
-    from effscale.search.options import SearchOptions
+    from effscale.search.planning.options import SearchOptions
     from effscale.trainer.recipe import ProxyRecipe
 
     search = next(a for a in build_parser()._subparsers._group_actions[0].choices.items() if a[0] == "search")[1]

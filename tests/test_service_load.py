@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from _service_fixtures import make_large_study, trial_attrs
-from effscale.search.queries import SORT_FIELDS
+from effscale.search.records.queries import SORT_FIELDS
 
 pytestmark = pytest.mark.slow
 

@@ -26,7 +26,7 @@ from _service_fixtures import (
     make_fake_search,
     shared_search_db,
 )
-from effscale.search.compare import RESULT_ATTR
+from effscale.search.records.schema import RESULT_ATTR
 from effscale.service import create_app
 from effscale.storage import ProjectStore, dispose_engines, open_storage
 

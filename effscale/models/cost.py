@@ -123,7 +123,7 @@ def cache_versions() -> dict[str, str]:
     if not _VERSIONS:
         import importlib.metadata
 
-        from effscale import __version__
+        from effscale._version import __version__
 
         package = Path(__file__).resolve().parent.parent
         digest = hashlib.sha1()

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from effscale.errors import SearchFailed, SearchInterrupted, UsageError
-from effscale.search.options import SearchOptions
-from effscale.search.planning import SearchPlan, plan_search
+from effscale.search.planning.options import SearchOptions
+from effscale.search.planning.plan import SearchPlan, plan_search
 
 __all__ = ["SearchPlan", "SearchResult", "SearchSession", "plan_search", "run_search"]
 
@@ -31,15 +31,15 @@ class SearchSession:
     """A plan joined to a running Ray and an open database."""
 
     plan: SearchPlan
-    resources: Any  # effscale.search.cluster.Resources, GPUs resolved on the cluster joined
+    resources: Any  # effscale.search.execution.cluster.Resources, GPUs resolved on the cluster joined
     storage: Any  # optuna storage (retrying)
     store: Any  # effscale.storage.ProjectStore (retrying)
     study: Any = None  # optuna.Study, once `start_study` has run
     record: Any = None  # the search's row before this run (None: a new search)
     reaped: int = 0
     log_path: Path | None = None
-    trial_plan: Any = None  # effscale.search.plan.Plan: memory, concurrency and time per network
-    fit: Any = None  # effscale.search.plan.TrialFit: the batch, lr and Ray memory every trial uses
+    trial_plan: Any = None  # effscale.search.planning.resources.Plan: memory, concurrency and time per network
+    fit: Any = None  # effscale.search.planning.resources.TrialFit: the batch, lr and Ray memory every trial uses
     document: dict[str, Any] | None = None  # the verdict as stored, once `select_winner` has run
 
 
@@ -51,7 +51,7 @@ class SearchResult:
     best: dict[str, Any]
     counts: dict[str, int]  # grid, feasible, unique, aliases
     trials: dict[str, int]  # complete, pruned, failed, running, waiting
-    family: Any  # effscale.search.family.Family
+    family: Any  # effscale.search.family.members.Family
     family_path: Path | None
     fidelity: dict[str, Any] | None = None
     calibrated: Any = None  # the same d, w per member at the size nearest target^phi (not stored)
@@ -63,7 +63,7 @@ class SearchResult:
     recommended_family: str = "compound"  # "calibrated" when the alpha^phi family misses target^phi
 
     def to_dict(self) -> dict[str, Any]:
-        from effscale.search.family import family_document
+        from effscale.search.family.members import family_document
 
         return {
             "study": self.study,
@@ -98,7 +98,7 @@ def run_search(
         print(result.coefficients, result.best["val_top1_mean"], result.best["tied_with"])
 
     Re-running with the same ``study`` resumes: finished trials are never trained again.
-    ``on_plan`` receives the trial plan (`effscale.search.plan.Plan`: memory, concurrency and time
+    ``on_plan`` receives the trial plan (`effscale.search.planning.resources.Plan`: memory, concurrency and time
     per network) before anything is written or trained; the CLI prints it.
     """
     plan = plan_search(SearchOptions.build(baseline, data=data, **settings))
@@ -135,7 +135,7 @@ def stored_settings(study: str, storage: str | None) -> dict[str, Any]:
     without a single COMPLETE trial."""
     from optuna.trial import TrialState
 
-    from effscale.search.queries import load_search_study
+    from effscale.search.records.queries import load_search_study
 
     found = load_search_study(storage, study)
     config = found.user_attrs.get("effscale") or {}
@@ -153,15 +153,15 @@ def stored_settings(study: str, storage: str | None) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def open_session(plan: SearchPlan) -> Iterator[SearchSession]:
-    """Join or start Ray, fit the trials to its nodes (`effscale.search.plan`: memory, batch, GPUs;
+    """Join or start Ray, fit the trials to its nodes (`effscale.search.planning.resources`: memory, batch, GPUs;
     a candidate that fits no node is refused here, before anything is written) and open the
     database; refuse a search whose driver is alive elsewhere.
 
     On leaving with an error, the search row (if this run wrote one) records it; a local Ray this
     call started is shut down either way.
     """
-    from effscale.search.cluster import ensure_ray, shutdown_ray
-    from effscale.search.ways_out import plan_with_regime
+    from effscale.search.execution.cluster import ensure_ray, shutdown_ray
+    from effscale.search.planning.ways_out import plan_with_regime
 
     started_ray = ensure_ray(plan.options.ray_address, connect_timeout=plan.options.connect_timeout)
     try:
@@ -180,7 +180,7 @@ def open_session(plan: SearchPlan) -> Iterator[SearchSession]:
 
 def _resources(options: SearchOptions, trial_plan: Any) -> Any:
     """What each trial asks of the cluster just joined (``--gpus-per-trial auto`` resolved by the plan)."""
-    from effscale.search.cluster import Resources, check_fits
+    from effscale.search.execution.cluster import Resources, check_fits
 
     resources = Resources(options.cpus_per_trial, trial_plan.gpus_per_trial, options.max_concurrent,
                           options.max_retries)
@@ -193,8 +193,8 @@ def _open_database(plan: SearchPlan, resources: Any) -> SearchSession:
 
     import optuna
 
-    from effscale.search.liveness import driver_alive
-    from effscale.search.study import open_search_study
+    from effscale.search.records.liveness import driver_alive
+    from effscale.search.records.study import open_search_study
     from effscale.storage import ProjectStore, open_storage
     from effscale.storage.retry import RetryingStorage, retrying
 
@@ -228,9 +228,9 @@ def _record_failure(session: SearchSession, exc: BaseException) -> None:
 def start_study(session: SearchSession) -> None:
     """The first writes: create (or resume) the study and its search row, claim the driver, and
     fail the orphans a dead driver left RUNNING (they will be trained again)."""
-    from effscale.search.liveness import claim_driver
-    from effscale.search.logs import search_log_path
-    from effscale.search.study import create_search_study, reap_orphans
+    from effscale.search.records.liveness import claim_driver
+    from effscale.search.execution.logs import search_log_path
+    from effscale.search.records.study import create_search_study, reap_orphans
 
     plan = session.plan
     # The regime as the plan priced it, ways out included: what the API shows before a verdict exists.
@@ -248,10 +248,10 @@ def start_study(session: SearchSession) -> None:
 def run_candidates(session: SearchSession, *, progress: bool | None = None) -> None:
     """Race the candidates on paired seeds, then confirm; each trial's result is told to the study
     as it ends. A signal, a cancel request or a database outage stops the search as interrupted."""
-    from effscale.search.execute import execute
-    from effscale.search.liveness import Heartbeat
-    from effscale.search.schedule import SearchSchedule
-    from effscale.search.study import distributions
+    from effscale.search.execution.execute import execute
+    from effscale.search.records.liveness import Heartbeat
+    from effscale.search.verdict.schedule import SearchSchedule
+    from effscale.search.records.study import distributions
 
     plan, options = session.plan, session.plan.options
     name = plan.study_name
@@ -276,12 +276,12 @@ def run_candidates(session: SearchSession, *, progress: bool | None = None) -> N
 
 
 def select_winner(session: SearchSession) -> Any:
-    """The race's verdict and the proxy's fidelity (`effscale.search.schedule.Outcome`), stored with
+    """The race's verdict and the proxy's fidelity (`effscale.search.verdict.schedule.Outcome`), stored with
     the search together with the regime and the rounding warnings; no result at all is a failed
     search."""
-    from effscale.search.logs import failure_summary
-    from effscale.search.rounding import winner_rounding_warning
-    from effscale.search.schedule import SearchSchedule
+    from effscale.search.execution.logs import failure_summary
+    from effscale.search.verdict.rounding import winner_rounding_warning
+    from effscale.search.verdict.schedule import SearchSchedule
 
     plan, name = session.plan, session.plan.study_name
     outcome = SearchSchedule(session.study, plan).outcome()
@@ -307,8 +307,8 @@ def emit_search_family(session: SearchSession, outcome: Any) -> tuple[Any, Path 
     to ``out``); a family that misses target^φ adds its warning to the stored result. The search is
     complete once this is stored."""
     from effscale.models import Coefficients
-    from effscale.search.family import emit_family
-    from effscale.search.rounding import family_miss_warning
+    from effscale.search.family.members import emit_family
+    from effscale.search.verdict.rounding import family_miss_warning
 
     plan = session.plan
     family = emit_family(
@@ -328,8 +328,8 @@ def emit_search_family(session: SearchSession, outcome: Any) -> tuple[Any, Path 
 
 def _result(session: SearchSession, outcome: Any, family: Any, family_path: Path | None) -> SearchResult:
     from effscale.models import Coefficients
-    from effscale.search.family import calibrate_family
-    from effscale.search.study import trial_counts
+    from effscale.search.family.members import calibrate_family
+    from effscale.search.records.study import trial_counts
     from effscale.storage import redact_url
 
     document = session.document

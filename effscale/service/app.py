@@ -75,7 +75,7 @@ def create_app(
     ``allow_user_baselines`` are the `LaunchPolicy`. ``launcher`` replaces the subprocess launcher
     (tests). A malformed URL or data root raises `UsageError` here, password redacted.
     """
-    from effscale import __version__
+    from effscale._version import __version__
 
     url = _absolute_sqlite(normalize_url(storage_url))
     validate_url(url)

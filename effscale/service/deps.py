@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from optuna.trial import FrozenTrial
 
 from effscale.errors import UsageError
-from effscale.search.compare import COMPARE_ATTR
+from effscale.search.records.schema import COMPARE_ATTR
 from effscale.service.policy import TOKEN_ENV, LaunchPolicy
 from effscale.storage import ProjectStore, SearchRecord, open_storage, redact_url
 

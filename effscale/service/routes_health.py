@@ -15,7 +15,7 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Health}}, summary="Liveness and database check")
 def healthz(state: ServiceState = Depends(get_state)) -> Any:
-    from effscale import __version__
+    from effscale._version import __version__
 
     try:
         state.storage()

@@ -14,8 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from effscale._settings import check_value, flag, settings_of
-from effscale.search.options import SearchOptions
-from effscale.search.queries import BEST_SOURCES, RANKING_SOURCES, STANDINGS
+from effscale.search.planning.options import SearchOptions
+from effscale.search.records.queries import BEST_SOURCES, RANKING_SOURCES, STANDINGS
 from effscale.trainer.recipe import ProxyRecipe
 
 STUDY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,119}$"
@@ -121,7 +121,7 @@ class Progress(BaseModel):
 
 
 class TrialSummary(BaseModel):
-    """One trial: `effscale.search.queries.trial_row`, the same row `effscale trials --json` prints."""
+    """One trial: `effscale.search.records.queries.trial_row`, the same row `effscale trials --json` prints."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -177,7 +177,7 @@ class TiedCandidate(MeanSe, Coefficients):
 
 
 class Best(MeanSe, Coefficients):
-    """A study's winner: `effscale.search.queries.search_verdict`'s ``best``."""
+    """A study's winner: `effscale.search.records.queries.search_verdict`'s ``best``."""
 
     model_config = ConfigDict(extra="allow")
 

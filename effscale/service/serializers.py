@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from effscale.search.compare import COMPARE_ATTR, RESULT_ATTR
-from effscale.search.queries import (
+from effscale.search.records.schema import COMPARE_ATTR, RESULT_ATTR
+from effscale.search.records.queries import (
     as_float,
     as_int,
     comparison_status,
@@ -26,7 +26,7 @@ from effscale.search.queries import (
     state_name,
     trial_row,  # noqa: F401 - the routes shape a trial as ser.trial_row
 )
-from effscale.search.study import candidate_key
+from effscale.search.records.study import candidate_key
 from effscale.storage import SearchRecord, redact_url
 
 if TYPE_CHECKING:
@@ -172,7 +172,7 @@ def study_detail(
 
 
 def study_regime(data: StudyData) -> dict[str, Any] | None:
-    """B0's regime (`effscale.search.ways_out.regime_document`): the stored verdict's, with its
+    """B0's regime (`effscale.search.planning.ways_out.regime_document`): the stored verdict's, with its
     planned ways out, else the one the search stored with its configuration before it trained."""
     result = data.result if isinstance(data.result, dict) else {}
     regime = result.get("regime")

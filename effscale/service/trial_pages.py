@@ -4,7 +4,7 @@ Loading a study's every trial (`get_all_trials`) decodes every trial's per-epoch
 user attributes; a 2,000-trial study costs that on each page of the trial table. Here one query
 filters by state, orders and applies ``LIMIT``/``OFFSET`` in the database, reading only the few
 columns a sort needs, and only the page's trials are loaded (``storage.get_trial``) and shaped by
-`effscale.search.queries.trial_row`.
+`effscale.search.records.queries.trial_row`.
 
 The sort keys are the row's fields, computed in SQL the way `trial_row` computes them:
 
@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from optuna.storages._rdb import models
 from optuna.trial import TrialState
 
-from effscale.search.queries import SORT_FIELDS, STATE_NAMES, trial_row
+from effscale.search.records.queries import SORT_FIELDS, STATE_NAMES, trial_row
 from effscale.storage.engine import get_engine
 
 STATES_BY_NAME: dict[str, TrialState] = {v: k for k, v in STATE_NAMES.items()}

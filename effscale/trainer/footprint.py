@@ -58,7 +58,7 @@ because on a CPU a step's work is per image -- measured for a B0 at 291 px on on
 Python dispatch) that matters only for small networks: those are fast, so the probe grows its batch
 until a step takes 0.1 s and reads the overhead off two batches. (A GPU is the opposite,
 latency-bound at small batches, which is why CUDA times the real batch.) See
-`effscale.search.plan` for which networks get probed.
+`effscale.search.planning.resources` for which networks get probed.
 
 Every figure is cached on disk (`effscale.models.cost.DiskCache`) by architecture signature,
 resolution, batch and device, so a second plan of the same grid probes nothing.

@@ -20,9 +20,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from effscale.errors import UsageError
-from effscale.search.compare import COMPARE_ATTR, RESULT_ATTR
-from effscale.search.family import Family
-from effscale.search.study import CONFIG_ATTR, best_trial, candidate_key
+from effscale.search.records.schema import COMPARE_ATTR, RESULT_ATTR
+from effscale.search.family.members import Family
+from effscale.search.records.schema import CONFIG_ATTR
+from effscale.search.records.study import best_trial, candidate_key
 
 SORTS = ("number", "value", "flops")
 # The row field each sort key orders by (the CLI's ``--sort`` and the API's ``sort``).
@@ -166,7 +167,7 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
 # what a search concluded: its stored verdict, else its best single trial
 
 BEST_SOURCES = ("verdict", "single trial")
-# A candidate's standing in a stored verdict (`effscale.search.schedule.Outcome`); None while the
+# A candidate's standing in a stored verdict (`effscale.search.verdict.schedule.Outcome`); None while the
 # search has no verdict yet (aggregates computed from the trials).
 STANDINGS = ("winner", "tied", "separated", "failed", "pruned", "untrained")
 RANKING_SOURCES = ("verdict", "trials")
@@ -246,7 +247,7 @@ def stage_values(
 ) -> dict[Hashable, dict[int, float]]:
     """repeat -> top-1 of the COMPLETE trials of one stage (the race, or the confirmation round, at
     ``budget`` when given), per key ``by(trial)``; a repeat's first trial counts, as the search's own
-    schedule (`effscale.search.schedule.SearchSchedule.records`) reads them."""
+    schedule (`effscale.search.verdict.schedule.SearchSchedule.records`) reads them."""
     out: dict[Hashable, dict[int, float]] = {}
     for trial in trials:
         attrs = trial.user_attrs

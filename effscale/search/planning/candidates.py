@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from effscale.errors import UsageError
 from effscale.models import Coefficients, get_baseline, measure_cost, scale_resolution
 from effscale.models.registry import Baseline
-from effscale.search.grid import CONSTRAINTS, DEFAULT_GRID, Constraint, Grid, parse_grid
+from effscale.search.planning.grid import CONSTRAINTS, DEFAULT_GRID, Constraint, Grid, parse_grid
 
 __all__ = [
     "CONSTRAINTS",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Hashable, Sequence
 
-from effscale.search.race import CandidateRecord
+from effscale.search.verdict.race import CandidateRecord
 from effscale.search.stats import LOW_TAU, bootstrap_tau, kendall_tau, summarize
 
 Key = Hashable

@@ -1,7 +1,7 @@
 """`effscale compare`: does compound scaling win on the user's data? (the paper's Table 3, Figure 8)
 
 At each φ, the compound member (d=α^φ, w=β^φ, r=γ^φ) trains against the single-dimension arms
-matched to it in measured FLOPs (`effscale.search.arms`: depth only, width only, resolution only;
+matched to it in measured FLOPs (`effscale.search.compare.arms`: depth only, width only, resolution only;
 for EfficientNet-B0 also the paper's triple and the published row), every arm on the same paired
 seeds, recipe and Ray runner as a search. Each arm's difference to compound is a paired mean with
 a 95% t-interval over the shared seeds, and the verdict per φ follows from those intervals
@@ -24,9 +24,8 @@ from typing import Any
 from effscale._settings import check_settings, number, path, setting, text, whole
 from effscale.errors import UsageError
 from effscale.models.specs import STEMS
+from effscale.search.records.schema import COMPARE_ATTR, RESULT_ATTR
 
-COMPARE_ATTR = "effscale_compare"
-RESULT_ATTR = "effscale_compare_result"
 _WHAT, _RUN = "what to compare", "execution and storage"
 
 
@@ -204,7 +203,7 @@ def _largest_input(options: CompareOptions, coefficients: Any, base: int) -> int
     """An upper bound on any arm's input size, so `folder:` data is decoded (never upsampled) up
     to it: the resolution-only arm matches the largest compound member's FLOPs with r ~ base *
     sqrt(ratio); twice the formula's ratio covers rounding, and --bounds caps it."""
-    from effscale.search.arms import ArmBounds
+    from effscale.search.compare.arms import ArmBounds
 
     ratio = coefficients.formula_ratio ** max(options.phis)
     return int(min(ArmBounds.parse(options.bounds).resolution, math.sqrt(2 * ratio)) * base) + 1
@@ -212,7 +211,7 @@ def _largest_input(options: CompareOptions, coefficients: Any, base: int) -> int
 
 def _search_winner(study: str, storage: str | None) -> tuple[float, float, float]:
     """The (confirmed) winner a search emitted its family from; `UsageError` when it has none."""
-    from effscale.search.queries import load_family
+    from effscale.search.records.queries import load_family
 
     try:
         family = load_family(storage, study)
@@ -225,7 +224,7 @@ def _search_winner(study: str, storage: str | None) -> tuple[float, float, float
 def plan_comparison(options: CompareOptions, context: CompareContext) -> dict[int, list[Any]]:
     """Every arm at every φ, matched in measured FLOPs before anything trains (an arm that cannot
     be matched within the bounds and tolerance is refused here, in one line)."""
-    from effscale.search.arms import ArmBounds, plan_arms
+    from effscale.search.compare.arms import ArmBounds, plan_arms
 
     bounds = ArmBounds.parse(options.bounds)
     return {
@@ -268,8 +267,8 @@ class CompareSchedule:
                 if r not in done.get((arm.name, phi), {}) and -1 - r not in done.get((arm.name, phi), {})]
 
     def spec(self, arm: Any, phi: int, repeat: int) -> Any:
-        from effscale.search.objective import trial_seed
-        from effscale.search.runner import TrialSpec
+        from effscale.search.execution.objective import trial_seed
+        from effscale.search.execution.runner import TrialSpec
 
         recipe = self.context.recipe
         attrs = {"arm": arm.name, "phi": phi, "flops": arm.flops, "params": arm.params, "ratio": arm.ratio,
@@ -319,9 +318,9 @@ def run_compare(options: CompareOptions, recipe_settings: dict[str, Any] | None 
     import optuna
 
     from effscale.errors import SearchInterrupted
-    from effscale.search.cluster import Resources, check_fits, ensure_ray, node_resources, shutdown_ray
-    from effscale.search.execute import execute
-    from effscale.search.logs import search_log_path
+    from effscale.search.execution.cluster import Resources, check_fits, ensure_ray, node_resources, shutdown_ray
+    from effscale.search.execution.execute import execute
+    from effscale.search.execution.logs import search_log_path
     from effscale.storage import DEFAULT_STORAGE_URL, open_storage, validate_url
     from effscale.storage.retry import RetryingStorage
 

@@ -32,7 +32,7 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "100000")
 
-from effscale.search.cluster import Resources, ensure_ray, shutdown_ray  # noqa: E402  (after the env)
+from effscale.search.execution.cluster import Resources, ensure_ray, shutdown_ray  # noqa: E402  (after the env)
 
 __all__ = ["Resources", "TrialEvents", "TrialSpec", "ensure_ray", "run_trials", "shutdown_ray"]
 
@@ -89,7 +89,7 @@ class _DriverLocal:
 def _make_searcher(local: _DriverLocal) -> Any:
     from ray.tune.search import Searcher
 
-    from effscale.search.recording import TrialRecorder
+    from effscale.search.execution.recording import TrialRecorder
 
     class StudySearcher(Searcher):
         """Tune's search algorithm: the driver's policy decides, the study records."""

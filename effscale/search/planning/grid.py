@@ -1,6 +1,6 @@
 """The (α, β, γ) grid and the FLOPs constraint: pure arithmetic on numbers, no networks.
 
-Kept apart from `effscale.search.space` (which builds and measures networks) so that parsing a
+Kept apart from `effscale.search.planning.candidates` (which builds and measures networks) so that parsing a
 grid, as the CLI's and the REST API's option checks do, loads neither torch nor fvcore.
 """
 

@@ -13,8 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from effscale.search.confirm import Fidelity, choose_confirmations, measure_fidelity, missing_confirmations
-from effscale.search.race import TIE_BREAK, CandidateRecord, Verdict, decide, next_repeats
+from effscale.search.verdict.confirm import Fidelity, choose_confirmations, measure_fidelity, missing_confirmations
+from effscale.search.verdict.race import TIE_BREAK, CandidateRecord, Verdict, decide, next_repeats
 from effscale.search.stats import SEPARATION_RULE, Summary
 
 
@@ -30,7 +30,7 @@ class SearchSchedule:
     def __init__(self, study: Any, plan: Any, fit: Any = None) -> None:
         self.study = study
         self.plan = plan
-        self.fit = fit  # effscale.search.plan.TrialFit: batch, lr and Ray memory (None: the recipe's, no memory ask)
+        self.fit = fit  # effscale.search.planning.resources.TrialFit: batch, lr and Ray memory (None: the recipe's, no memory ask)
         self.options = plan.options
         self.by_key = {c.key: c for c in plan.candidates.representatives}
 
@@ -86,9 +86,9 @@ class SearchSchedule:
         return [self.spec(key, repeat, confirmation=True) for key, repeat in todo]
 
     def spec(self, key: tuple, repeat: int, *, confirmation: bool) -> Any:
-        from effscale.search.objective import trial_seed
-        from effscale.search.runner import TrialSpec
-        from effscale.search.study import static_attrs
+        from effscale.search.execution.objective import trial_seed
+        from effscale.search.execution.runner import TrialSpec
+        from effscale.search.records.study import static_attrs
 
         cand, recipe, fit = self.by_key[key], self.plan.recipe, self.fit
         budget = self.options.confirm_budget if confirmation else recipe.budget.as_dict()

@@ -7,7 +7,7 @@ SIGTERM) and the same command resumes. A second signal exits at once (``os._exit
 then still holds RUNNING trials, which the next run reaps and trains again, so that is safe too.
 
 Ray Tune's own SIGINT handler would swallow the first Ctrl-C and let the run "finish" normally;
-`effscale.search.runner` turns it off (``TUNE_DISABLE_SIGINT_HANDLER``).
+`effscale.search.execution.runner` turns it off (``TUNE_DISABLE_SIGINT_HANDLER``).
 
 A SIGTERM sent to the whole process group (as Slurm does) also stops a local Ray's own processes,
 and Tune then never returns. So a watchdog gives the orderly path `GRACE_S` seconds; after that it

@@ -19,7 +19,7 @@ from typing import Any
 
 from effscale._settings import check_settings, number, path, setting, split_by_owner, text, whole
 from effscale.errors import UsageError
-from effscale.search.grid import (
+from effscale.search.planning.grid import (
     CONSTRAINTS,
     DEFAULT_GRID,
     DEFAULT_TARGET_RATIO,

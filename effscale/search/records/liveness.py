@@ -3,7 +3,7 @@
 Optuna's own heartbeat covers ``optimize`` only, not the ask/tell a Ray searcher uses, so the
 driver beats in effscale's ``effscale_searches`` row and records its host and pid on the study.
 A second driver for the same study is refused while the first lives; a dead one's RUNNING trials
-are orphans (`effscale.search.study.reap_orphans`).
+are orphans (`effscale.search.records.study.reap_orphans`).
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import socket
 import time
 from typing import Any
 
+from effscale.search.records.schema import DRIVER_ATTR
+
 LOGGER = logging.getLogger(__name__)
 
 # A driver that has not beaten its heart for this long is taken to be dead.
 HEARTBEAT_SECONDS = 5.0
 STALE_AFTER_SECONDS = 60.0
-DRIVER_ATTR = "effscale_driver"
 
 
 def claim_driver(storage: Any, study_id: int) -> None:

@@ -16,51 +16,18 @@ A way out that cannot be planned (no feasible candidate, no memory) is listed wi
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Any
 
 from effscale.errors import UsageError
+from effscale.search.planning.report import WayOut
 
 SMALL_IMAGE_BASELINE = "resnet20_cifar"
-
-
-@dataclass(frozen=True)
-class WayOut:
-    """One way out of a degenerate regime and what its own plan says it would cost."""
-
-    flags: str  # what to pass instead, e.g. "--base-resolution 128"
-    regime: Any = None  # effscale.models.regime.Regime at the size it would run
-    seconds: tuple[float, float] | None = None  # the plan's estimate, fewest to most trials
-    networks: int | None = None  # distinct networks its grid trains (finer sizes: more of them)
-    refused: str | None = None  # why it cannot be planned
-
-    def describe(self) -> str:
-        from effscale.search.plan import format_duration
-
-        if self.refused is not None:
-            return f"{self.flags} (cannot be planned: {self.refused})"
-        r = self.regime
-        text = (f"{self.flags} (total stride {r.total_stride}, last map {r.last_map}x{r.last_map} at "
-                f"{r.resolution} px, step {r.step_ratio:.2f}x")
-        if self.seconds is None:
-            return text + ")"
-        span = (format_duration(self.seconds[0]) if self.seconds[0] == self.seconds[1]
-                else f"{format_duration(self.seconds[0])} to {format_duration(self.seconds[1])}")
-        return f"{text}; plan: {self.networks} distinct networks, {span})"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "flags": self.flags, "regime": self.regime.as_dict() if self.regime is not None else None,
-            "seconds": {"min": self.seconds[0], "max": self.seconds[1]} if self.seconds else None,
-            "networks": self.networks,
-            "refused": self.refused,
-        }
 
 
 def plan_with_regime(search_plan: Any, *, nodes: list[Any] | None = None) -> Any:
     """`make_plan` for ``search_plan``, with its regime and, when that is degenerate, each way out
     priced by a plan of its own (on the same nodes)."""
-    from effscale.search.plan import make_plan, plan_nodes
+    from effscale.search.planning.resources import make_plan, plan_nodes
 
     nodes = nodes if nodes is not None else plan_nodes(search_plan.options)
     plan = make_plan(search_plan, nodes=nodes)
@@ -112,8 +79,8 @@ def _priced(search_plan: Any, way: WayOut, changes: dict[str, Any], nodes: list[
     """``way`` (the search's options with ``changes``) with the time its own plan estimates. The
     data already loaded is reused: the estimate's data memory is the current size's, a detail next
     to the networks' own."""
-    from effscale.search.plan import make_plan
-    from effscale.search.planning import plan_search
+    from effscale.search.planning.resources import make_plan
+    from effscale.search.planning.plan import plan_search
 
     try:
         options = dataclasses.replace(search_plan.options, **changes)
@@ -123,27 +90,3 @@ def _priced(search_plan: Any, way: WayOut, changes: dict[str, Any], nodes: list[
     return dataclasses.replace(way, seconds=plan.seconds, networks=plan.counts["unique"])
 
 
-def regime_warning(regime: Any, ways: tuple[WayOut, ...] | list[WayOut] = ()) -> str | None:
-    """The warning for a degenerate regime, with its figures and the ways out; None when sound."""
-    if regime is None or not regime.degenerate:
-        return None
-    from effscale.models.regime import MAX_STEP_RATIO, MIN_LAST_MAP
-
-    why = []
-    if regime.small_map:
-        why.append(f"a last feature map under {MIN_LAST_MAP}x{MIN_LAST_MAP}")
-    if regime.steep_step:
-        why.append(f"a one-pixel step over {MAX_STEP_RATIO:g}x")
-    text = (f"regime: {regime.describe()}; with {' and '.join(why)} the resolution coefficient gamma measures "
-            "stride rounding, not resolution")
-    if ways:
-        text += "; ways out: " + "; ".join(w.describe() for w in ways)
-    return text
-
-
-def regime_document(regime: Any, ways: tuple[WayOut, ...] | list[WayOut] = ()) -> dict[str, Any] | None:
-    """The ``regime`` object of `plan --json`, `search --json` and the stored result."""
-    if regime is None:
-        return None
-    return {**regime.as_dict(), "summary": regime.describe(), "warning": regime_warning(regime, ways),
-            "ways_out": [w.as_dict() for w in ways]}

@@ -6,7 +6,7 @@ value due to rounding"; for B0 with the paper's triple, φ=1 measures ~2.55x, no
 
 `calibrate_family` undoes that drift: it keeps each member's d and w and picks the input size
 whose measured FLOPs come nearest to target^φ times B0's. `nearest_flops`, the search on measured
-cost it uses, is also what `effscale.search.arms` matches single-dimension arms with.
+cost it uses, is also what `effscale.search.compare.arms` matches single-dimension arms with.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The options are checked, the data loaded, the baseline resolved (with its stem),
 candidates measured under the constraint, and the base network's regime read
 (`effscale.models.regime`). Nothing here joins Ray or opens the database, so a plan can be made,
 printed and refused at no cost; `effscale plan`, `effscale search` and the ways out of a
-degenerate regime (`effscale.search.ways_out`) all start here.
+degenerate regime (`effscale.search.planning.ways_out`) all start here.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from effscale.errors import UsageError
-from effscale.search.options import SearchOptions, default_study_name
+from effscale.search.planning.options import SearchOptions, default_study_name
 
 # Where a search runs and writes is not part of it: `effscale confirm` takes them afresh.
 _NOT_STORED = ("storage", "out", "ray_address", "connect_timeout", "study")
@@ -28,7 +28,7 @@ class SearchPlan:
     base_resolution: int
     recipe: Any  # effscale.trainer.ProxyRecipe, resolved for the baseline
     data: Any  # effscale.trainer.ProxyData
-    candidates: Any  # effscale.search.space.CandidateSet
+    candidates: Any  # effscale.search.planning.candidates.CandidateSet
     study_name: str
     identity: dict[str, Any]
     config: dict[str, Any]  # stored on the study (its user attribute "effscale")
@@ -55,10 +55,10 @@ def plan_search(options: SearchOptions, *, data: Any = None) -> SearchPlan:
 
 
 def _plan(options: SearchOptions, base: Any, data: Any, storage_url: str) -> SearchPlan:
-    from effscale import __version__
+    from effscale._version import __version__
     from effscale.models.regime import measure_regime
-    from effscale.search.space import enumerate_candidates
-    from effscale.search.ways_out import regime_document
+    from effscale.search.planning.candidates import enumerate_candidates
+    from effscale.search.planning.report import regime_document
     from effscale.storage import redact_url
 
     recipe = options.recipe.for_baseline(base, num_train=data.num_train)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from effscale.errors import UsageError
+from effscale.search.planning.report import regime_document, regime_warning
 
 # Ray schedules its `memory` resource from the memory available at start less its object store
 # (`DEFAULT_OBJECT_STORE_MEMORY_PROPORTION` = 0.3), so a local node offers trials 70% of it.
@@ -65,7 +66,7 @@ class Node:
 class PlannedNetwork:
     """One distinct network of the search: its representative candidate and what a trial needs."""
 
-    candidate: Any  # effscale.search.space.Candidate (the representative)
+    candidate: Any  # effscale.search.planning.candidates.Candidate (the representative)
     aliases: tuple[tuple[float, float, float], ...]
     footprint: Any  # effscale.trainer.footprint.TrialFootprint
     trial_seconds: float  # one race trial at the proxy budget
@@ -94,13 +95,11 @@ class Plan:
     counts: dict[str, int]
     flops_convention: str
     gpus_per_trial: float = 0.0
-    regime: Any = None  # effscale.models.regime.Regime of B0 (`effscale.search.ways_out.plan_with_regime`)
-    ways_out: tuple[Any, ...] = ()  # effscale.search.ways_out.WayOut, when the regime is degenerate
+    regime: Any = None  # effscale.models.regime.Regime of B0 (`effscale.search.planning.ways_out.plan_with_regime`)
+    ways_out: tuple[Any, ...] = ()  # effscale.search.planning.ways_out.WayOut, when the regime is degenerate
 
     @property
     def warnings(self) -> list[str]:
-        from effscale.search.ways_out import regime_warning
-
         warning = regime_warning(self.regime, self.ways_out)
         return [warning] if warning else []
 
@@ -129,8 +128,6 @@ class Plan:
         }
 
     def regime_document(self) -> dict[str, Any] | None:
-        from effscale.search.ways_out import regime_document
-
         return regime_document(self.regime, self.ways_out)
 
 
@@ -175,7 +172,7 @@ def cluster_nodes(address: str, *, connect_timeout: float) -> list[Node]:
     machine's GPUs when it has the same kind, else unknown."""
     import ray
 
-    from effscale.search.cluster import ensure_ray, node_resources
+    from effscale.search.execution.cluster import ensure_ray, node_resources
 
     started = ensure_ray(address, connect_timeout=connect_timeout)
     try:
@@ -434,15 +431,6 @@ def _budget_ratio(confirm: dict[str, int], proxy: Any) -> float:
     if "steps" in confirm and proxy.steps is not None:
         return confirm["steps"] / proxy.steps
     return 3.0  # the default confirmation is three times the proxy's budget
-
-
-def format_duration(seconds: float) -> str:
-    """A plan's time as people read it: 45 s, 12 min, 3.5 h."""
-    if not math.isfinite(seconds):
-        return "unknown (no GPU here to time a step on)"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 def _makespan(durations: list[float], slots: int) -> float:

@@ -43,11 +43,11 @@ def execute(
     on_forced_stop: Callable[[], None] | None = None,
 ) -> Execution:
     """Run the trials ``next_batch`` hands out until it hands out none, or until stopped."""
-    from effscale.search.interrupts import Interrupts
-    from effscale.search.logs import captured_logs
-    from effscale.search.objective import TrialSetup, ray_trainable
-    from effscale.search.progress import SearchProgress
-    from effscale.search.runner import TrialEvents, run_trials
+    from effscale.search.execution.interrupts import Interrupts
+    from effscale.search.execution.logs import captured_logs
+    from effscale.search.execution.objective import TrialSetup, ray_trainable
+    from effscale.search.execution.progress import SearchProgress
+    from effscale.search.execution.runner import TrialEvents, run_trials
     from effscale.storage.retry import DatabaseUnavailable
 
     view = SearchProgress(name, reaped=reaped, enabled=progress)

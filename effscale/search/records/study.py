@@ -16,11 +16,9 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from effscale.errors import UsageError
-from effscale.search.space import REPRESENTATIVE_RULE, Candidate, CandidateSet, Grid
+from effscale.search.records.schema import CANDIDATES_ATTR, CONFIG_ATTR, COUNTS_ATTR
+from effscale.search.planning.candidates import REPRESENTATIVE_RULE, Candidate, CandidateSet, Grid
 
-CONFIG_ATTR = "effscale"
-CANDIDATES_ATTR = "candidates"
-COUNTS_ATTR = "counts"
 PARAMS = ("alpha", "beta", "gamma")
 
 
@@ -102,7 +100,7 @@ def static_attrs(candidate: Candidate, candidates: CandidateSet) -> dict[str, An
 def best_trial(trials: Iterable[FrozenTrial]) -> FrozenTrial | None:
     """The best single COMPLETE trial: highest validation top-1, ties broken by lower measured FLOPs
     (then the earlier trial). A search's winner is not this but its stored verdict (mean over
-    seeds, `effscale.search.race`); this serves studies without one (still running, or made by an
+    seeds, `effscale.search.verdict.race`); this serves studies without one (still running, or made by an
     older effscale)."""
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     if not complete:
