@@ -272,7 +272,8 @@ def _cmd_cost(args: argparse.Namespace) -> int:
 def _cmd_family(args: argparse.Namespace) -> int:
     from effscale.models import Coefficients, get_baseline
     from effscale.search import emit_family, published_efficientnet_family
-    from effscale.search.family.members import calibrate_family, check_target_ratio, family_regime
+    from effscale.search.family.calibrate import calibrate_family, check_target_ratio
+    from effscale.search.family.members import family_regime
     from effscale.search.verdict.rounding import family_miss_warning
     from effscale.search.planning.report import regime_document
     from effscale.search.planning.ways_out import unplanned_ways_out
@@ -316,7 +317,8 @@ def _cmd_family(args: argparse.Namespace) -> int:
     if args.out:
         (calibrated or family).save(args.out)
     if args.json:
-        from effscale.search.family.members import calibrated_document, family_document
+        from effscale.search.family.calibrate import calibrated_document
+        from effscale.search.family.members import family_document
 
         document = family_document(family) if calibrated is None else calibrated_document(family, calibrated)
         _emit_json({**document, "regime": regime_doc, "warnings": warnings})

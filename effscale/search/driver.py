@@ -328,7 +328,7 @@ def emit_search_family(session: SearchSession, outcome: Any) -> tuple[Any, Path 
 
 def _result(session: SearchSession, outcome: Any, family: Any, family_path: Path | None) -> SearchResult:
     from effscale.models import Coefficients
-    from effscale.search.family.members import calibrate_family
+    from effscale.search.family.calibrate import calibrate_family
     from effscale.search.records.study import trial_counts
     from effscale.storage import redact_url
 
