@@ -27,8 +27,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine, make_url
 
 from effscale.errors import UsageError
+from effscale.storage.url import DEFAULT_STORAGE_URL
 
-DEFAULT_STORAGE_URL = "sqlite:///effscale.db"
 SUPPORTED_SCHEMES: tuple[str, ...] = ("sqlite", "postgresql")
 SQLITE_BUSY_TIMEOUT_S = 30.0
 DEFAULT_CONNECT_TIMEOUT_S = 10

@@ -321,10 +321,10 @@ def run_compare(options: CompareOptions, recipe_settings: dict[str, Any] | None 
     from effscale.search.execution.cluster import Resources, check_fits, ensure_ray, node_resources, shutdown_ray
     from effscale.search.execution.execute import execute
     from effscale.search.execution.logs import search_log_path
-    from effscale.storage import DEFAULT_STORAGE_URL, open_storage, validate_url
+    from effscale.storage import open_storage, resolve_storage, validate_url
     from effscale.storage.retry import RetryingStorage
 
-    url = options.storage or DEFAULT_STORAGE_URL
+    url = resolve_storage(options.storage)
     validate_url(url)
     context = resolve_context(options, recipe_settings or {})
     arms = plan_comparison(options, context)
