@@ -217,8 +217,10 @@ def _open_database(plan: SearchPlan, resources: Any) -> SearchSession:
 def _record_failure(session: SearchSession, exc: BaseException) -> None:
     if session.record is None and session.study is None:
         return  # nothing written yet
-    if isinstance(exc, (UsageError, SearchFailed)):
-        return  # the stage that raised it recorded the outcome already
+    from effscale.storage.retry import DatabaseUnavailable
+
+    if isinstance(exc, (UsageError, SearchFailed, DatabaseUnavailable)):
+        return  # the stage that raised it recorded the outcome already (or the database is gone)
     try:
         session.store.set_status(session.plan.study_name, "failed", error=f"{type(exc).__name__}: {exc}")
     except Exception:  # noqa: BLE001 - the original error is the one to report
