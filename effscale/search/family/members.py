@@ -20,13 +20,13 @@ from typing import Any, Iterable
 
 from torch import nn
 
-from effscale._settings import number
 from effscale.errors import UsageError
 from effscale.models import FLOPS_CONVENTION, Coefficients, Cost, get_baseline, measure_cost, scale_resolution
 from effscale.models.cost import flops_convention
 from effscale.models.regime import Regime, measure_regime
 from effscale.models.registry import Baseline
 from effscale.models.scaling import formula_ratio
+from effscale.search.family.options import check_target_ratio
 
 FAMILY_FORMAT = "effscale.family/1"
 
@@ -197,7 +197,7 @@ def family_regime(family: Family) -> Regime:
 def family_document(family: Family) -> dict[str, Any]:
     """The JSON view `effscale family --json` and `effscale search --json` print."""
     keys = ("name", "phi", "depth", "width", "resolution", "params", "flops", "flops_ratio", "formula_ratio", "arch_id",
-            "last_map", "step_ratio")
+            "last_map", "step_ratio", *(("dropout",) if any(m.dropout is not None for m in family.members) else ()))
     return {
         "baseline": family.baseline,
         "stem": family.stem,
@@ -398,14 +398,6 @@ def _log_gap(flops: float, target: float) -> float:
 
 # ---------------------------------------------------------------------------------------------
 # Calibrated family
-
-
-def check_target_ratio(target_ratio: float) -> float:
-    """A cost multiplier per step of φ: finite and above 1 (the one check CLI and library share)."""
-    return _above_one(target_ratio, "--target-ratio")
-
-
-_above_one = number(1.0, above=True, example=2)
 
 
 def calibrate_family(family: Family, *, target_ratio: float = 2.0, max_resolution: int | None = None) -> Family:

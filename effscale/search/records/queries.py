@@ -24,8 +24,8 @@ from effscale.search.records.schema import COMPARE_ATTR, RESULT_ATTR
 from effscale.search.family.members import Family
 from effscale.search.records.schema import CONFIG_ATTR
 from effscale.search.records.study import best_trial, candidate_key
+from effscale.search.records.options import SORTS
 
-SORTS = ("number", "value", "flops")
 # The row field each sort key orders by (the CLI's ``--sort`` and the API's ``sort``).
 SORT_FIELDS = {"value": "val_top1", "number": "number", "flops": "flops"}
 
