@@ -126,7 +126,7 @@ def run_confirmation(
     if epochs is not None:
         settings["confirm_epochs"] = epochs
     if settings.get("confirm_top") == 0:
-        raise UsageError(f"search {study!r} ran with --confirm-top 0; pass --top K to confirm its top K (e.g. --top 3)")
+        raise UsageError(f"search {study!r} ran with --confirm-top 0; pass --confirm-top K to confirm its top K (e.g. --confirm-top 3)")
     return run_search(**settings, storage=storage, study=study, progress=progress, **where)
 
 
