@@ -1,9 +1,9 @@
 """Declare a setting once: its default, its check, its flag and its help.
 
-effscale's settings dataclasses declare each field with `setting(...)`: one per command, next to
-what it configures (`effscale.trainer.ProxyRecipe` and `TrainOptions`, `effscale.models.options.
-CostOptions`, `effscale.search.SearchOptions`, the family's, the confirmation's, the comparison's,
-the queries' and the server's). From that one declaration:
+effscale's settings dataclasses declare each field with `setting(...)`, one dataclass per command
+next to what it configures: `ProxyRecipe` and `TrainOptions` (trainer), `CostOptions` (models),
+`SearchOptions`, `FamilyOptions`, `ConfirmOptions`, `CompareOptions`, `StudiesOptions` and
+`TrialsOptions` (search), `ServeOptions` (service). From that one declaration:
 
 * the dataclass checks itself (`check_settings`, from ``__post_init__``) with messages that name
   the command-line flag, so the CLI, the Python API and the REST API refuse the same values in the
