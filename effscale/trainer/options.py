@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from effscale._settings import check_settings, setting, text
+from effscale._settings import check_settings, setting
 from effscale.errors import UsageError
 from effscale.models.options import baseline_setting, stem_setting
 from effscale.models.scaling import ScaleFactors
