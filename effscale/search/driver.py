@@ -126,7 +126,7 @@ def run_confirmation(
     if epochs is not None:
         settings["confirm_epochs"] = epochs
     if settings.get("confirm_top") == 0:
-        raise UsageError(f"search {study!r} ran with --confirm-top 0; pass --top K to confirm its top K (e.g. --top 3)")
+        raise UsageError(f"search {study!r} ran with --confirm-top 0; pass --confirm-top K to confirm its top K (e.g. --confirm-top 3)")
     return run_search(**settings, storage=storage, study=study, progress=progress, **where)
 
 
@@ -217,8 +217,10 @@ def _open_database(plan: SearchPlan, resources: Any) -> SearchSession:
 def _record_failure(session: SearchSession, exc: BaseException) -> None:
     if session.record is None and session.study is None:
         return  # nothing written yet
-    if isinstance(exc, (UsageError, SearchFailed)):
-        return  # the stage that raised it recorded the outcome already
+    from effscale.storage.retry import DatabaseUnavailable
+
+    if isinstance(exc, (UsageError, SearchFailed, DatabaseUnavailable)):
+        return  # the stage that raised it recorded the outcome already (or the database is gone)
     try:
         session.store.set_status(session.plan.study_name, "failed", error=f"{type(exc).__name__}: {exc}")
     except Exception:  # noqa: BLE001 - the original error is the one to report

@@ -27,8 +27,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine, make_url
 
 from effscale.errors import UsageError
+from effscale.storage.url import DEFAULT_STORAGE_URL
 
-DEFAULT_STORAGE_URL = "sqlite:///effscale.db"
 SUPPORTED_SCHEMES: tuple[str, ...] = ("sqlite", "postgresql")
 SQLITE_BUSY_TIMEOUT_S = 30.0
 DEFAULT_CONNECT_TIMEOUT_S = 10
@@ -38,7 +38,8 @@ _SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "passfile", "sslpassword")
 
 
 class StorageError(RuntimeError):
-    """A database error that is not the user's to fix (a bug or a broken server); message redacted."""
+    """A database error that is not the user's to fix (a server down or unreachable, a bug, a broken
+    server); message redacted. Not a usage error: the CLI prints one line and exits 1, not 2."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,7 +202,8 @@ _ENGINES_LOCK = threading.Lock()
 def get_engine(url: str, *, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT_S) -> Engine:
     """A process-wide engine for ``url`` (memoized per process id, so a fork gets its own pool).
 
-    The URL is validated and the database reached once; failures raise `UsageError`.
+    The URL is validated and the database reached once; failures raise `UsageError` (`StorageError`
+    for a server that does not answer).
     """
     url = normalize_url(url)
     key = (os.getpid(), url, int(connect_timeout))
@@ -215,7 +217,7 @@ def get_engine(url: str, *, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT_S) ->
         sqlalchemy.event.listen(engine, "connect", _sqlite_on_connect)
     try:
         check_reachable(engine, url)
-    except UsageError:
+    except (UsageError, StorageError):
         engine.dispose()
         raise
     with _ENGINES_LOCK:
@@ -243,7 +245,8 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def check_reachable(engine: Engine, url: str) -> None:
-    """Connect once and read the schema; raise `UsageError` (password redacted) when that fails."""
+    """Connect once and read the schema; raise `UsageError`, or `StorageError` for a server that
+    does not answer (password redacted), when that fails."""
 
     def probe() -> None:
         with engine.connect() as connection:
@@ -277,20 +280,29 @@ def _wrap_connect_errors(url: str, action: Callable[[], Any]) -> Any:
             fix = "check the path, its permissions, and that it is a SQLite file"
         else:
             fix = "start the server (scripts/start-postgres.sh) or fix host, port, user, password"
-        raise UsageError(
+        # A server that does not answer is an outage (StorageError); one that answered and refused
+        # the login or the database, and a bad file, are the user's to fix (UsageError).
+        down = make_url(url).get_backend_name() != "sqlite" and not any(r in reason.lower() for r in _REFUSALS)
+        raise (StorageError if down else UsageError)(
             f"cannot open storage {redact_url(url)!r}: {reason}: {fix}"
         ) from None
 
 
+# What a PostgreSQL server says when it answered but refused: the user's to fix, not an outage.
+_REFUSALS = ("authentication failed", "does not exist", "no password supplied", "no pg_hba.conf entry",
+             "permission denied")
+
+
 def describe_db_error(exc: sa_exc.SQLAlchemyError, url: str) -> Exception:
-    """Turn a SQLAlchemy error raised mid-use into `UsageError` (server gone) or `StorageError`."""
+    """Turn a SQLAlchemy error raised mid-use into `UsageError` (a SQLite file the user can fix) or
+    `StorageError` (a database server gone, or anything else)."""
     reason = _scrub(str(getattr(exc, "orig", None) or exc), url)
     if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
         if url.startswith("sqlite"):
             fix = "check the file, its permissions, and that no other process holds it locked"
-        else:
-            fix = "check that the database server is running and reachable"
-        return UsageError(f"storage {redact_url(url)!r} is unavailable: {reason}: {fix}")
+            return UsageError(f"storage {redact_url(url)!r} is unavailable: {reason}: {fix}")
+        return StorageError(f"storage {redact_url(url)!r} is unavailable: {reason}: "
+                            "check that the database server is running and reachable")
     return StorageError(f"database error on storage {redact_url(url)!r}: {reason}")
 
 

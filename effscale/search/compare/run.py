@@ -25,6 +25,7 @@ from effscale._settings import check_settings, number, path, setting, text, whol
 from effscale.errors import UsageError
 from effscale.models.specs import STEMS
 from effscale.search.records.schema import COMPARE_ATTR, RESULT_ATTR
+from effscale.storage.url import storage_setting
 
 _WHAT, _RUN = "what to compare", "execution and storage"
 
@@ -61,7 +62,8 @@ class CompareOptions:
     beta: float | None = setting(None, kind=float, check=number(1.0, example=1.1), group=_WHAT, help="without --study")
     gamma: float | None = setting(None, kind=float, check=number(1.0, example=1.15), group=_WHAT, help="without --study")
     base_resolution: int | None = setting(None, kind=int, check=whole(1, example=32), group=_WHAT, metavar="R",
-                                          help="B0's input size (default: the search's, or the data's size)")
+                                          help="B0's input size (default: the search's; without --study, the data's, within "
+                                               "the network's total stride and the baseline's own size)")
     stem: str | None = setting(None, choices=STEMS, group=_WHAT,
                                help="without --study: the baseline's stem, standard (default) or small; with --study: "
                                     "the search's")
@@ -69,13 +71,13 @@ class CompareOptions:
     repeats: int = setting(3, kind=int, check=whole(1, example=3), group=_WHAT,
                            help="paired seeds per arm (default 3)")
     tolerance: float = setting(0.1, kind=float, check=number(0.0, above=True, below=1.0, example=0.1), group=_WHAT,
-                               help="how near each single-dimension arm's measured FLOPs must come (default 0.1)")
+                               help="relative tolerance: each single-dimension arm's measured FLOPs within compound's "
+                                    "x (1 ± this) (default 0.1 = 10%)")
     bounds: str = setting("8", check=text(what="bounds"), group=_WHAT,
                           help="how far an arm may scale its dimension: 8, or depth=4,width=3,resolution=6")
     name: str | None = setting(None, check=text(max_length=512, what="a study name"), group=_RUN, metavar="NAME",
                                help="the comparison's own study name (default: derived; re-run to resume)")
-    storage: str | None = setting(None, api=False, check=text(what="a SQLAlchemy URL"), group=_RUN, metavar="URL",
-                                  help="SQLAlchemy URL (default: $EFFSCALE_STORAGE, else sqlite:///effscale.db)")
+    storage: str | None = storage_setting(group=_RUN)
     ray_address: str | None = setting(None, api=False, check=text(what="a Ray address"), group=_RUN, metavar="ADDR",
                                       help="join this Ray cluster (default: a local in-process Ray)")
     cpus_per_trial: float = setting(1.0, kind=float, check=number(0.0, above=True, example=1), group=_RUN,
@@ -321,10 +323,10 @@ def run_compare(options: CompareOptions, recipe_settings: dict[str, Any] | None 
     from effscale.search.execution.cluster import Resources, check_fits, ensure_ray, node_resources, shutdown_ray
     from effscale.search.execution.execute import execute
     from effscale.search.execution.logs import search_log_path
-    from effscale.storage import DEFAULT_STORAGE_URL, open_storage, validate_url
+    from effscale.storage import open_storage, resolve_storage, validate_url
     from effscale.storage.retry import RetryingStorage
 
-    url = options.storage or DEFAULT_STORAGE_URL
+    url = resolve_storage(options.storage)
     validate_url(url)
     context = resolve_context(options, recipe_settings or {})
     arms = plan_comparison(options, context)

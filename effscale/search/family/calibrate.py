@@ -6,21 +6,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from effscale._settings import number
 from effscale.errors import UsageError
 from effscale.models import Cost, measure_cost
 from effscale.models.registry import Baseline
 from effscale.models.scaling import formula_ratio
 from effscale.search.family.members import Family, FamilyMember, _regime_fields, family_document
 from effscale.search.family.nearest import nearest_flops
-
-def check_target_ratio(target_ratio: float) -> float:
-    """A cost multiplier per step of φ: finite and above 1 (the one check CLI and library share)."""
-    return _above_one(target_ratio, "--target-ratio")
-
-
-_above_one = number(1.0, above=True, example=2)
-
+from effscale.search.family.options import check_target_ratio
 
 def calibrate_family(family: Family, *, target_ratio: float = 2.0, max_resolution: int | None = None) -> Family:
     """``family`` with each member's input size re-chosen so that its FLOPs come nearest target^φ.

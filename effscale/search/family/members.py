@@ -193,7 +193,7 @@ def family_regime(family: Family) -> Regime:
 def family_document(family: Family) -> dict[str, Any]:
     """The JSON view `effscale family --json` and `effscale search --json` print."""
     keys = ("name", "phi", "depth", "width", "resolution", "params", "flops", "flops_ratio", "formula_ratio", "arch_id",
-            "last_map", "step_ratio")
+            "last_map", "step_ratio", *(("dropout",) if any(m.dropout is not None for m in family.members) else ()))
     return {
         "baseline": family.baseline,
         "stem": family.stem,

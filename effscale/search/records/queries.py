@@ -24,8 +24,8 @@ from effscale.search.records.schema import COMPARE_ATTR, RESULT_ATTR
 from effscale.search.family.members import Family
 from effscale.search.records.schema import CONFIG_ATTR
 from effscale.search.records.study import best_trial, candidate_key
+from effscale.search.records.options import SORTS
 
-SORTS = ("number", "value", "flops")
 # The row field each sort key orders by (the CLI's ``--sort`` and the API's ``sort``).
 SORT_FIELDS = {"value": "val_top1", "number": "number", "flops": "flops"}
 
@@ -307,11 +307,11 @@ def ranking(stored: list[dict[str, Any]], *, has_verdict: bool, trials: Sequence
 
 def _storage(url: str | None):
     """Optuna's storage for a read: a SQLite file that is not there is an error, never created."""
-    from effscale.storage import DEFAULT_STORAGE_URL, open_storage, require_existing
+    from effscale.storage import open_storage, require_existing, resolve_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    require_existing(url or DEFAULT_STORAGE_URL)
-    return open_storage(url or DEFAULT_STORAGE_URL)
+    require_existing(resolve_storage(url))
+    return open_storage(resolve_storage(url))
 
 
 def load_search_study(url: str | None, study_name: str) -> optuna.Study:
@@ -335,10 +335,10 @@ def comparison_status(user_attrs: dict[str, Any], trials: Sequence[FrozenTrial])
 def list_studies(url: str | None) -> list[dict[str, Any]]:
     """One row per study (`effscale studies`): a search with its verdict (``best`` as mean ± se
     with n, ``best_source``, ``kendall_tau`` and ``tau_interval``), or a comparison (``kind``)."""
-    from effscale.storage import DEFAULT_STORAGE_URL, ProjectStore
+    from effscale.storage import ProjectStore, resolve_storage
 
     storage = _storage(url)
-    store = ProjectStore(url or DEFAULT_STORAGE_URL)
+    store = ProjectStore(resolve_storage(url))
     records = {r.study_name: r for r in store.list_searches()}
     rows = []
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
@@ -381,10 +381,10 @@ def list_trials(url: str | None, study_name: str, *, sort: str = "value", limit:
 
 
 def load_family(url: str | None, study_name: str) -> Family:
-    from effscale.storage import DEFAULT_STORAGE_URL, ProjectStore
+    from effscale.storage import ProjectStore, resolve_storage
 
     load_search_study(url, study_name)  # a clear error for an unknown study
-    data = ProjectStore(url or DEFAULT_STORAGE_URL).load_family(study_name)
+    data = ProjectStore(resolve_storage(url)).load_family(study_name)
     if data is None:
         raise UsageError(f"search {study_name!r} has not emitted a family yet; it is emitted when the search completes")
     return Family.from_dict(data)

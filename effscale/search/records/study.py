@@ -1,10 +1,12 @@
-"""One search is one Optuna study: its configuration, its candidates, and one trial per network.
+"""One search is one Optuna study: its configuration, its candidates, and its trials, one for each
+(candidate, seed) the race or the confirmation round asks for (another after an interruption).
 
-Optuna's `GridSampler` takes only a Cartesian product and Ray's `OptunaSearch` rejects
-`tune.grid_search`, so the driver hands the feasible representatives to the study itself with
-`enqueue_trial` (each carrying its static attributes), and a grid sampler is never asked for a
-point. Optuna's heartbeat does not cover ask/tell, so `reap_orphans` fails the RUNNING trials of a
-driver that died, and their candidates are enqueued again.
+No Optuna sampler chooses a point: the driver's Ray Tune searcher takes each next trial from the
+race's schedule (`effscale.search.verdict.schedule`) and creates it in the study as RUNNING, with
+α, β and γ as its parameters over the grid's range (`distributions`) and the network's static
+attributes (`static_attrs`), so optuna-dashboard reads a search as any study. A driver that died
+leaves RUNNING trials that nothing will finish: `reap_orphans` fails them as "interrupted", and the
+schedule trains their (candidate, seed) pairs again.
 """
 
 from __future__ import annotations
