@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from optuna.trial import FrozenTrial
 
 from effscale.errors import UsageError
+from effscale.search.records import optuna_access
 from effscale.search.records.schema import COMPARE_ATTR
 from effscale.service.policy import TOKEN_ENV, LaunchPolicy
 from effscale.storage import ProjectStore, SearchRecord, open_storage, redact_url
@@ -70,10 +71,7 @@ class ServiceState:
         return names
 
     def study_id(self, name: str) -> int | None:
-        try:
-            return self.storage().get_study_id_from_name(name)
-        except KeyError:
-            return None
+        return optuna_access.study_id_by_name(self.storage(), name)
 
     def find(self, name: str) -> int | None:
         """The Optuna study id of ``name`` (None while a launched search has written nothing);
@@ -113,8 +111,9 @@ class ServiceState:
             identity = study.user_attrs.get(COMPARE_ATTR)
             if not isinstance(identity, dict) or (search is not None and identity.get("search") != search):
                 continue
-            trials = storage.get_all_trials(study._study_id, deepcopy=False)
-            found.append(ComparisonData(study.study_name, study._study_id, study.user_attrs, trials))
+            study_id = optuna_access.study_id(study)
+            trials = storage.get_all_trials(study_id, deepcopy=False)
+            found.append(ComparisonData(study.study_name, study_id, study.user_attrs, trials))
         return found
 
     def load_comparison(self, name: str) -> "ComparisonData":
