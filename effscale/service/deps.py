@@ -15,6 +15,7 @@ from optuna.trial import FrozenTrial
 from effscale.errors import UsageError
 from effscale.search.records import optuna_access
 from effscale.search.records.schema import COMPARE_ATTR
+from effscale.search.records.status import is_comparison
 from effscale.service.policy import TOKEN_ENV, LaunchPolicy
 from effscale.storage import ProjectStore, SearchRecord, open_storage, redact_url
 
@@ -61,7 +62,7 @@ class ServiceState:
 
     def study_names(self) -> list[str]:
         """The searches: every study but the comparisons (`comparisons`), then searches not yet a study."""
-        names = [s.study_name for s in self.storage().get_all_studies() if not _is_comparison(s.user_attrs)]
+        names = [s.study_name for s in self.storage().get_all_studies() if not is_comparison(s.user_attrs)]
         for record in self.store().list_searches():
             if record.study_name not in names:
                 names.append(record.study_name)
@@ -121,7 +122,7 @@ class ServiceState:
         storage = self.storage()
         study_id = self.study_id(name)
         attrs = storage.get_study_user_attrs(study_id) if study_id is not None else {}
-        if not _is_comparison(attrs):
+        if not is_comparison(attrs):
             raise StudyNotFound(name)
         return ComparisonData(name, study_id, attrs, storage.get_all_trials(study_id, deepcopy=False))
 
@@ -144,10 +145,6 @@ class ComparisonData:
     study_id: int
     user_attrs: dict[str, Any]  # the identity (`COMPARE_ATTR`) and, once done, the result
     trials: list[FrozenTrial]
-
-
-def _is_comparison(user_attrs: dict[str, Any]) -> bool:
-    return isinstance(user_attrs.get(COMPARE_ATTR), dict)
 
 
 def get_state(request: Request) -> ServiceState:

@@ -168,7 +168,7 @@ def _family(state: ServiceState, data: StudyData) -> dict[str, Any]:
     if family is None:
         raise not_found(
             f"study {data.name!r} has no family yet: it is emitted when the search completes "
-            f"(status {ser.study_status(data.record, data.launch, data.trials)})"
+            f"(status {ser.study_status(record=data.record, launch=data.launch, user_attrs=data.user_attrs, trials=data.trials)})"
         )
     return ser.json_safe(family)
 
