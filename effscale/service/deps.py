@@ -1,4 +1,9 @@
-"""The service's shared state (storage, store, launcher, token) and the routes' dependencies."""
+"""The service's shared state (storage, store, launcher, token) and the routes' dependencies.
+
+Every read opens the database read-only (`open_storage(read_only=True)`, `ProjectStore(read_only=True)`):
+serving a database never creates or migrates a table, nor a SQLite file that is not there yet
+(it reads as empty until a search writes it). Cancelling a search writes its flag, through
+`ServiceState.writer`."""
 
 from __future__ import annotations
 
@@ -37,7 +42,7 @@ class ServiceState:
     ray_address: str | None
     launcher: Any
     policy: LaunchPolicy = field(default_factory=LaunchPolicy)
-    _storage: optuna.storages.BaseStorage | None = None
+    _optuna: optuna.storages.BaseStorage | None = None
     _store: ProjectStore | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -46,17 +51,26 @@ class ServiceState:
         return redact_url(self.storage_url)
 
     def storage(self) -> optuna.storages.BaseStorage:
-        """Optuna's storage, opened on first use (`UsageError` when the database is unreachable)."""
+        """Optuna's storage, opened read-only on first use (`UsageError` when the database is
+        unreachable). Until Optuna's tables exist it is an empty one, opened again on each call."""
         with self._lock:
-            if self._storage is None:
-                self._storage = open_storage(self.storage_url)
-            return self._storage
+            if self._optuna is not None:
+                return self._optuna
+            storage = open_storage(self.storage_url, read_only=True)
+            if isinstance(storage, optuna.storages.RDBStorage):
+                self._optuna = storage
+            return storage
 
     def store(self) -> ProjectStore:
+        """effscale's tables, read-only (they are looked for again until found)."""
         with self._lock:
             if self._store is None:
-                self._store = ProjectStore(self.storage_url)
+                self._store = ProjectStore(self.storage_url, read_only=True)
             return self._store
+
+    def writer(self) -> ProjectStore:
+        """effscale's tables for a write (a cancel request); creates or migrates them if needed."""
+        return ProjectStore(self.storage_url)
 
     # -- reads --------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from effscale.storage.engine import (
     open_storage,
     redact_url,
     require_existing,
+    sqlite_file_missing,
     validate_url,
 )
 from effscale.storage.store import (
@@ -37,5 +38,6 @@ __all__ = [
     "open_storage",
     "redact_url",
     "require_existing",
+    "sqlite_file_missing",
     "validate_url",
 ]

@@ -307,12 +307,20 @@ def ranking(stored: list[dict[str, Any]], *, has_verdict: bool, trials: Sequence
 
 
 def _storage(url: str | None):
-    """Optuna's storage for a read: a SQLite file that is not there is an error, never created."""
+    """Optuna's storage for a read, opened read-only: a SQLite file that is not there is an error,
+    and nothing (file, table, row) is ever created or migrated."""
     from effscale.storage import DEFAULT_STORAGE_URL, open_storage, require_existing
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     require_existing(url or DEFAULT_STORAGE_URL)
-    return open_storage(url or DEFAULT_STORAGE_URL)
+    return open_storage(url or DEFAULT_STORAGE_URL, read_only=True)
+
+
+def _store(url: str | None):
+    """effscale's own tables for a read, opened read-only (see `_storage`)."""
+    from effscale.storage import DEFAULT_STORAGE_URL, ProjectStore
+
+    return ProjectStore(url or DEFAULT_STORAGE_URL, read_only=True)
 
 
 def load_search_study(url: str | None, study_name: str) -> optuna.Study:
@@ -328,10 +336,8 @@ def load_search_study(url: str | None, study_name: str) -> optuna.Study:
 def list_studies(url: str | None) -> list[dict[str, Any]]:
     """One row per study (`effscale studies`): a search with its verdict (``best`` as mean ± se
     with n, ``best_source``, ``kendall_tau`` and ``tau_interval``), or a comparison (``kind``)."""
-    from effscale.storage import DEFAULT_STORAGE_URL, ProjectStore
-
     storage = _storage(url)
-    store = ProjectStore(url or DEFAULT_STORAGE_URL)
+    store = _store(url)
     records = {r.study_name: r for r in store.list_searches()}
     rows = []
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
@@ -374,10 +380,8 @@ def list_trials(url: str | None, study_name: str, *, sort: str = "value", limit:
 
 
 def load_family(url: str | None, study_name: str) -> Family:
-    from effscale.storage import DEFAULT_STORAGE_URL, ProjectStore
-
     load_search_study(url, study_name)  # a clear error for an unknown study
-    data = ProjectStore(url or DEFAULT_STORAGE_URL).load_family(study_name)
+    data = _store(url).load_family(study_name)
     if data is None:
         raise UsageError(f"search {study_name!r} has not emitted a family yet; it is emitted when the search completes")
     return Family.from_dict(data)
