@@ -43,7 +43,6 @@ from effscale.search.records.trials import fail_trial
 
 LOGGER = logging.getLogger("effscale.search")
 HISTORY_KEYS = ("epoch", "train_loss", "val_top1", "val_loss", "lr", "seconds", "images_per_s")
-FAIL_FINAL = FAIL_ERROR  # the fail_kind that is not retried on resume
 # The worker's result key -> the user attribute that keeps where and when it ran.
 WHERE_ATTRS = (("node", NODE_ATTR), ("device", DEVICE_ATTR), ("started", WORKER_STARTED_ATTR),
                ("reported", WORKER_FINISHED_ATTR))
@@ -97,7 +96,7 @@ class TrialRecorder:
         if result.get("failed"):
             reason = str(result.get("fail_reason") or "training failed")
             LOGGER.error("trial %d failed: %s\n%s", self.number, reason, result.get("fail_detail", ""))
-            return self.fail(reason, kind=FAIL_FINAL)
+            return self.fail(reason, kind=FAIL_ERROR)  # final: not trained again on resume
         if error:
             return self.fail("the trial's worker died, also after Ray's retries (--max-retries); see the search log",
                              kind=FAIL_WORKER)

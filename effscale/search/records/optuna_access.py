@@ -6,8 +6,9 @@ by internal ids, which only private attributes (``Study._storage``, ``Study._stu
 needs them where the public API has no door: to create a RUNNING trial with its attributes in one
 write (Ray decides when a trial starts, not ``study.ask``), to fail a trial some other process left
 RUNNING, to keep the driver's identity on the study, and to page trials in SQL. Each such use is
-one small named function here; no other module touches an Optuna private, so an Optuna upgrade
-that moves one is a change to this file alone.
+one small named function here, and each private is read in one function only (`storage_of`,
+`study_id`, `trial_id`, `rdb_tables`); no other module touches an Optuna private, so an Optuna
+upgrade that moves one is a change to this file alone.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def create_running_trial(study: optuna.Study, template: FrozenTrial) -> int:
     """Store ``template`` (RUNNING, with its params and user attributes) as a new trial in one
     write; return its id. ``study.add_trial`` takes finished trials only, and ``study.ask``
     cannot carry attributes or fixed params into the same write."""
-    return study._storage.create_new_trial(study._study_id, template_trial=template)
+    return storage_of(study).create_new_trial(study_id(study), template_trial=template)
 
 
 def live_trial(study: optuna.Study, trial_id: int) -> optuna.Trial:
@@ -49,7 +50,7 @@ def live_trial(study: optuna.Study, trial_id: int) -> optuna.Trial:
 
 def stored_state(study: optuna.Study, trial: FrozenTrial | optuna.Trial) -> TrialState:
     """The trial's state as stored now (another driver may have settled it meanwhile)."""
-    return study._storage.get_trial(trial._trial_id).state
+    return storage_of(study).get_trial(trial_id(trial)).state
 
 
 def study_id_by_name(storage: optuna.storages.BaseStorage, name: str) -> int | None:
@@ -67,11 +68,11 @@ def trial_by_number(storage: optuna.storages.BaseStorage, study_id: int, number:
 
 def set_study_system_attr(study: optuna.Study, key: str, value: Any) -> None:
     """A study system attribute (``Study.set_system_attr`` is gone from Optuna's public API)."""
-    study._storage.set_study_system_attr(study._study_id, key, value)
+    storage_of(study).set_study_system_attr(study_id(study), key, value)
 
 
 def study_system_attrs(study: optuna.Study) -> dict[str, Any]:
-    return study._storage.get_study_system_attrs(study._study_id)
+    return storage_of(study).get_study_system_attrs(study_id(study))
 
 
 def rdb_tables() -> SimpleNamespace:

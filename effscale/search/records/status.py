@@ -17,8 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from effscale.search.records.schema import COMPARE_ATTR, RESULT_ATTR
 
-COMPARISON_STATUSES = ("completed", "running", "incomplete")
-UNKNOWN = "unknown"
+UNKNOWN = "unknown"  # a study effscale did not make, that runs nothing
 
 
 def is_comparison(user_attrs: dict[str, Any]) -> bool:
