@@ -136,9 +136,10 @@ def stored_settings(study: str, storage: str | None) -> dict[str, Any]:
     from optuna.trial import TrialState
 
     from effscale.search.records.queries import load_search_study
+    from effscale.search.records.schema import CONFIG_ATTR
 
     found = load_search_study(storage, study)
-    config = found.user_attrs.get("effscale") or {}
+    config = found.user_attrs.get(CONFIG_ATTR) or {}
     if "settings" not in config:
         raise UsageError(f"study {study!r} was not made by this effscale's search (no stored settings); "
                          "re-run the search with `effscale search`")
@@ -205,7 +206,7 @@ def _open_database(plan: SearchPlan, resources: Any) -> SearchSession:
     existing = open_search_study(storage, plan.study_name, plan.identity)
     record = store.get_search(plan.study_name)
     if existing is not None and record is not None and record.status == "running" and driver_alive(
-        storage, existing._study_id, record.heartbeat_at
+        existing, record.heartbeat_at
     ):
         raise UsageError(
             f"search {plan.study_name!r} is already running (its driver beat "
@@ -242,7 +243,7 @@ def start_study(session: SearchSession) -> None:
     if session.record is None:
         session.store.create_search(plan.study_name, config=config, status="running")
     session.store.set_status(plan.study_name, "running")
-    claim_driver(session.storage, session.study._study_id)
+    claim_driver(session.study)
     session.reaped = reap_orphans(session.study)
     session.log_path = search_log_path(plan.study_name)
 

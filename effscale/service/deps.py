@@ -1,4 +1,9 @@
-"""The service's shared state (storage, store, launcher, token) and the routes' dependencies."""
+"""The service's shared state (storage, store, launcher, token) and the routes' dependencies.
+
+Every read opens the database read-only (`open_storage(read_only=True)`, `ProjectStore(read_only=True)`):
+serving a database never creates or migrates a table, nor a SQLite file that is not there yet
+(it reads as empty until a search writes it). Cancelling a search writes its flag, through
+`ServiceState.writer`."""
 
 from __future__ import annotations
 
@@ -13,7 +18,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from optuna.trial import FrozenTrial
 
 from effscale.errors import UsageError
+from effscale.search.records import optuna_access
 from effscale.search.records.schema import COMPARE_ATTR
+from effscale.search.records.status import is_comparison
 from effscale.service.policy import TOKEN_ENV, LaunchPolicy
 from effscale.storage import ProjectStore, SearchRecord, open_storage, redact_url
 
@@ -35,7 +42,7 @@ class ServiceState:
     ray_address: str | None
     launcher: Any
     policy: LaunchPolicy = field(default_factory=LaunchPolicy)
-    _storage: optuna.storages.BaseStorage | None = None
+    _optuna: optuna.storages.BaseStorage | None = None
     _store: ProjectStore | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -44,23 +51,32 @@ class ServiceState:
         return redact_url(self.storage_url)
 
     def storage(self) -> optuna.storages.BaseStorage:
-        """Optuna's storage, opened on first use (`UsageError` when the database is unreachable)."""
+        """Optuna's storage, opened read-only on first use (`UsageError` when the database is
+        unreachable). Until Optuna's tables exist it is an empty one, opened again on each call."""
         with self._lock:
-            if self._storage is None:
-                self._storage = open_storage(self.storage_url)
-            return self._storage
+            if self._optuna is not None:
+                return self._optuna
+            storage = open_storage(self.storage_url, read_only=True)
+            if isinstance(storage, optuna.storages.RDBStorage):
+                self._optuna = storage
+            return storage
 
     def store(self) -> ProjectStore:
+        """effscale's tables, read-only (they are looked for again until found)."""
         with self._lock:
             if self._store is None:
-                self._store = ProjectStore(self.storage_url)
+                self._store = ProjectStore(self.storage_url, read_only=True)
             return self._store
+
+    def writer(self) -> ProjectStore:
+        """effscale's tables for a write (a cancel request); creates or migrates them if needed."""
+        return ProjectStore(self.storage_url)
 
     # -- reads --------------------------------------------------------------------------
 
     def study_names(self) -> list[str]:
         """The searches: every study but the comparisons (`comparisons`), then searches not yet a study."""
-        names = [s.study_name for s in self.storage().get_all_studies() if not _is_comparison(s.user_attrs)]
+        names = [s.study_name for s in self.storage().get_all_studies() if not is_comparison(s.user_attrs)]
         for record in self.store().list_searches():
             if record.study_name not in names:
                 names.append(record.study_name)
@@ -70,10 +86,7 @@ class ServiceState:
         return names
 
     def study_id(self, name: str) -> int | None:
-        try:
-            return self.storage().get_study_id_from_name(name)
-        except KeyError:
-            return None
+        return optuna_access.study_id_by_name(self.storage(), name)
 
     def find(self, name: str) -> int | None:
         """The Optuna study id of ``name`` (None while a launched search has written nothing);
@@ -113,8 +126,9 @@ class ServiceState:
             identity = study.user_attrs.get(COMPARE_ATTR)
             if not isinstance(identity, dict) or (search is not None and identity.get("search") != search):
                 continue
-            trials = storage.get_all_trials(study._study_id, deepcopy=False)
-            found.append(ComparisonData(study.study_name, study._study_id, study.user_attrs, trials))
+            study_id = optuna_access.study_id(study)
+            trials = storage.get_all_trials(study_id, deepcopy=False)
+            found.append(ComparisonData(study.study_name, study_id, study.user_attrs, trials))
         return found
 
     def load_comparison(self, name: str) -> "ComparisonData":
@@ -122,7 +136,7 @@ class ServiceState:
         storage = self.storage()
         study_id = self.study_id(name)
         attrs = storage.get_study_user_attrs(study_id) if study_id is not None else {}
-        if not _is_comparison(attrs):
+        if not is_comparison(attrs):
             raise StudyNotFound(name)
         return ComparisonData(name, study_id, attrs, storage.get_all_trials(study_id, deepcopy=False))
 
@@ -145,10 +159,6 @@ class ComparisonData:
     study_id: int
     user_attrs: dict[str, Any]  # the identity (`COMPARE_ATTR`) and, once done, the result
     trials: list[FrozenTrial]
-
-
-def _is_comparison(user_attrs: dict[str, Any]) -> bool:
-    return isinstance(user_attrs.get(COMPARE_ATTR), dict)
 
 
 def get_state(request: Request) -> ServiceState:

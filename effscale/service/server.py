@@ -93,7 +93,7 @@ def serve(
 
         app = create_app(resolve_storage(storage_url), ray_address=ray_address, state_dir=state_dir, data_root=root,
                          allow_user_baselines=allow_user_baselines)
-        open_storage(app.state.effscale.storage_url)  # reach the database now, not on a request
+        open_storage(app.state.effscale.storage_url, read_only=True)  # reach the database now, not on a request
     except BaseException:
         sock.close()
         raise

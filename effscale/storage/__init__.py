@@ -19,6 +19,7 @@ _EXPORTS = {
     "open_storage": "effscale.storage.engine",
     "redact_url": "effscale.storage.engine",
     "require_existing": "effscale.storage.engine",
+    "sqlite_file_missing": "effscale.storage.engine",
     "validate_url": "effscale.storage.engine",
     "STATUSES": "effscale.storage.store",
     "TERMINAL_STATUSES": "effscale.storage.store",

@@ -24,7 +24,22 @@ from typing import Any
 from effscale._settings import check_settings, number, path, setting, text, whole
 from effscale.errors import UsageError
 from effscale.models.specs import STEMS
-from effscale.search.records.schema import COMPARE_ATTR, RESULT_ATTR
+from effscale.search.records.schema import (
+    ARCH_ID_ATTR,
+    ARM_ATTR,
+    COMPARE_ATTR,
+    CONFIRMATION_ATTR,
+    FAIL_KIND_ATTR,
+    FINAL_FAIL_KINDS,
+    FLOPS_ATTR,
+    FLOPS_RATIO_ATTR,
+    LABEL_ATTR,
+    PARAMS_ATTR,
+    PHI_ATTR,
+    RATIO_ATTR,
+    REPEAT_ATTR,
+    RESULT_ATTR,
+)
 from effscale.storage.url import storage_setting
 
 _WHAT, _RUN = "what to compare", "execution and storage"
@@ -255,12 +270,12 @@ class CompareSchedule:
 
         values: dict[tuple[str, int], dict[int, float]] = {}
         for t in self.study.get_trials(deepcopy=False):
-            key = (t.user_attrs.get("arm"), t.user_attrs.get("phi"))
+            key = (t.user_attrs.get(ARM_ATTR), t.user_attrs.get(PHI_ATTR))
             if t.state == TrialState.COMPLETE and t.value is not None:
-                values.setdefault(key, {}).setdefault(int(t.user_attrs.get("repeat", 0)), float(t.value))
-            elif t.state == TrialState.FAIL and t.user_attrs.get("fail_kind") == "error":
+                values.setdefault(key, {}).setdefault(int(t.user_attrs.get(REPEAT_ATTR, 0)), float(t.value))
+            elif t.state == TrialState.FAIL and t.user_attrs.get(FAIL_KIND_ATTR) in FINAL_FAIL_KINDS:
                 values.setdefault(key, {})
-                values[key].setdefault(-1 - int(t.user_attrs.get("repeat", 0)), float("nan"))  # final: not again
+                values[key].setdefault(-1 - int(t.user_attrs.get(REPEAT_ATTR, 0)), float("nan"))  # final: not again
         return values
 
     def next_batch(self) -> list[Any]:
@@ -273,9 +288,9 @@ class CompareSchedule:
         from effscale.search.execution.runner import TrialSpec
 
         recipe = self.context.recipe
-        attrs = {"arm": arm.name, "phi": phi, "flops": arm.flops, "params": arm.params, "ratio": arm.ratio,
-                 "flops_ratio": arm.flops_ratio, "arch_id": arm.arch_id, "confirmation": False,
-                 "label": f"{arm.name} at phi={phi}"}
+        attrs = {ARM_ATTR: arm.name, PHI_ATTR: phi, FLOPS_ATTR: arm.flops, PARAMS_ATTR: arm.params,
+                 RATIO_ATTR: arm.ratio, FLOPS_RATIO_ATTR: arm.flops_ratio, ARCH_ID_ATTR: arm.arch_id,
+                 CONFIRMATION_ATTR: False, LABEL_ATTR: f"{arm.name} at phi={phi}"}
         return TrialSpec(
             key=(arm.name, phi), repeat=repeat, seed=trial_seed(recipe.seed, repeat),
             params={"phi": phi, "depth": arm.depth, "width": arm.width, "resolution": arm.resolution}, attrs=attrs,
