@@ -19,7 +19,7 @@ import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 T = TypeVar("T")
 
@@ -56,13 +56,27 @@ def cache_versions(code: tuple[str, ...] = ("models",)) -> dict[str, str]:
     return dict(_VERSIONS[code])
 
 
+def write_atomic(path: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """``write(file)`` into a temporary file, then renamed over ``path`` (`os.replace`, atomic on
+    POSIX and Windows): a concurrent reader never sees half a file, and concurrent writers never
+    interleave bytes. A directory that cannot be written only costs the next reader the work."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
 class DiskCache:
     """One kind of measurement on disk: a JSON file per key under ``cache_root()/kind``.
 
-    Why a file per key: each write is a whole file written to a temporary name and renamed over
-    the target (`os.replace`, atomic on POSIX and Windows), so concurrent writers (two searches, or
-    Ray workers) never interleave bytes and readers never see half a file; the last writer wins, with
-    the same value. No lock, no database to corrupt as a whole: a damaged file is one miss, rewritten
+    Why a file per key: each write is a whole file (`write_atomic`), so concurrent writers (two
+    searches, or Ray workers) never interleave bytes and readers never see half a file; the last
+    writer wins, with the same value. No lock, no database to corrupt as a whole: a damaged file is one miss, rewritten
     by the next measurement. The file repeats its full key, so a hash collision or a file copied
     between keys is also a miss. An unwritable cache directory only costs the speed-up.
     """
@@ -86,14 +100,8 @@ class DiskCache:
 
     def put(self, key: Any, value: Any) -> None:
         path, text = self._locate(key)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps({"key": text, "value": value}))
-            os.replace(tmp, path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
+        document = json.dumps({"key": text, "value": value}).encode()
+        write_atomic(path, lambda f: f.write(document))
 
     def path(self, key: Any) -> Path:
         return self._locate(key)[0]
