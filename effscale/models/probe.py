@@ -156,6 +156,15 @@ def spatial_areas(model: nn.Module, resolution: int) -> Areas:
 # the split rule and the fit
 
 
+def _on_side(value: int, side: int | None, areas: tuple[int | None, int | None]) -> Term | None:
+    """One reading as a term on ``side`` (None: a constant): k = the reading / that area, or None
+    where the area does not divide it."""
+    if side is None:
+        return None, value
+    area = areas[side]
+    return (side, value // area) if area and value % area == 0 else None
+
+
 def split(value: int, checked: int, areas: tuple[int | None, int | None],
           checked_areas: tuple[int | None, int | None]) -> Term | None:
     """One reading at the fit size (``value``, the module's ``areas``) and at the check size as a
@@ -164,25 +173,14 @@ def split(value: int, checked: int, areas: tuple[int | None, int | None],
     if value == checked:
         return None, value
     for side in (1, 0):
-        area, moved = areas[side], checked_areas[side]
-        if area and moved and value % area == 0 and value // area * moved == checked:
-            return side, value // area
+        term, moved = _on_side(value, side, areas), checked_areas[side]
+        if term is not None and moved and term[1] * moved == checked:
+            return term
     return None
 
 
-def _known_sides(readings: Readings, sides: Mapping[Key, int | None], areas: Areas) -> dict[Key, Term] | None:
-    """The terms of one reading, each on the side a fit of the same geometry found; None if the
-    readings or their divisibility do not match it."""
-    if readings.keys() != sides.keys():
-        return None
-    terms: dict[Key, Term] = {}
-    for key, value in readings.items():
-        side = sides[key]
-        area = None if side is None else areas.get(key[1], _NO_AREAS)[side]
-        if side is not None and not (area and value % area == 0):
-            return None
-        terms[key] = (side, value if side is None else value // area)  # type: ignore[operator]
-    return terms
+def _every(terms: dict[Key, Term | None]) -> dict[Key, Term] | None:
+    return None if None in terms.values() else terms  # type: ignore[return-value]
 
 
 def fit(
@@ -190,7 +188,8 @@ def fit(
     *, sides: Mapping[Key, int | None] | None = None,
 ) -> dict[Key, Term] | None:
     """``model``'s terms: each reading at ``fit_at`` and at ``2 * fit_at + 1`` split by `split`;
-    None if a reading does not split. ``sides`` (from a fit of the same geometry) reads once.
+    None if a reading does not split. Given ``sides`` (from a fit of the same geometry), one
+    reading at ``fit_at`` is enough where its readings and their divisibility match them.
 
     ``areas_at(r)`` gives every module's areas at ``r``; both sizes' are read first, so a network
     that cannot run at one fails before any reading.
@@ -198,20 +197,16 @@ def fit(
     checked_at = 2 * fit_at + 1
     areas, moved = areas_at(fit_at), areas_at(checked_at)
     readings = read(model, fit_at)
-    known = _known_sides(readings, sides, areas) if sides is not None else None
-    if known is not None:
-        return known
+    if sides is not None and readings.keys() == sides.keys():
+        known = _every({key: _on_side(value, sides[key], areas.get(key[1], _NO_AREAS))
+                        for key, value in readings.items()})
+        if known is not None:
+            return known
     checked = read(model, checked_at)
     if checked.keys() != readings.keys():
         return None
-    terms: dict[Key, Term] = {}
-    for key, value in readings.items():
-        name = key[1]
-        term = split(value, checked[key], areas.get(name, _NO_AREAS), moved.get(name, _NO_AREAS))
-        if term is None:
-            return None
-        terms[key] = term
-    return terms
+    return _every({key: split(value, checked[key], areas.get(key[1], _NO_AREAS), moved.get(key[1], _NO_AREAS))
+                   for key, value in readings.items()})
 
 
 @dataclass(frozen=True)

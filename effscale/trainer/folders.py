@@ -12,8 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,22 +70,15 @@ def _class_dirs(spec: str, root: Path) -> dict[str, list[Path]]:
     return out
 
 
-def _decode(path: Path, size: int) -> np.ndarray:
+@contextmanager
+def _image(path: Path) -> Iterator[Any]:
+    """Pillow's image at ``path``; whatever it cannot read, then or while used, a `UsageError`
+    that names the file and what to do."""
     from PIL import Image, UnidentifiedImageError
 
-    global _DECODED
     try:
         with Image.open(path) as im:
-            # draft() lets JPEG decode straight to a smaller scale: most of the decode time saved.
-            im.draft("RGB", (size, size))
-            im = im.convert("RGB")
-            w, h = im.size
-            s = min(w, h)
-            left, top = (w - s) // 2, (h - s) // 2
-            im = im.crop((left, top, left + s, top + s))
-            if s != size:
-                im = im.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
-            arr = np.asarray(im, dtype=np.uint8)
+            yield im
     except UnidentifiedImageError:
         raise UsageError(f"corrupt image {path}: cannot identify image file; remove or replace it") from None
     except Image.DecompressionBombError:
@@ -90,22 +86,30 @@ def _decode(path: Path, size: int) -> np.ndarray:
     except (OSError, SyntaxError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UsageError(f"corrupt image {path}: {reason}; remove or replace it") from None
+
+
+def _decode(path: Path, size: int) -> np.ndarray:
+    from PIL import Image
+
+    global _DECODED
+    with _image(path) as im:
+        # draft() lets JPEG decode straight to a smaller scale: most of the decode time saved.
+        im.draft("RGB", (size, size))
+        im = im.convert("RGB")
+        w, h = im.size
+        s = min(w, h)
+        left, top = (w - s) // 2, (h - s) // 2
+        im = im.crop((left, top, left + s, top + s))
+        if s != size:
+            im = im.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
+        arr = np.asarray(im, dtype=np.uint8)
     _DECODED += 1
     return arr
 
 
 def _image_short_side(path: Path) -> int:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:  # reads the header only
-            return min(im.size)
-    except UnidentifiedImageError:
-        raise UsageError(f"corrupt image {path}: cannot identify image file; remove or replace it") from None
-    except Image.DecompressionBombError:
-        raise UsageError(f"image {path} is too large to decode safely (Pillow's limit); downscale it") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise UsageError(f"corrupt image {path}: {exc}; remove or replace it") from None
+    with _image(path) as im:  # reads the header only
+        return min(im.size)
 
 
 def read_folder(spec: str, arg: str, cache_dir: Path | None, max_resolution: int | None) -> Raw:
