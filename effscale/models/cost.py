@@ -88,8 +88,10 @@ class _Trace:
     by_module: dict[str, int]
 
 
-def _fvcore_trace(model: nn.Module, resolution: int) -> _Trace:
+def _fvcore_trace(model: nn.Module, resolution: int, analysis: type | None = None) -> _Trace:
     """The one place fvcore runs: eval mode, batch 1, a 3xRxR input, quiet; training mode restored.
+    ``analysis`` is fvcore's ``FlopCountAnalysis`` unless another of its analyses is given (they
+    share the interface: ``ActivationCountAnalysis`` counts what each module outputs).
 
     fvcore logs every operator it skips (SiLU, sigmoid, mul...) and the JIT tracer warns about
     Python control flow; neither says anything about our FLOPs, so both are silenced here. It runs
@@ -107,10 +109,10 @@ def _fvcore_trace(model: nn.Module, resolution: int) -> _Trace:
     try:
         with probe.eval_mode(model), one_thread, warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            analysis = FlopCountAnalysis(model, torch.zeros(1, 3, resolution, resolution))
-            analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
+            counted = (analysis or FlopCountAnalysis)(model, torch.zeros(1, 3, resolution, resolution))
+            counted.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
             # total() runs the trace; by_module() reads the same cached result.
-            return _Trace(int(analysis.total()), dict(analysis.by_module()))
+            return _Trace(int(counted.total()), dict(counted.by_module()))
     finally:
         fv_logger.setLevel(level)
 
