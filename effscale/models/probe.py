@@ -19,6 +19,16 @@ operators and strides, not of channel counts, so a geometry that passed the two-
 read at r alone for the other widths.
 
 All of it lives in one cache under one lock (`LOCK`), emptied by `clear_probes`.
+
+A measure is a name and a reading function; composing is one call::
+
+    FLOPS = Measure("flops", lambda model, r: {("flops", name, 0): n for name, n in ...})
+    composed = compose_spec(FLOPS, baseline, depth=1.2, width=1.1, num_classes=10, resolution=240,
+                            fit_at=2 * baseline.min_resolution)  # None: not area-linear
+    composed.total("flops"), composed.largest("output")
+
+(`effscale.models.cost.FLOPS` and `effscale.trainer.activations.ACTIVATIONS` are the two today.)
+A whole network, any baseline, is fitted with `fit_network` and kept by `memo`.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+
 import torch
 from torch import nn
 
