@@ -227,17 +227,17 @@ class Composed:
 
     readings: tuple[tuple[str, int, int], ...]
 
+    @classmethod
+    def each_once(cls, readings: Readings) -> Composed:
+        """A network's own readings, each module counted once (a direct measurement)."""
+        return cls(tuple((kind, 1, value) for (kind, _, _), value in readings.items()))
+
     def total(self, kind: str) -> int:
         return sum(times * value for k, times, value in self.readings if k == kind)
 
     def largest(self, kind: str) -> int:
         """The largest ``kind`` reading of a module the network has (0 if none)."""
         return max((value for k, times, value in self.readings if k == kind and times), default=0)
-
-
-def composed(readings: Readings) -> Composed:
-    """A network's own readings (each module once), as `Composed`."""
-    return Composed(tuple((kind, 1, value) for (kind, _, _), value in readings.items()))
 
 
 @dataclass(frozen=True)

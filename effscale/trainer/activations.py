@@ -81,7 +81,7 @@ def direct_activations(
             raise
         model = base.build(depth, width, num_classes)
         readings = _readings(model, resolution, torch.device("cpu"))
-    return _count(probe.composed(readings))
+    return _count(probe.Composed.each_once(readings))
 
 
 def _composed_count(
