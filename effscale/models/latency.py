@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from effscale.errors import UsageError
-from effscale.models.cost import DiskCache
+from effscale.models.diskcache import DiskCache
 from effscale.models.registry import Baseline, SpecBaseline, get_baseline
 from effscale.models.scaling import check_resolution
 

@@ -39,6 +39,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -63,7 +64,7 @@ class Measure:
 
 
 LOCK = threading.Lock()  # guards every cache below (and the cost module's own counters)
-_FITS: dict[tuple, "Fitted | None"] = {}
+_FITS: dict[tuple, Any] = {}  # fits, and other per-network readings kept by `memo`
 _SIDES: dict[tuple, dict[Key, int | None]] = {}  # by (measure, geometry, fit size): what passed
 _AREAS: dict[tuple[str, int], Areas] = {}  # by (geometry, resolution)
 _SHAPE_MODELS: dict[str, nn.Module] = {}  # a meta model per geometry
@@ -258,8 +259,10 @@ class Fitted:
         ))
 
 
-def memo(key: tuple, make: Callable[[], Fitted | None]) -> Fitted | None:
-    """``make()``'s fit, once per ``key`` in this process (None too: not area-linear)."""
+def memo(key: tuple, make: Callable[[], Any]) -> Any:
+    """``make()``'s value, once per ``key`` in this process (None too: a fit that is not
+    area-linear). Any per-network reading may be kept here (the regime's last feature map is):
+    `clear_probes` forgets them all."""
     with LOCK:
         if key in _FITS:
             return _FITS[key]
