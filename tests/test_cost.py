@@ -10,10 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from torch import nn
 
 from effscale.errors import UsageError
-from effscale.models import FLOPS_CONVENTION, build_model, measure_cost
+from effscale.models import FLOPS_CONVENTION, build_model, get_baseline, measure_cost
 from effscale.models import cost as cost_module
 from effscale.models import diskcache
 from effscale.models.cost import clear_cost_cache, cost_cache_info, count_flops, count_params, flops_convention
@@ -91,6 +92,32 @@ def test_fvcore_stays_quiet(
 def test_resolution_below_total_stride_is_refused(resolution: int) -> None:
     with pytest.raises(UsageError, match=f"resolution={resolution}"):
         measure_cost("efficientnet_b0", resolution)
+
+
+def _fvcore(analysis: type, model: nn.Module, resolution: int) -> int:
+    """fvcore's own count, run as its documentation runs it: the reference composed counts are pinned to."""
+    with torch.no_grad():
+        counted = analysis(model.eval(), torch.zeros(1, 3, resolution, resolution))
+        counted.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
+        return int(counted.total())
+
+
+@pytest.mark.parametrize("name", ["efficientnet_b0", "resnet18", "resnet50", "mobilenet_v1", "mobilenet_v2",
+                                  "resnet20_cifar"])
+def test_composed_activations_equal_fvcores_whole_network_count(name: str) -> None:
+    # Dollar et al.'s cost: fvcore's ActivationCountAnalysis of the network actually built, composed
+    # per block from the probe like the FLOPs, and equal to a whole-network count at every setting.
+    from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis
+
+    clear_cost_cache()
+    base = get_baseline(name)
+    for depth, width, resolution in ((1.0, 1.0, base.base_resolution), (1.3, 1.2, 2 * base.min_resolution + 3)):
+        model = build_model(name, depth=depth, width=width, num_classes=10)
+        cost = measure_cost(name, resolution, depth=depth, width=width, num_classes=10)
+        assert cost.activations == _fvcore(ActivationCountAnalysis, model, resolution)
+        assert cost.flops == _fvcore(FlopCountAnalysis, model, resolution)
+    if name == "efficientnet_b0":  # the figure PAPER.md quotes from Dollar et al.: about 6.7M at 224
+        assert measure_cost(name, 224).activations == pytest.approx(6.7e6, rel=0.01)
 
 
 @pytest.mark.parametrize("name", ["efficientnet_b0", "resnet18", "resnet50", "mobilenet_v1", "mobilenet_v2", "tiny"])
@@ -255,13 +282,13 @@ def test_a_corrupt_cache_file_is_ignored_and_rewritten() -> None:
     clear_cost_cache()
     right = measure_cost("tiny", 40, num_classes=10)
     path = _cost_file("tiny", 40)
-    assert json.loads(path.read_text())["value"] == {"params": right.params, "flops": right.flops}
+    assert json.loads(path.read_text())["value"] == {"params": right.params, "flops": right.flops, "activations": right.activations}
     for damage in ('{"key": "something else", "value": {"params": 1, "flops": 2}}', "{not json", ""):
         path.write_text(damage)
         clear_cost_cache()
         assert measure_cost("tiny", 40, num_classes=10) == right
         assert cost_cache_info()["disk_hits"] == 0 and cost_cache_info()["traces"] > 0
-        assert json.loads(path.read_text())["value"] == {"params": right.params, "flops": right.flops}
+        assert json.loads(path.read_text())["value"] == {"params": right.params, "flops": right.flops, "activations": right.activations}
 
 
 def test_another_torch_fvcore_or_effscale_version_misses(monkeypatch: pytest.MonkeyPatch) -> None:

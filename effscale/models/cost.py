@@ -1,9 +1,16 @@
-"""Measured cost: parameters and FLOPs of the network actually built, counted by fvcore.
+"""Measured cost: parameters, FLOPs and activations of the network actually built, counted by fvcore.
 
 FLOPs convention (the only place it is defined): fvcore ``FlopCountAnalysis(...).total()`` for the
 model in eval mode, batch 1, a square 3-channel input. One fused multiply-add counts as one flop
 (so "FLOPs" here are the paper's multiply-adds), and BatchNorm, pooling and the rest are counted
 as fvcore counts them; element-wise activations fvcore does not count.
+
+Activations convention (Dollár, Singh and Girshick 2021, "Fast and Accurate Model Scaling": the
+size of every convolution's output, which predicts runtime on accelerators better than FLOPs):
+fvcore ``ActivationCountAnalysis(...).total()`` under the same eval mode, batch 1 and input, i.e.
+the elements every convolution and linear layer outputs. Both are counted in one JIT trace
+(`_CostAnalysis`: fvcore's own handles for each, side by side), so asking for activations costs
+no trace more than FLOPs did.
 
 Measurements are cached by architecture signature: many (d, w, r) settings build the same network
 after rounding (for B0 every depth in (1.0, 1.25] builds the same 23 blocks), and a search grid
@@ -12,7 +19,8 @@ hits the same few networks again and again.
 Resolution is the other axis a grid sweeps, and a trace is slow next to a lookup. Every flop
 fvcore counts in the block library is, per module, a whole multiple of that module's spatial area
 (convolutions: output area; BatchNorm and pooling: input area) or a constant (linear layers,
-SE's 1x1 convs on pooled features), so FLOPs are one measure (`FLOPS`) on `effscale.models.probe`:
+SE's 1x1 convs on pooled features), and so is every activation; both are one measure (`COST`) on
+`effscale.models.probe`:
 a spec baseline's count is composed from a two-blocks-per-stage probe traced at twice the total
 stride (and once per geometry at 2x+1 that, to check the split); any other baseline's whole network
 is fitted the same way; an architecture that fails the check, or a user network that cannot run
@@ -30,8 +38,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import warnings
+from collections import Counter
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -43,6 +53,8 @@ from effscale.models.registry import Baseline, SpecBaseline, get_baseline
 from effscale.models.scaling import check_resolution
 
 FLOPS_CONVENTION = "fvcore total, eval mode, batch 1, 3xRxR input; 1 multiply-add = 1 flop"
+ACTIVATIONS_CONVENTION = "fvcore ActivationCountAnalysis total (every convolution's and linear layer's output elements)"
+KINDS = ("flops", "activations")  # what one trace counts, per module
 
 
 def flops_convention(num_classes: int | None) -> str:
@@ -71,6 +83,7 @@ class Cost:
     arch_id: str  # equal ids: the same network at the same resolution
     num_classes: int | None = 1000  # the classifier head measured; None: a given module's own
     flops_convention: str = FLOPS_CONVENTION
+    activations: int = 0  # fvcore's activation count (`ACTIVATIONS_CONVENTION`), same trace as the FLOPs
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -82,24 +95,48 @@ def count_params(model: nn.Module) -> int:
 
 @dataclass(frozen=True)
 class _Trace:
-    """One fvcore trace: the total and the count per module (each module includes its children)."""
+    """One fvcore trace: per kind (`KINDS`), the total and the count per module (each module
+    includes its children)."""
 
-    total: int
-    by_module: dict[str, int]
+    totals: dict[str, int]
+    by_module: dict[str, dict[str, int]]
+
+    @property
+    def total(self) -> int:
+        """The FLOPs (what most callers ask a trace for)."""
+        return self.totals["flops"]
 
 
-def _fvcore_trace(model: nn.Module, resolution: int, analysis: type | None = None) -> _Trace:
+def _cost_analysis(model: nn.Module, inputs: torch.Tensor) -> Any:
+    """fvcore's FLOP and activation handles side by side on one JIT trace: each operator's count
+    comes back as a Counter with one entry per kind, so `FlopCountAnalysis` and
+    `ActivationCountAnalysis` are reproduced exactly, per module, from a single trace."""
+    from fvcore.nn.activation_count import _DEFAULT_SUPPORTED_OPS as ACTIVATION_OPS
+    from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS as FLOP_OPS
+    from fvcore.nn.jit_analysis import JitModelAnalysis
+
+    def both(op: str) -> Any:
+        def handle(inputs: Any, outputs: Any) -> Counter:
+            counts: Counter = Counter()
+            for kind, handles in (("flops", FLOP_OPS), ("activations", ACTIVATION_OPS)):
+                if handles.get(op) is not None:
+                    counted = handles[op](inputs, outputs)
+                    counts[kind] += sum(counted.values()) if isinstance(counted, Counter) else counted
+            return counts
+        return handle
+
+    analysis = JitModelAnalysis(model, inputs)
+    return analysis.set_op_handle(**{op: both(op) for op in {*FLOP_OPS, *ACTIVATION_OPS}})
+
+
+def _fvcore_trace(model: nn.Module, resolution: int) -> _Trace:
     """The one place fvcore runs: eval mode, batch 1, a 3xRxR input, quiet; training mode restored.
-    ``analysis`` is fvcore's ``FlopCountAnalysis`` unless another of its analyses is given (they
-    share the interface: ``ActivationCountAnalysis`` counts what each module outputs).
 
     fvcore logs every operator it skips (SiLU, sigmoid, mul...) and the JIT tracer warns about
-    Python control flow; neither says anything about our FLOPs, so both are silenced here. It runs
-    on one intra-op thread: a batch-1 trace at 64 px is hundreds of tiny operators that a second
-    thread cannot speed up, and on a shared machine every one of them then waits for a busy core.
+    Python control flow; neither says anything about our counts, so both are silenced here. It
+    runs on one intra-op thread: a batch-1 trace at 64 px is hundreds of tiny operators that a
+    second thread cannot speed up, and on a shared machine every one of them then waits for a busy core.
     """
-    from fvcore.nn import FlopCountAnalysis
-
     with probe.LOCK:
         _STATS["traces"] += 1
     fv_logger = logging.getLogger("fvcore")
@@ -109,26 +146,29 @@ def _fvcore_trace(model: nn.Module, resolution: int, analysis: type | None = Non
     try:
         with probe.eval_mode(model), one_thread, warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            counted = (analysis or FlopCountAnalysis)(model, torch.zeros(1, 3, resolution, resolution))
+            counted = _cost_analysis(model, torch.zeros(1, 3, resolution, resolution))
             counted.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
-            # total() runs the trace; by_module() reads the same cached result.
-            return _Trace(int(counted.total()), dict(counted.by_module()))
+            per_module = counted.by_module_and_operator()  # runs the trace
+            by_module = {kind: {name: int(c.get(kind, 0)) for name, c in per_module.items()} for kind in KINDS}
+            return _Trace({kind: by_module[kind].get("", 0) for kind in KINDS}, by_module)
     finally:
         fv_logger.setLevel(level)
 
 
 def count_flops(model: nn.Module, resolution: int) -> int:
     """fvcore FLOPs of ``model`` at ``resolution`` under `FLOPS_CONVENTION`; fvcore stays quiet."""
-    return _fvcore_trace(model, resolution).total
+    return _fvcore_trace(model, resolution).totals["flops"]
 
 
-def _flops_readings(model: nn.Module, trace: _Trace) -> probe.Readings:
-    """The probe's readings of one trace: the flops each module does itself, and its parameters."""
-    own = probe.own_counts(model, trace.by_module)
-    return {("flops", name, 0): flops for name, flops in own.items()} | probe.own_params(model)
+def _readings(model: nn.Module, trace: _Trace) -> probe.Readings:
+    """The probe's readings of one trace: what each module counts itself, per kind, and its parameters."""
+    readings: probe.Readings = {}
+    for kind in KINDS:
+        readings |= {(kind, name, 0): n for name, n in probe.own_counts(model, trace.by_module[kind]).items()}
+    return readings | probe.own_params(model)
 
 
-FLOPS = probe.Measure("flops", lambda model, resolution: _flops_readings(model, _fvcore_trace(model, resolution)))
+COST = probe.Measure("cost", lambda model, resolution: _readings(model, _fvcore_trace(model, resolution)))
 
 
 def arch_id(signature: tuple, resolution: int) -> str:
@@ -155,7 +195,9 @@ def measure_cost(
         resolution = check_resolution(resolution)
         model = model_or_baseline
         layout = tuple((n, tuple(p.shape)) for n, p in model.named_parameters())
-        return Cost(count_params(model), count_flops(model, resolution), resolution, arch_id(layout, resolution), None)
+        trace = _fvcore_trace(model, resolution)
+        return Cost(count_params(model), trace.totals["flops"], resolution, arch_id(layout, resolution), None,
+                    activations=trace.totals["activations"])
 
     baseline = get_baseline(model_or_baseline)
     resolution = check_resolution(resolution, baseline.min_resolution)
@@ -163,12 +205,12 @@ def measure_cost(
         raise UsageError(f"num_classes={num_classes} must be >= 1")
     signature = baseline.signature(depth, width)
 
-    def cost(params: int, flops: int) -> Cost:
-        return Cost(params, flops, resolution, arch_id(signature, resolution), num_classes, flops_convention(num_classes))
+    def cost(counts: _Counts) -> Cost:
+        return Cost(counts.params, counts.flops, resolution, arch_id(signature, resolution), num_classes,
+                    flops_convention(num_classes), activations=counts.activations)
 
     if not use_cache:
-        model = baseline.build(depth, width, num_classes)
-        return cost(count_params(model), count_flops(model, resolution))
+        return cost(_traced(baseline.build(depth, width, num_classes), resolution))
     key = (signature, resolution, num_classes)
     with probe.LOCK:
         cached = _CACHE.get(key)
@@ -177,55 +219,67 @@ def measure_cost(
         return cached
     # Only spec baselines go to disk: a user function's signature is its parameter layout, which
     # an edit to its forward() would not change.
-    (params, flops), from_disk = _COST_DISK.cached(
+    counts, from_disk = _COST_DISK.cached(
         key, lambda: _measure(baseline, signature, depth, width, num_classes, resolution),
-        load=lambda stored: (int(stored["params"]), int(stored["flops"])),
-        dump=lambda measured: {"params": measured[0], "flops": measured[1]},
+        load=lambda stored: _Counts(int(stored["params"]), int(stored["flops"]), int(stored["activations"])),
+        dump=lambda measured: measured._asdict(),
         enabled=_DISK_CACHE and isinstance(baseline, SpecBaseline),
     )
     with probe.LOCK:
         _STATS["disk_hits"] += from_disk
-        return _CACHE.setdefault(key, cost(params, flops))
+        return _CACHE.setdefault(key, cost(counts))
+
+
+class _Counts(NamedTuple):
+    params: int
+    flops: int
+    activations: int
+
+
+def _traced(model: nn.Module, resolution: int, trace: _Trace | None = None) -> _Counts:
+    trace = trace or _fvcore_trace(model, resolution)
+    return _Counts(count_params(model), trace.totals["flops"], trace.totals["activations"])
+
+
+def _composed(composed: Any) -> _Counts:
+    return _Counts(composed.total("params"), composed.total("flops"), composed.total("activations"))
 
 
 def _measure(
     baseline: Baseline, signature: tuple, depth: float, width: float, num_classes: int, resolution: int
-) -> tuple[int, int]:
-    """(params, FLOPs) by the cheapest exact path: composed from a probe, rescaled, or traced."""
+) -> _Counts:
+    """(params, FLOPs, activations) by the cheapest exact path: composed from a probe, rescaled, or traced."""
     if _RESCALE_BY_AREA and _COMPOSE_BLOCKS and isinstance(baseline, SpecBaseline):
-        composed = probe.compose_spec(FLOPS, baseline, depth=depth, width=width, num_classes=num_classes,
+        composed = probe.compose_spec(COST, baseline, depth=depth, width=width, num_classes=num_classes,
                                       resolution=resolution, fit_at=2 * baseline.min_resolution)
         if composed is not None:
-            return composed.total("params"), composed.total("flops")
+            return _composed(composed)
     if _RESCALE_BY_AREA:
-        return _flops_by_area(baseline, signature, depth, width, num_classes, resolution)
-    model = baseline.build(depth, width, num_classes)
-    return count_params(model), count_flops(model, resolution)
+        return _by_area(baseline, signature, depth, width, num_classes, resolution)
+    return _traced(baseline.build(depth, width, num_classes), resolution)
 
 
-def _flops_by_area(
+def _by_area(
     baseline: Baseline, signature: tuple, depth: float, width: float, num_classes: int, resolution: int
-) -> tuple[int, int]:
-    """(params, FLOPs) from the whole network's terms, fitted once per architecture; where they are
-    not area-linear, a trace at every resolution (the fit's own trace reused where it was asked)."""
-    traced: dict[int, int] = {}
+) -> _Counts:
+    """The counts from the whole network's terms, fitted once per architecture; where they are not
+    area-linear, a trace at every resolution (the fit's own trace reused where it was asked)."""
+    traced: dict[int, _Trace] = {}
     # The terms do not depend on the size they were read at, so read small (twice the total
     # stride): the trace then costs almost no arithmetic, whatever resolution was asked.
     fitted_at = min(resolution, 2 * baseline.min_resolution)
-    fitted = probe.memo(("network", FLOPS.name, signature, num_classes),
+    fitted = probe.memo(("network", COST.name, signature, num_classes),
                         lambda: _fit_network(baseline, depth, width, num_classes, fitted_at, traced))
     if fitted is not None:
-        composed = fitted.compose(resolution)
-        return composed.total("params"), composed.total("flops")
-    model = baseline.build(depth, width, num_classes)
-    return count_params(model), traced[resolution] if resolution in traced else count_flops(model, resolution)
+        return _composed(fitted.compose(resolution))
+    return _traced(baseline.build(depth, width, num_classes), resolution, traced.get(resolution))
 
 
 def _fit_network(
-    baseline: Baseline, depth: float, width: float, num_classes: int, fitted_at: int, traced: dict[int, int]
+    baseline: Baseline, depth: float, width: float, num_classes: int, fitted_at: int, traced: dict[int, _Trace]
 ) -> probe.Fitted | None:
-    """`probe.fit_network` for any baseline, each trace's total kept in ``traced``; None (trace
-    every resolution) where a user's network cannot be fitted.
+    """`probe.fit_network` for any baseline, each trace kept in ``traced``; None (trace every
+    resolution) where a user's network cannot be fitted.
 
     A user network may not build or run on the meta device, or may run only at some sizes (a
     Linear after a Flatten): rescaling is an optimisation, so it then falls back to direct traces,
@@ -233,15 +287,14 @@ def _fit_network(
     an error from a spec baseline is a bug and is raised.
     """
     def read(model: nn.Module, resolution: int) -> probe.Readings:
-        trace = _fvcore_trace(model, resolution)
-        traced[resolution] = trace.total
-        return _flops_readings(model, trace)
+        traced[resolution] = _fvcore_trace(model, resolution)
+        return _readings(model, traced[resolution])
 
     try:
         model = baseline.build(depth, width, num_classes)
         with torch.device("meta"):
             shape_model = baseline.build(depth, width, num_classes).eval()
-        return probe.fit_network(probe.Measure(FLOPS.name, read), model, shape_model, fitted_at)
+        return probe.fit_network(probe.Measure(COST.name, read), model, shape_model, fitted_at)
     except Exception:
         if isinstance(baseline, SpecBaseline):
             raise

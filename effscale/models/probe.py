@@ -27,7 +27,8 @@ A measure is a name and a reading function; composing is one call::
                             fit_at=2 * baseline.min_resolution)  # None: not area-linear
     composed.total("flops"), composed.largest("output")
 
-(`effscale.models.cost.FLOPS` and `effscale.trainer.activations.ACTIVATIONS` are the two today.)
+(`effscale.models.cost.COST`, FLOPs and fvcore activations from one trace, and
+`effscale.trainer.activations.ACTIVATIONS`, the memory a training step saves, are the two today.)
 A whole network, any baseline, is fitted with `fit_network` and kept by `memo`.
 """
 
