@@ -33,20 +33,22 @@ def cmd_baselines(args: argparse.Namespace) -> int:
 
 
 def cost_settings() -> tuple[type, ...]:
-    from effscale.models.options import CostOptions
+    from effscale.models.options import CostOptions, LatencyOptions
 
-    return (CostOptions,)
+    return (CostOptions, LatencyOptions)
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
     from effscale.models import get_baseline, measure_cost
-    from effscale.models.options import CostOptions
+    from effscale.models.cost import ACTIVATIONS_CONVENTION
+    from effscale.models.options import CostOptions, LatencyOptions
     from effscale.models.regime import measure_regime
     from effscale.models.scaling import formula_ratio
     from effscale.search.planning.report import regime_document
     from effscale.search.planning.ways_out import unplanned_ways_out
 
     o = options(args, CostOptions)  # refuses a bad depth, width or head in one line
+    timing = options(args, LatencyOptions)
     baseline = get_baseline(o.baseline, stem=o.stem)
     resolution = baseline.base_resolution if o.resolution is None else o.resolution
     cost = measure_cost(baseline, resolution, depth=o.depth, width=o.width, num_classes=o.num_classes)
@@ -54,11 +56,15 @@ def cmd_cost(args: argparse.Namespace) -> int:
     regime = measure_regime(baseline, resolution, depth=o.depth, width=o.width, num_classes=o.num_classes)
     ways = unplanned_ways_out(baseline, resolution, num_classes=o.num_classes) if regime.degenerate else []
     described = baseline.describe(o.depth, o.width)
+    latency = timing.measure(baseline, resolution, depth=o.depth, width=o.width, num_classes=o.num_classes) \
+        if o.latency else None
     document = {
         "baseline": baseline.name, "stem": baseline.stem, "depth": o.depth, "width": o.width, "resolution": resolution,
-        "num_classes": o.num_classes, "params": cost.params, "flops": cost.flops,
-        "flops_convention": cost.flops_convention, "flops_ratio": cost.flops / base.flops,
+        "num_classes": o.num_classes, "params": cost.params, "flops": cost.flops, "activations": cost.activations,
+        "flops_convention": cost.flops_convention, "activations_convention": ACTIVATIONS_CONVENTION,
+        "flops_ratio": cost.flops / base.flops, "activations_ratio": cost.activations / base.activations,
         "formula_ratio": formula_ratio(o.depth, o.width, resolution, baseline.base_resolution),
+        "latency": latency.as_dict() if latency else None,
         "arch_id": cost.arch_id, "regime": regime_document(regime, ways), **described,
     }
     if args.json:
@@ -72,6 +78,9 @@ def cmd_cost(args: argparse.Namespace) -> int:
             ("FLOPs", f"{cost.flops:,} ({human(cost.flops)})"),
             ("measured / baseline", f"{document['flops_ratio']:.3f}x"),
             ("formula d*w^2*r^2", f"{document['formula_ratio']:.3f}x"),
+            ("activations", f"{cost.activations:,} ({human(cost.activations)})"),
+            ("activations / baseline", f"{document['activations_ratio']:.3f}x"),
+            *_latency_rows(latency),
             ("total stride", regime.total_stride),
             ("last feature map", f"{regime.last_map}x{regime.last_map}"),
             (f"FLOPs at {resolution + 1} px / {resolution} px", f"{regime.step_ratio:.3f}x (r^2: {regime.formula_step:.3f}x)"),
@@ -80,9 +89,21 @@ def cmd_cost(args: argparse.Namespace) -> int:
         + [(k, str(v)) for k, v in described.items()],
     )
     print(f"FLOPs: {cost.flops_convention}")
-    if document["regime"]["warning"]:
-        print(f"warning: {document['regime']['warning']}")
+    print(f"activations: {ACTIVATIONS_CONVENTION}, same trace")
+    if latency is not None:
+        print(f"latency: {latency.as_dict()['convention']}, on {latency.device_description}")
+    for warning in (document["regime"]["warning"], latency.warning if latency else None):
+        if warning:
+            print(f"warning: {warning}")
     return 0
+
+
+def _latency_rows(latency: Any) -> list[tuple[str, str]]:
+    if latency is None:
+        return []
+    return [("latency (median)", f"{latency.median_s * 1e3:.3f} ms over {latency.runs} runs"),
+            ("latency IQR", f"{(latency.q1_s) * 1e3:.3f} .. {latency.q3_s * 1e3:.3f} ms ({latency.spread:.1%} of the median)"),
+            ("latency setting", f"{latency.device}, batch {latency.batch}, {latency.threads} thread{'s' if latency.threads > 1 else ''}")]
 
 
 def family_settings() -> tuple[type, ...]:

@@ -8,7 +8,7 @@ reported as their median with the interquartile range beside it. A figure whose 
 `MAX_SPREAD` of its median carries a warning: the machine was busy, and the figure is not a cost.
 
 Results are cached on disk per (network, input size, classes, device description, batch, threads,
-torch version), unless their spread was too wide, and the device description (CPU model or GPU name, cores, torch) travels with
+torch version), each with its spread and warning, and the device description (CPU model or GPU name, cores, torch) travels with
 every figure, so a latency is never read without the machine it was measured on.
 """
 
@@ -76,9 +76,10 @@ class Latency:
 def check_device(device: str) -> str:
     """``cpu`` or ``cuda`` that this machine has; a one-line `UsageError` otherwise."""
     if device not in DEVICES:
-        raise UsageError(f"--device {device!r} is not one of {', '.join(DEVICES)}; pass one of them")
+        raise UsageError(f"--latency-device {device!r} is not one of {', '.join(DEVICES)}; pass one of them")
     if device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda but this machine has no CUDA device; pass --device cpu, or measure on a GPU node")
+        raise UsageError("--latency-device cuda but this machine has no CUDA device; pass --latency-device cpu, "
+                         "or measure on a GPU node")
     return device
 
 
@@ -136,7 +137,7 @@ def measure_latency(
     times = _time_forward(model, resolution, device=device, batch=batch, threads=threads, runs=runs)
     q1, median, q3 = statistics.quantiles(times, n=4, method="inclusive")
     result = Latency(median, q1, q3, runs, device, described, batch, threads, torch.__version__)
-    if disk and result.warning is None:  # a busy machine's figure is not kept: the next call measures again
+    if disk:  # a busy machine's figure is kept with its warning: the spread travels with it
         _DISK.put(key, asdict(result))
     return result
 

@@ -27,9 +27,37 @@ def stem_setting(**options: Any) -> Any:
     return setting("standard", choices=STEMS, help=STEM_HELP, **options)
 
 
+LATENCY_DEVICES = ("cpu", "cuda")  # `effscale.models.latency.DEVICES`, without importing torch
+_LATENCY = "latency"
+
+
+@dataclass(frozen=True)
+class LatencyOptions:
+    """Where and how a latency is measured (`effscale.models.latency`): every command that measures
+    one takes these, so a figure always names the device, batch and threads it was measured at."""
+
+    latency_device: str = setting("cpu", choices=LATENCY_DEVICES, group=_LATENCY,
+                                  help="measure latency on this device: cpu (default) or cuda")
+    latency_batch: int = setting(1, kind=int, check=whole(1, example=1), group=_LATENCY, metavar="N",
+                                 help="images per timed forward pass (default 1)")
+    latency_threads: int | None = setting(None, kind=int, check=whole(1, example=1), group=_LATENCY, metavar="N",
+                                          help="CPU threads for the timed passes (default: torch's, all cores)")
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+
+    def measure(self, baseline: Any, resolution: int, **network: Any) -> Any:
+        """`effscale.models.latency.measure_latency` with these settings."""
+        from effscale.models.latency import measure_latency
+
+        return measure_latency(baseline, resolution, device=self.latency_device, batch=self.latency_batch,
+                               threads=self.latency_threads, **network)
+
+
 @dataclass(frozen=True)
 class CostOptions:
-    """One scaled network to build and measure: params, fvcore FLOPs and the regime."""
+    """One scaled network to build and measure: params, fvcore FLOPs and activations, the regime,
+    and on request its latency."""
 
     baseline: str = baseline_setting()
     stem: str = stem_setting()
@@ -38,6 +66,8 @@ class CostOptions:
     resolution: int | None = setting(None, kind=int, metavar="R", help="input size R (default: the baseline's own)")
     num_classes: int = setting(1000, kind=int, check=whole(0, above=True, example=1000),
                                help="classifier outputs (default 1000, as the paper counts)")
+    latency: bool = setting(False, kind=bool, help="also time the forward pass (--latency-device, --latency-batch, "
+                                                   "--latency-threads): median of 20 runs, with its spread")
 
     def __post_init__(self) -> None:
         check_settings(self)
