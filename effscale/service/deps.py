@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from optuna.trial import FrozenTrial
 
 from effscale.errors import UsageError
-from effscale.search.records.schema import COMPARE_ATTR
+from effscale.search.records.schema import COMPARE_ATTR, CONFIRMATION_ATTR
 from effscale.service.policy import TOKEN_ENV, LaunchPolicy
 from effscale.storage import ProjectStore, SearchRecord, open_storage, redact_url
 
@@ -59,10 +59,13 @@ class ServiceState:
     # -- reads --------------------------------------------------------------------------
 
     def study_names(self) -> list[str]:
-        """The searches: every study but the comparisons (`comparisons`), then searches not yet a study."""
-        names = [s.study_name for s in self.storage().get_all_studies() if not _is_comparison(s.user_attrs)]
+        """The searches: every study but the comparisons (`comparisons`) and the searches'
+        confirmation rounds (`confirmations`), then searches not yet a study."""
+        names = [s.study_name for s in self.storage().get_all_studies()
+                 if not _is_comparison(s.user_attrs) and not _is_confirmation(s.user_attrs)]
         for record in self.store().list_searches():
-            if record.study_name not in names:
+            # A comparison keeps its status row in the same table (the search's engine runs it).
+            if record.study_name not in names and not _is_comparison(record.config):
                 names.append(record.study_name)
         for launch in self.launcher.list():
             if launch["study_name"] not in names:
@@ -114,7 +117,8 @@ class ServiceState:
             if not isinstance(identity, dict) or (search is not None and identity.get("search") != search):
                 continue
             trials = storage.get_all_trials(study._study_id, deepcopy=False)
-            found.append(ComparisonData(study.study_name, study._study_id, study.user_attrs, trials))
+            found.append(ComparisonData(study.study_name, study._study_id, study.user_attrs, trials,
+                                        self.store().get_search(study.study_name)))
         return found
 
     def load_comparison(self, name: str) -> "ComparisonData":
@@ -124,7 +128,21 @@ class ServiceState:
         attrs = storage.get_study_user_attrs(study_id) if study_id is not None else {}
         if not _is_comparison(attrs):
             raise StudyNotFound(name)
-        return ComparisonData(name, study_id, attrs, storage.get_all_trials(study_id, deepcopy=False))
+        return ComparisonData(name, study_id, attrs, storage.get_all_trials(study_id, deepcopy=False),
+                              self.store().get_search(name))
+
+    def confirmations(self, search: str) -> list["ConfirmationData"]:
+        """``search``'s confirmation rounds (each a study linked to it by `CONFIRMATION_ATTR`, one
+        per budget), oldest first. A search stored before keeps them among its own trials."""
+        storage = self.storage()
+        found = []
+        for study in storage.get_all_studies():
+            link = study.user_attrs.get(CONFIRMATION_ATTR)
+            if isinstance(link, dict) and link.get("search") == search:
+                budget = link.get("budget") if isinstance(link.get("budget"), dict) else {}
+                found.append(ConfirmationData(study.study_name, study._study_id, budget,
+                                              storage.get_all_trials(study._study_id, deepcopy=False)))
+        return found
 
 
 @dataclass
@@ -145,10 +163,25 @@ class ComparisonData:
     study_id: int
     user_attrs: dict[str, Any]  # the identity (`COMPARE_ATTR`) and, once done, the result
     trials: list[FrozenTrial]
+    record: SearchRecord | None = None  # its status row (None: a comparison stored before it had one)
+
+
+@dataclass
+class ConfirmationData:
+    """A search's confirmation round: its own study, at one budget."""
+
+    name: str
+    study_id: int
+    budget: dict[str, Any]
+    trials: list[FrozenTrial]
 
 
 def _is_comparison(user_attrs: dict[str, Any]) -> bool:
     return isinstance(user_attrs.get(COMPARE_ATTR), dict)
+
+
+def _is_confirmation(user_attrs: dict[str, Any]) -> bool:
+    return isinstance(user_attrs.get(CONFIRMATION_ATTR), dict)
 
 
 def get_state(request: Request) -> ServiceState:
@@ -223,6 +256,7 @@ def require_token(
 
 __all__ = [
     "ComparisonData",
+    "ConfirmationData",
     "NO_TOKEN_MESSAGE",
     "TOKEN_ENV",
     "ServiceState",

@@ -30,7 +30,7 @@ from effscale.search.records.study import candidate_key
 from effscale.storage import SearchRecord, redact_url
 
 if TYPE_CHECKING:
-    from effscale.service.deps import ComparisonData, StudyData
+    from effscale.service.deps import ComparisonData, ConfirmationData, StudyData
 
 DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -145,10 +145,11 @@ def study_summary(data: StudyData, *, has_family: bool, url: str) -> dict[str, A
 
 
 def study_detail(
-    data: StudyData, *, has_family: bool, url: str, comparisons: Sequence[dict[str, Any]] = ()
+    data: StudyData, *, has_family: bool, url: str, comparisons: Sequence[dict[str, Any]] = (),
+    confirmations: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
-    """`study_summary` plus the configuration, counts, search record, launch and the comparisons
-    (`comparison_link`) of its winner."""
+    """`study_summary` plus the configuration, counts, search record, launch, the comparisons
+    (`comparison_link`) of its winner and its confirmation studies (`confirmation_link`)."""
     summary = study_summary(data, has_family=has_family, url=url)
     record = data.record
     counts = data.user_attrs.get("counts")
@@ -167,6 +168,7 @@ def study_detail(
         directions=list(data.directions),
         launch=data.launch,
         comparisons=list(comparisons),
+        confirmations=list(confirmations),
     )
     return summary
 
@@ -255,12 +257,20 @@ def candidate_map(study: str, user_attrs: dict[str, Any], trials: Sequence[Froze
     }
 
 
-def candidate_ranking(data: StudyData, stored: list[dict[str, Any]]) -> dict[str, Any]:
-    """`queries.ranking`: the aggregates stored with the verdict, else computed from the trials
-    (confirmation runs at the search's configured budget only, as the search counts them)."""
+def candidate_ranking(data: StudyData, stored: list[dict[str, Any]],
+                      confirmations: Sequence[ConfirmationData] = ()) -> dict[str, Any]:
+    """`queries.ranking`: the aggregates stored with the verdict, else computed from the trials,
+    the confirmation studies' included (confirmation runs at the search's configured budget only,
+    as the search counts them)."""
     budget = _config(data).get("confirm_budget")
-    return {"study": data.name, **ranking(stored, has_verdict=data.result is not None, trials=data.trials,
+    trials = [*data.trials, *(t for c in confirmations for t in c.trials)]
+    return {"study": data.name, **ranking(stored, has_verdict=data.result is not None, trials=trials,
                                           confirm_budget=budget if isinstance(budget, dict) else None)}
+
+
+def confirmation_link(data: ConfirmationData, *, url: str) -> dict[str, Any]:
+    """A search's confirmation round in its study's detail."""
+    return {"name": data.name, "url": url, "budget": json_safe(data.budget), "n_trials": len(data.trials)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,7 +285,7 @@ def comparison_link(data: ComparisonData, *, url: str) -> dict[str, Any]:
     return {
         "name": data.name,
         "url": url,
-        "status": comparison_status(data.user_attrs, data.trials),
+        "status": comparison_status(data.user_attrs, data.trials, data.record),
         "search": identity.get("search") if isinstance(identity.get("search"), str) else None,
         "baseline": identity.get("baseline") if isinstance(identity.get("baseline"), str) else None,
         "data": identity.get("data") if isinstance(identity.get("data"), str) else None,

@@ -95,7 +95,8 @@ class SearchOptions:
     )
     tolerance: float = setting(
         DEFAULT_TOLERANCE, kind=float, check=check_tolerance, group=_GRID,
-        help=f"relative tolerance around the target (default {DEFAULT_TOLERANCE:g} = {DEFAULT_TOLERANCE:.0%})",
+        help=f"relative tolerance of each candidate's FLOPs ratio (measured, or the formula's) around --target-ratio "
+             f"(default {DEFAULT_TOLERANCE:g} = {DEFAULT_TOLERANCE:.0%})",
     )
     constraint: str = setting(
         "measured", choices=CONSTRAINTS, group=_GRID,

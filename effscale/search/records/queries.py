@@ -20,9 +20,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from effscale.errors import UsageError
-from effscale.search.records.schema import COMPARE_ATTR, RESULT_ATTR
 from effscale.search.family.members import Family
-from effscale.search.records.schema import CONFIG_ATTR
+from effscale.search.records.schema import COMPARE_ATTR, CONFIG_ATTR, CONFIRMATION_ATTR, RESULT_ATTR
 from effscale.search.records.study import best_trial, candidate_key
 
 SORTS = ("number", "value", "flops")
@@ -324,9 +323,13 @@ def load_search_study(url: str | None, study_name: str) -> optuna.Study:
         raise UsageError(f"no study {study_name!r} in this storage (studies: {known}); see `effscale studies`") from None
 
 
-def comparison_status(user_attrs: dict[str, Any], trials: Sequence[FrozenTrial]) -> str:
-    """A comparison (`effscale compare`) has no search row: "completed" once its result is stored,
+def comparison_status(user_attrs: dict[str, Any], trials: Sequence[FrozenTrial], record: Any = None) -> str:
+    """A comparison's (`effscale compare`) status: its status row's (``record``, a `SearchRecord`:
+    the search's engine keeps one per comparison too: running, interrupted, cancelled, failed,
+    completed). A comparison stored before it had a row: "completed" once its result is stored,
     "running" while a trial runs, else "incomplete" (stopped; the same command resumes it)."""
+    if record is not None:
+        return record.status
     if isinstance(user_attrs.get(RESULT_ATTR), dict):
         return "completed"
     return "running" if any(t.state == TrialState.RUNNING for t in trials) else "incomplete"
@@ -334,7 +337,8 @@ def comparison_status(user_attrs: dict[str, Any], trials: Sequence[FrozenTrial])
 
 def list_studies(url: str | None) -> list[dict[str, Any]]:
     """One row per study (`effscale studies`): a search with its verdict (``best`` as mean ± se
-    with n, ``best_source``, ``kendall_tau`` and ``tau_interval``), or a comparison (``kind``)."""
+    with n, ``best_source``, ``kendall_tau`` and ``tau_interval``), a comparison, or a search's
+    confirmation round (``kind``)."""
     from effscale.storage import DEFAULT_STORAGE_URL, ProjectStore
 
     storage = _storage(url)
@@ -346,10 +350,15 @@ def list_studies(url: str | None) -> list[dict[str, Any]]:
         trials = storage.get_all_trials(summary._study_id, deepcopy=False)
         row = {"study": summary.study_name, "n_trials": summary.n_trials,
                "created_at": record.created_at.isoformat() if record and record.created_at else None}
-        compare = summary.user_attrs.get(COMPARE_ATTR)
-        if isinstance(compare, dict):
-            rows.append({**row, "kind": "comparison", "baseline": compare.get("baseline"), "data": compare.get("data"),
-                         "status": comparison_status(summary.user_attrs, trials), "best": None, "best_source": None,
+        compare, confirms = summary.user_attrs.get(COMPARE_ATTR), summary.user_attrs.get(CONFIRMATION_ATTR)
+        if isinstance(compare, dict) or isinstance(confirms, dict):
+            # A comparison, or a search's confirmation round (its status is its search's).
+            search = records.get(confirms.get("search")) if isinstance(confirms, dict) else None
+            status = comparison_status(summary.user_attrs, trials, record) if isinstance(compare, dict) else (
+                search.status if search else "unknown")
+            rows.append({**row, "kind": "comparison" if isinstance(compare, dict) else "confirmation",
+                         "baseline": (compare or {}).get("baseline"), "data": (compare or {}).get("data"),
+                         "status": status, "best": None, "best_source": None,
                          "kendall_tau": None, "tau_interval": None, "effscale": True})
             continue
         config = summary.user_attrs.get(CONFIG_ATTR) or {}

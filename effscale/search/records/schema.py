@@ -15,3 +15,10 @@ COUNTS_ATTR = "counts"
 DRIVER_ATTR = "effscale_driver"
 COMPARE_ATTR = "effscale_compare"
 RESULT_ATTR = "effscale_compare_result"
+# A search's confirmation round (the top candidates retrained for longer) is a study of its own, so
+# that the search's study holds one objective at one budget: Optuna's `best_trial` and
+# optuna-dashboard's history then compare like with like. Its user attribute links it to the
+# search: {"search": NAME, "budget": {"epochs": N} or {"steps": N}}. Searches stored before this
+# kept their confirmation trials in their own study (user attribute "confirmation" true); readers
+# take both.
+CONFIRMATION_ATTR = "effscale_confirmation"

@@ -5,6 +5,10 @@ Optuna's `GridSampler` takes only a Cartesian product and Ray's `OptunaSearch` r
 `enqueue_trial` (each carrying its static attributes), and a grid sampler is never asked for a
 point. Optuna's heartbeat does not cover ask/tell, so `reap_orphans` fails the RUNNING trials of a
 driver that died, and their candidates are enqueued again.
+
+The confirmation round trains at a longer budget, so its trials go to a study of their own
+(`confirmation_study_name`, linked back by `CONFIRMATION_ATTR`): the search's study keeps one
+objective at one budget, and Optuna's ``best_trial`` names a race trial.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from effscale.errors import UsageError
-from effscale.search.records.schema import CANDIDATES_ATTR, CONFIG_ATTR, COUNTS_ATTR
+from effscale.search.records.schema import CANDIDATES_ATTR, CONFIG_ATTR, CONFIRMATION_ATTR, COUNTS_ATTR
 from effscale.search.planning.candidates import REPRESENTATIVE_RULE, Candidate, CandidateSet, Grid
 
 PARAMS = ("alpha", "beta", "gamma")
@@ -68,6 +72,44 @@ def create_search_study(
     return study
 
 
+def confirmation_study_name(search: str, budget: dict[str, int]) -> str:
+    """The study of ``search``'s confirmation round at ``budget``: ``NAME-confirm-4-epochs``. One
+    study per budget (a later `effscale confirm --epochs` is another round), each one objective."""
+    import hashlib
+
+    from effscale.storage.tables import STUDY_NAME_MAX
+
+    suffix = "".join(f"-confirm-{n}-{unit}" for unit, n in sorted(budget.items()))
+    if len(search) + len(suffix) <= STUDY_NAME_MAX:
+        return search + suffix
+    digest = hashlib.sha1(search.encode()).hexdigest()[:8]  # still unique within Optuna's 512 characters
+    return f"{search[: STUDY_NAME_MAX - len(suffix) - 9]}-{digest}{suffix}"
+
+
+def open_confirmation_study(
+    storage: optuna.storages.BaseStorage, search: str, budget: dict[str, int], *, create: bool = False
+) -> optuna.Study | None:
+    """``search``'s confirmation study at ``budget``; None when it does not exist (created when
+    ``create``). `UsageError` when that name holds a study that is not this search's round."""
+    name = confirmation_study_name(search, budget)
+    link = {"search": search, "budget": dict(budget)}
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        if not create:
+            return None
+        study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+        study.set_user_attr(CONFIRMATION_ATTR, link)
+        return study
+    found = study.user_attrs.get(CONFIRMATION_ATTR)
+    if found is None and create and not study.get_trials(deepcopy=False):
+        study.set_user_attr(CONFIRMATION_ATTR, link)  # created by a driver that died before linking it
+    elif not isinstance(found, dict) or found.get("search") != search:
+        raise UsageError(f"study {name!r} exists but is not the confirmation round of search {search!r}; "
+                         "rename that study, or pass another --study")
+    return study
+
+
 def reap_orphans(study: optuna.Study) -> int:
     """Fail the trials a driver that is gone left RUNNING (or, from older versions, WAITING); their
     (candidate, repeat) pairs are trained again, since ``fail_kind`` "interrupted" is not final."""
@@ -108,10 +150,12 @@ def best_trial(trials: Iterable[FrozenTrial]) -> FrozenTrial | None:
     return min(complete, key=lambda t: (-t.value, t.user_attrs.get("flops", float("inf")), t.number))
 
 
-def trial_counts(study: optuna.Study) -> dict[str, int]:
+def trial_counts(*studies: optuna.Study | None) -> dict[str, int]:
+    """Trials by state over ``studies`` (a search's and its confirmation round's)."""
     counts = {"complete": 0, "pruned": 0, "failed": 0, "running": 0, "waiting": 0}
     names = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
              TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
-    for trial in study.get_trials(deepcopy=False):
-        counts[names[trial.state]] += 1
+    for study in studies:
+        for trial in study.get_trials(deepcopy=False) if study is not None else ():
+            counts[names[trial.state]] += 1
     return counts
