@@ -626,8 +626,10 @@ def test_real_search_launched_through_the_api(tmp_path_factory: pytest.TempPathF
     assert c.get(f"/api/searches/{REAL_STUDY}").json()["status"] == "completed"
     assert study["counts"] == truth["counts"] and study["progress"]["left"] == 0
     assert study["progress"]["done"] == truth["n_trials"]
-    # 3 candidates × 2 seeds in the race, then 2 confirmed × 2 seeds (test_service_results checks the verdict)
-    assert study["best_source"] == "verdict" and study["best"]["repeats"] == 2 and truth["n_trials"] == 10
+    # 3 candidates × 2 seeds in the race; the 2 confirmed × 2 seeds are the confirmation study's, named
+    # in `confirmations` (test_service_results checks the verdict)
+    assert study["best_source"] == "verdict" and study["best"]["repeats"] == 2 and truth["n_trials"] == 6
+    assert [(x["budget"], x["n_trials"]) for x in study["confirmations"]] == [({"epochs": 2}, 4)]
     # B0's regime, measured and stored with the verdict: tiny at 16 px, total stride 8, a 2x2 last map.
     regime = study["regime"]
     assert (regime["total_stride"], regime["last_map"], regime["resolution"]) == (8, 2, 16)
