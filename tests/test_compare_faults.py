@@ -28,8 +28,8 @@ TESTS = Path(__file__).parent
 ARMS = ("compound", "depth", "width", "resolution")
 # Given coefficients (no search first): four arms at phi=1, one seed each, one trial at a time, each
 # a few seconds long, so that a signal lands mid-trial.
-ARGS = ["compare", "tiny", "--data", "synthetic:classes=3,size=16,n=1200", "--alpha", "1.2", "--beta", "1.1",
-        "--gamma", "1.15", "--phi", "1", "--repeats", "1", "--tolerance", "0.3", "--epochs", "3",
+ARGS = ["compare", "tiny", "--data", "synthetic:classes=3,size=16,n=600", "--alpha", "1.2", "--beta", "1.1",
+        "--gamma", "1.15", "--phi", "1", "--repeats", "1", "--tolerance", "0.3", "--epochs", "2",
         "--batch-size", "32", "--max-concurrent", "1"]
 
 
