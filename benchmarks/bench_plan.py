@@ -24,9 +24,10 @@ Last run (2-core machine, torch 2.13 CPU, quiet; 58 feasible, 29 distinct networ
 A warm plan is imports and data: torch alone is ~1.1 s of it (2.0-2.2 s over five runs, after
 Optuna's import moved out of the storage URL check).
 
-``--accuracy`` reruns the CPU memory model's calibration (child-process probes; ~8 minutes) and
-prints the table in `effscale.trainer.footprint`'s docstring. ``--time-accuracy`` compares the
-plan's scaled step times with each representative's own probe.
+``--accuracy`` reruns the CPU memory model's calibration (child-process probes; ~8 minutes): each
+run's predicted and measured peak RSS and the error, the 11 runs its constants were fitted on and
+the 6 held out (`effscale.trainer.memory`). ``--time-accuracy`` compares the plan's scaled step
+times with each representative's own probe.
 """
 
 from __future__ import annotations
@@ -128,7 +129,8 @@ def timing(data: str) -> None:
 
 def memory_accuracy() -> None:
     from effscale.trainer import ProxyRecipe, load_data
-    from effscale.trainer.footprint import FIRST_STEP_BYTES, MiB, count_activations, cpu_trial_memory, probe_cpu_peak
+    from effscale.trainer.activations import count_activations
+    from effscale.trainer.memory import FIRST_STEP_BYTES, MiB, cpu_trial_memory, probe_cpu_peak
 
     runs = [("tiny", 1, 1, 32, 32), ("tiny", 1, 1, 32, 256), ("tiny", 1, 1, 64, 128), ("resnet18", 1, 1, 32, 32),
             ("resnet18", 1, 1, 32, 256), ("resnet18", 1, 1, 64, 128), ("mobilenet_v2", 1, 1, 64, 32),
@@ -136,9 +138,10 @@ def memory_accuracy() -> None:
             ("efficientnet_b0", 1, 1, 224, 16), ("tiny", 1, 1, 128, 64), ("resnet18", 1, 1, 96, 64),
             ("mobilenet_v2", 1, 1, 128, 32), ("efficientnet_b0", 1.4, 1.3, 120, 64),
             ("efficientnet_b0", 1, 1, 128, 64), ("resnet18", 1.2, 1.1, 48, 512)]
+    fitted = 11  # the first 11 runs fitted the model's constants; the rest are held out
     data = load_data("digits", seed=0)
     print(f"{'network':16s} {'d':4s} {'w':4s} {'res':>4s} {'batch':>5s} {'predicted':>9s} {'measured':>8s}  error (MiB)")
-    for name, d, w, r, bs in runs:
+    for i, (name, d, w, r, bs) in enumerate(runs):
         recipe = ProxyRecipe(batch_size=bs)
         measured = probe_cpu_peak(name, depth=d, width=w, resolution=r, data="digits", recipe=recipe)
         count = count_activations(name, depth=d, width=w, resolution=r, num_classes=data.num_classes)
@@ -147,14 +150,14 @@ def memory_accuracy() -> None:
         predicted = measured["data"] + parts.resized + parts.model + parts.step + FIRST_STEP_BYTES
         error = (predicted - measured["peak"]) / measured["peak"]
         print(f"{name:16s} {d:<4g} {w:<4g} {r:4d} {bs:5d} {predicted / MiB:9.0f} {measured['peak'] / MiB:8.0f} "
-              f"{100 * error:+6.1f}%", flush=True)
+              f"{100 * error:+6.1f}%  {'fit' if i < fitted else 'held out'}", flush=True)
 
 
 def time_accuracy(data: str) -> None:
     from effscale.search.driver import plan_search
     from effscale.search.planning.options import SearchOptions
     from effscale.search.planning.resources import make_plan
-    from effscale.trainer.footprint import probe_step_time
+    from effscale.trainer.steps import probe_step_time
 
     search_plan = plan_search(SearchOptions.build("efficientnet_b0", data=data, base_resolution=224))
     plan = make_plan(search_plan)

@@ -1,12 +1,14 @@
 """Declare a setting once: its default, its check, its flag and its help.
 
-effscale's settings dataclasses (`effscale.trainer.ProxyRecipe`, `effscale.search.SearchOptions`)
-declare each field with `setting(...)`. From that one declaration:
+effscale's settings dataclasses declare each field with `setting(...)`, one dataclass per command
+next to what it configures: `ProxyRecipe` and `TrainOptions` (trainer), `CostOptions` (models),
+`SearchOptions`, `FamilyOptions`, `ConfirmOptions`, `CompareOptions`, `StudiesOptions` and
+`TrialsOptions` (search), `ServeOptions` (service). From that one declaration:
 
 * the dataclass checks itself (`check_settings`, from ``__post_init__``) with messages that name
   the command-line flag, so the CLI, the Python API and the REST API refuse the same values in the
   same words;
-* the CLI derives its flags (`effscale.cli`) and the REST API its request schema
+* the CLI derives every command's flags (`effscale.cli.flags`) and the REST API its request schema
   (`effscale.service.schemas`); neither restates a default, a range or a help text.
 
 ``None`` always means "the default that depends on something else" (the baseline, the data): a
@@ -40,6 +42,8 @@ class Setting:
     metavar: str | None = None
     group: str | None = None  # the CLI's help section
     api_kind: Any = None  # the API schema's type when it differs from ``kind`` (e.g. a grid: text or a list)
+    aliases: tuple[str, ...] = ()  # more CLI flags for the field (deprecated spellings that still work)
+    cli_default: Callable[[], Any] | None = None  # the CLI's default when the flag is absent (None: the field's)
 
 
 def setting(
@@ -55,9 +59,11 @@ def setting(
     metavar: str | None = None,
     group: str | None = None,
     api_kind: Any = None,
+    aliases: tuple[str, ...] = (),
+    cli_default: Callable[[], Any] | None = None,
 ) -> Any:
     """A dataclass field carrying its `Setting` (use as ``name: int = setting(3, help=...)``)."""
-    meta = Setting(help, kind, check, choices, api, positional, required, metavar, group, api_kind)
+    meta = Setting(help, kind, check, choices, api, positional, required, metavar, group, api_kind, aliases, cli_default)
     return dataclasses.field(default=default, metadata={_KEY: meta})
 
 
@@ -95,8 +101,8 @@ def check_settings(obj: Any) -> None:
 # checks
 
 
-def whole(minimum: int | None = None, *, example: int | None = None) -> Check:
-    """An integer (not a bool, not a fractional float), at least ``minimum``."""
+def whole(minimum: int | None = None, *, above: bool = False, example: int | None = None) -> Check:
+    """An integer (not a bool, not a fractional float), at least ``minimum`` (above it when ``above``)."""
 
     def check(value: Any, name: str) -> int:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (
@@ -104,9 +110,9 @@ def whole(minimum: int | None = None, *, example: int | None = None) -> Check:
         ):
             raise UsageError(f"{name} {value!r} is not a whole number; pass e.g. {example if example is not None else 1}")
         value = int(value)
-        if minimum is not None and value < minimum:
+        if minimum is not None and (value <= minimum if above else value < minimum):
             hint = f", e.g. {example}" if example is not None else ""
-            raise UsageError(f"{name} {value} must be >= {minimum}{hint}")
+            raise UsageError(f"{name} {value} must be {'>' if above else '>='} {minimum}{hint}")
         return value
 
     return check

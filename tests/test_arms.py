@@ -9,7 +9,8 @@ import pytest
 from effscale.errors import UsageError
 from effscale.models import Coefficients, Cost, measure_cost
 from effscale.search.compare.arms import Arm, ArmBounds, plan_arms
-from effscale.search.family.members import emit_family, nearest_flops
+from effscale.search.family.members import emit_family
+from effscale.search.family.nearest import nearest_flops
 
 PAPER = Coefficients(1.2, 1.1, 1.15)
 

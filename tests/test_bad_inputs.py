@@ -1,5 +1,8 @@
 """A sweep of bad inputs across every command, as a new user would type them: each is refused with
-one line on stderr naming the value, exit code 2, no traceback, and no file created or changed."""
+one line on stderr naming the value, exit code 2, no traceback, and no file created or changed.
+
+A database that cannot be reached is not bad input: every command that opens one says so in one
+line and exits 1 (`test_database_outage_is_one_line_exit_1`)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ G = ["--alpha", "1.0,1.2", "--beta", "1.0", "--gamma", "1.0", "--constraint", "f
 SEARCH = ["search", "tiny", "--data", "synthetic:classes=3,size=16,n=120", *G, "--epochs", "1"]
 FAMILY = ["family", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15"]
 TRAIN = ["train", "tiny", "--data", "synthetic:classes=3,size=16,n=120"]
+PLAN = ["plan", *SEARCH[1:]]
 
 CASES: list[tuple[list[str], str]] = [
     # cost
@@ -114,17 +118,35 @@ CASES: list[tuple[list[str], str]] = [
     (["trials", "--study", "x", "--storage", "sqlite:///{tmp}/missing.db"], "does not exist"),
     (["trials", "--study", "x", "--limit", "0"], "must be > 0"),
     (["trials", "--study", "x", "--sort", "best"], "invalid choice: 'best'"),
-    (["studies", "--storage", "postgresql://u:s3cret@127.0.0.1:1/db"], "cannot open storage"),
+    (["trials", "--study", " "], "--study ' ' is empty"),
+    (["studies", "--storage", "mysql://u:s3cret@h/db"], "not supported"),
     # confirm and compare
     (["confirm", "--study", "x", "--storage", "sqlite:///{tmp}/missing.db"], "does not exist"),
     (["confirm", "--study", "x", "--top", "0"], "must be > 0"),
     (["confirm", "--study", "x", "--epochs", "0"], "must be > 0"),
+    (["confirm", "--study", "x", "--confirm-top", "0"], "--confirm-top 0 must be > 0"),
+    (["confirm", "--study", "x", "--confirm-epochs", "x"], "'x' is not a whole number"),
+    (["confirm", "--top", "3"], "the following arguments are required: --study"),
     (["compare", "tiny", "--data", "digits", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--phi", "9"],
      "must list values from 1 to 7"),
     (["compare", "tiny", "--data", "digits", "--alpha", "1.2"], "compare needs --study NAME"),
     (["compare", "--study", "x", "--storage", "sqlite:///{tmp}/missing.db"], "does not exist"),
     (["compare", "tiny", "--data", "digits", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15",
       "--repeats", "0"], "--repeats 0 must be >= 1"),
+    # plan: search's options, refused the same way before anything is measured
+    (["plan", "tiny"], "the following arguments are required: --data"),
+    ([*PLAN, "--alpha", "a,b"], "--alpha 'a,b' is not a grid"),
+    ([*PLAN, "--gamma", "1:0.5:0.1"], "--gamma '1:0.5:0.1' is not a grid"),
+    ([*PLAN, "--min-repeats", "3", "--max-repeats", "2"], "--max-repeats 2 is below --min-repeats 3"),
+    ([*PLAN, "--epochs", "0"], "--epochs 0 must be >= 1"),
+    (["plan", "tiny", "--data", "imagenet", *G], "unknown data source 'imagenet'"),
+    ([*PLAN, "--storage", "mysql://u:s3cret@h/db"], "not supported"),
+    ([*PLAN, "--ray-address", "nonsense"], "is not host:port"),
+    # baselines takes nothing but --json
+    (["baselines", "efficientnet_b0"], "unrecognized arguments: efficientnet_b0"),
+    (["baselines", "--resolution", "32"], "unrecognized arguments: --resolution 32"),
+    # serve prints no document, so it takes no --json
+    (["serve", "--json"], "unrecognized arguments: --json"),
     # no command at all, an unknown one
     (["fly"], "invalid choice: 'fly'"),
 ]
@@ -157,5 +179,58 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
 
 def test_the_sweep_is_wide() -> None:
     assert len(CASES) >= 60
-    assert {a[0] for a, _ in CASES} >= {"cost", "family", "search", "train", "serve", "studies", "trials",
-                                        "confirm", "compare"}
+    assert {a[0] for a, _ in CASES} >= {"baselines", "cost", "family", "search", "plan", "train", "serve", "studies",
+                                        "trials", "confirm", "compare"}
+
+
+# A PostgreSQL URL whose port nothing listens on: the server is down, the input is fine.
+DOWN = "postgresql+psycopg2://effscale:s3cret@127.0.0.1:1/none"
+OUTAGES: list[list[str]] = [
+    ["studies", "--storage", DOWN],
+    ["trials", "--study", "x", "--storage", DOWN],
+    ["family", "--study", "x", "--storage", DOWN],
+    ["confirm", "--study", "x", "--storage", DOWN],
+    ["compare", "--study", "x", "--storage", DOWN],
+    ["serve", "--storage", DOWN, "--port", "{port}", "--state-dir", "{tmp}/state"],
+    ["studies"],  # the same URL through $EFFSCALE_STORAGE
+]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("args", OUTAGES, ids=[" ".join(a)[:40] for a in OUTAGES])
+def test_database_outage_is_one_line_exit_1(
+    args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EFFSCALE_STORAGE", DOWN)
+    args = [a.replace("{tmp}", str(tmp_path)).replace("{port}", str(_free_port())) for a in args]
+    code = main(args)
+    out, err = capsys.readouterr()
+    assert code == 1, (code, err)
+    assert err.startswith(f"effscale {args[0]}: failed: cannot open storage") and "127.0.0.1:1" in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "s3cret" not in err + out and out == ""
+
+
+def test_a_broken_database_is_one_line_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Optuna's tables, one of them not as Optuna made it: a database error, not a traceback."""
+    import sqlite3
+
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'broken.db'}"
+    optuna.storages.RDBStorage(url).engine.dispose()
+    with sqlite3.connect(tmp_path / "broken.db") as db:
+        db.execute("ALTER TABLE studies RENAME TO studies_before")
+        db.execute("CREATE TABLE studies (x INTEGER)")
+    assert main(["studies", "--storage", url]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("effscale studies: failed: ") and len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err

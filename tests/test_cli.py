@@ -128,3 +128,91 @@ def test_train_bad_input(args: list[str], message: str) -> None:
     proc = run_cli(*args)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# one command line: every flag from a settings dataclass, one storage default, agreeing names
+
+
+def _subparsers() -> dict[str, object]:
+    from effscale.cli import build_parser
+
+    return dict(build_parser()._subparsers._group_actions[0].choices)
+
+
+def test_every_flag_is_a_declared_setting() -> None:
+    """No hand-written option: each flag of each command is a `setting` field (or its alias) of one
+    of the command's settings dataclasses; --json is the printer's, and serve has none."""
+    from effscale._settings import flag, settings_of
+    from effscale.cli import COMMANDS
+
+    parsers = _subparsers()
+    for command in COMMANDS:
+        declared = {"-h", "--help", *(("--json",) if command.json else ())}
+        for cls in command.settings():
+            declared |= {o for f, meta in settings_of(cls) for o in (flag(f.name), *meta.aliases) if not meta.positional}
+        offered = {o for action in parsers[command.name]._actions for o in action.option_strings}
+        assert offered == declared, command.name
+    assert "--json" not in {o for a in parsers["serve"]._actions for o in a.option_strings}
+
+
+def test_confirm_takes_search_flag_names_and_the_old_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    from effscale.cli import build_parser
+
+    parser = build_parser()
+    new = parser.parse_args(["confirm", "--study", "s", "--confirm-top", "2", "--confirm-epochs", "9"])
+    old = parser.parse_args(["confirm", "--study", "s", "--top", "2", "--epochs", "9"])
+    assert (new.confirm_top, new.confirm_epochs) == (old.confirm_top, old.confirm_epochs) == (2, 9)
+    search = parser.parse_args(["search", "tiny", "--data", "digits", "--confirm-top", "2", "--confirm-epochs", "9"])
+    assert (search.confirm_top, search.confirm_epochs) == (2, 9)
+
+
+def test_storage_comes_from_one_place(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """$EFFSCALE_STORAGE is read by `resolve_storage` alone: the CLI's default for every command
+    that opens a database, and the Python API's when it is given no storage."""
+    from effscale.cli import COMMANDS, build_parser
+    from effscale.errors import UsageError
+    from effscale.search.records.queries import list_studies
+    from effscale.storage import DEFAULT_STORAGE_URL, resolve_storage
+
+    url = f"sqlite:///{tmp_path / 'from-env.db'}"
+    monkeypatch.delenv("EFFSCALE_STORAGE", raising=False)
+    assert resolve_storage(None) == DEFAULT_STORAGE_URL and resolve_storage("sqlite:///x.db") == "sqlite:///x.db"
+    monkeypatch.setenv("EFFSCALE_STORAGE", url)
+    assert resolve_storage(None) == url and resolve_storage("sqlite:///x.db") == "sqlite:///x.db"
+    parser = build_parser()
+    required = {"trials": ["--study", "s"], "confirm": ["--study", "s"], "search": ["tiny", "--data", "digits"],
+                "plan": ["tiny", "--data", "digits"], "family": ["--study", "s"], "compare": ["--study", "s"]}
+    with_storage = [c.name for c in COMMANDS if any(f.name == "storage" for cls in c.settings()
+                                                    for f in cls.__dataclass_fields__.values())]
+    assert set(with_storage) == {"family", "search", "plan", "compare", "confirm", "serve", "studies", "trials"}
+    for name in with_storage:
+        assert parser.parse_args([name, *required.get(name, [])]).storage == url, name
+    with pytest.raises(UsageError, match="from-env.db' does not exist"):
+        list_studies(None)  # the Python API: the environment's database, which a query never creates
+
+
+def test_help_reads_no_torch_sqlalchemy_or_optuna() -> None:
+    code = ("import sys, effscale.cli; effscale.cli.build_parser(); "
+            "print(sorted(m for m in ('torch', 'sqlalchemy', 'optuna', 'ray', 'fastapi') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", ["baselines", "cost", "family", "search", "plan", "compare", "confirm", "train",
+                                     "serve", "studies", "trials"])
+def test_every_command_help_renders(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: effscale {command}") and "show this help message" in out
+
+
+def test_published_family_shows_dropout(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["family", "--published", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [m["dropout"] for m in doc["members"]] == [0.2, 0.2, 0.3, 0.3, 0.4, 0.4, 0.5, 0.5]
+    assert main(["family", "--published"]) == 0
+    table = capsys.readouterr().out
+    assert "dropout" in table and "│     0.5 │" in table

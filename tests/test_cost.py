@@ -15,6 +15,7 @@ from torch import nn
 from effscale.errors import UsageError
 from effscale.models import FLOPS_CONVENTION, build_model, measure_cost
 from effscale.models import cost as cost_module
+from effscale.models import diskcache
 from effscale.models.cost import clear_cost_cache, cost_cache_info, count_flops, count_params, flops_convention
 
 
@@ -149,6 +150,18 @@ def test_a_user_network_that_runs_at_one_size_only_is_traced_there() -> None:
     assert measure_cost("user_baselines:fixed_size_cnn", 32, num_classes=10).flops == count_flops(model, 32)
 
 
+def test_one_split_rule_for_every_measure() -> None:
+    from effscale.models.probe import split
+
+    # (input area, output area) of a stride-2 layer at 64 px and at the check size, 129 px.
+    fit, check = (64 * 64, 32 * 32), (129 * 129, 65 * 65)
+    assert split(7, 7, fit, check) == (None, 7)  # the same at both sizes: a constant
+    assert split(3 * 32 * 32, 3 * 65 * 65, fit, check) == (1, 3)  # 3 per output pixel
+    assert split(3 * 64 * 64, 3 * 129 * 129, fit, check) == (0, 3)  # 3 per input pixel
+    assert split((64 * 64) ** 2, (129 * 129) ** 2, fit, check) is None  # attention: quadratic in the area
+    assert split(5, 6, (None, None), (None, None)) is None  # moves, but with no area to move with
+
+
 def test_count_flops_restores_training_mode_and_the_fvcore_logger() -> None:
     model = build_model("tiny", num_classes=3).train()
     fv_logger = logging.getLogger("fvcore")
@@ -257,9 +270,10 @@ def test_another_torch_fvcore_or_effscale_version_misses(monkeypatch: pytest.Mon
     clear_cost_cache()
     measure_cost("tiny", 40, num_classes=10)
     assert cost_cache_info()["disk_hits"] == 1
+    code = cost_module._COST_DISK.code
     for package in ("torch", "fvcore", "effscale", "code"):
-        versions = {**cost_module.cache_versions(), package: "another"}
-        monkeypatch.setattr(cost_module, "_VERSIONS", versions)
+        versions = {**diskcache.cache_versions(code), package: "another"}
+        monkeypatch.setitem(diskcache._VERSIONS, code, versions)
         clear_cost_cache()
         measure_cost("tiny", 40, num_classes=10)
         assert cost_cache_info()["disk_hits"] == 0 and cost_cache_info()["traces"] > 0, package

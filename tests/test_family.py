@@ -15,7 +15,7 @@ from effscale import Coefficients, Family, build_member, emit_family, published_
 from effscale.cli import main
 from effscale.errors import UsageError
 from effscale.models import count_params, get_baseline, measure_cost
-from effscale.search.family.members import calibrate_family
+from effscale.search.family.calibrate import calibrate_family
 
 
 @pytest.fixture(scope="module")

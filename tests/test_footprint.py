@@ -15,6 +15,7 @@ import torch
 from effscale.errors import UsageError
 from effscale.models import get_baseline
 from effscale.trainer import ProxyRecipe, load_data
+from effscale.trainer import activations, steps
 from effscale.trainer import footprint as fp
 from effscale.trainer.footprint import (
     BATCH_FLOOR,
@@ -71,8 +72,8 @@ def test_composed_activation_counts_equal_a_whole_network_forward(
 
 def test_a_meta_count_equals_a_count_on_real_tensors() -> None:
     model = get_baseline("tiny").build(1.0, 1.0, 10)
-    real = fp._record(model, 32, torch.device("cpu"))
-    meta = fp._record(get_baseline("tiny").build(1.0, 1.0, 10).to("meta"), 32, torch.device("meta"))
+    real = activations._record(model, 32, torch.device("cpu"))
+    meta = activations._record(get_baseline("tiny").build(1.0, 1.0, 10).to("meta"), 32, torch.device("meta"))
     assert real == meta
     # At batch 2, tiny's stem input alone (3x32x32 floats x 2) is among what autograd keeps.
     assert real.saved["stem.0.0"][0] == (32 * 32, 2 * 3 * 32 * 32 * 4)
@@ -143,9 +144,39 @@ def test_the_time_probe_times_real_steps_and_is_cached() -> None:
     assert again == step  # the disk cache: timings vary, a cached one does not
 
 
+def test_the_probes_step_is_the_trainers_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One step function: patching the trainer's reaches both `train_proxy` and the time probe.
+    from effscale.trainer import proxy
+
+    calls: list[str] = []
+    real = proxy.train_step
+
+    def counting(*args: object, **kwargs: object) -> torch.Tensor:
+        calls.append("step")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(proxy, "train_step", counting)
+    recipe = ProxyRecipe(batch_size=16, steps=1)
+    proxy.train_proxy(get_baseline("tiny").build(1.0, 1.0, 10), load_data("digits", seed=0), resolution=16,
+                      recipe=recipe)
+    assert calls == ["step"]
+    steps._time_step(get_baseline("tiny").build(1.0, 1.0, 10), recipe, 2, 16, 10)
+    assert calls == ["step"] * 4  # a warm-up and two timed steps
+
+
+def test_clear_cost_cache_forgets_the_activation_probes_too() -> None:
+    from effscale.models import probe
+    from effscale.models.cost import clear_cost_cache
+
+    count_activations("tiny", depth=1.0, width=1.0, resolution=24, num_classes=10)
+    assert any(key[1] == "activations" for key in probe._FITS)
+    clear_cost_cache()
+    assert not probe._FITS
+
+
 def test_step_times_fit_an_overhead_and_a_slope() -> None:
-    assert fp._fit_step_time([(2, 0.30)]) == fp.StepTime(0.0, 0.15)
-    fitted = fp._fit_step_time([(2, 0.02), (8, 0.05)])
+    assert steps._fit_step_time([(2, 0.30)]) == steps.StepTime(0.0, 0.15)
+    fitted = steps._fit_step_time([(2, 0.02), (8, 0.05)])
     assert fitted.per_image == pytest.approx(0.005) and fitted.overhead == pytest.approx(0.01)
 
 

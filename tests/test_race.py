@@ -11,7 +11,7 @@ import pytest
 import effscale
 from effscale.search.verdict.confirm import choose_confirmations, measure_fidelity
 from effscale.search.execution.objective import trial_seed
-from effscale.search.records.schema import CONFIRMATION_ATTR
+from effscale.search.records.schema import CONFIRMATION_STUDY_ATTR
 from effscale.search.records.study import confirmation_study_name
 from effscale.search.verdict.race import CandidateRecord, decide, next_repeats, standing
 from effscale.search.stats import bootstrap_tau, clearly_worse, kendall_tau, summarize
@@ -174,7 +174,7 @@ def test_a_real_race_stores_its_evidence_and_repeats_identically(local_ray: None
     confirm_name = confirmation_study_name("race", {"epochs": 3})
     assert confirm_name == "race-confirm-3-epochs"
     linked = optuna.load_study(study_name=confirm_name, storage=open_storage(first)).user_attrs
-    assert linked[CONFIRMATION_ATTR] == {"search": "race", "budget": {"epochs": 3}}
+    assert linked[CONFIRMATION_STUDY_ATTR] == {"search": "race", "budget": {"epochs": 3}}
     trials = _trials(first, "race", confirm_name)
     proxy = [t for t in trials if not t.user_attrs["confirmation"]]
     confirm = [t for t in trials if t.user_attrs["confirmation"]]

@@ -220,10 +220,11 @@ def test_bad_input_writes_nothing(local_ray: None, sqlite_url: str, overrides: d
     assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()
 
 
-def test_bad_storage_urls_exit_2_without_password() -> None:
+def test_storage_urls_fail_in_one_line_without_password() -> None:
+    # A server that does not answer is an outage (exit 1); a scheme effscale cannot use is bad input (2).
     proc = run_cli("search", "tiny", "--data", DATA, "--storage", "postgresql://u:s3cret@127.0.0.1:1/db", "--epochs", "1",
                    "--alpha", "1.0", "--beta", "1.0", "--gamma", "1.0,1.3", "--constraint", "formula", "--tolerance", "1")
-    assert proc.returncode == 2 and "s3cret" not in proc.stderr + proc.stdout and "Traceback" not in proc.stderr
+    assert proc.returncode == 1 and "s3cret" not in proc.stderr + proc.stdout and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     proc = run_cli("studies", "--storage", "mysql://u:s3cret@h/db")
     assert proc.returncode == 2 and "s3cret" not in proc.stderr and "sqlite" in proc.stderr

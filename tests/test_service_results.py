@@ -26,7 +26,7 @@ from _service_fixtures import (
     make_fake_search,
     shared_search_db,
 )
-from effscale.search.records.schema import CONFIRMATION_ATTR, RESULT_ATTR
+from effscale.search.records.schema import CONFIRMATION_STUDY_ATTR, RESULT_ATTR
 from effscale.service import create_app
 from effscale.storage import ProjectStore, dispose_engines, open_storage
 
@@ -59,7 +59,7 @@ def _by_stage(url: str, study: str) -> dict[tuple[bool, tuple], dict[int, float]
     search's study (the race) and the study its confirmation round links to it."""
     storage = open_storage(url)
     names = [study] + [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
-                       if (s.user_attrs.get(CONFIRMATION_ATTR) or {}).get("search") == study]
+                       if (s.user_attrs.get(CONFIRMATION_STUDY_ATTR) or {}).get("search") == study]
     assert len(names) == 2, names
     values: dict[tuple[bool, tuple], dict[int, float]] = {}
     for t in (t for name in names for t in optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)):

@@ -17,6 +17,7 @@ from effscale.storage import (
     SCHEMA_VERSION,
     ProjectStore,
     SearchRecord,
+    StorageError,
     engine_options,
     normalize_url,
     open_storage,
@@ -69,6 +70,24 @@ def _scalar(url: str, statement: str) -> object:
 def _assert_utc(value: dt.datetime | None) -> None:
     assert value is not None
     assert value.tzinfo is not None and value.utcoffset() == dt.timedelta(0)
+
+
+def _make_v1_database(url: str) -> None:
+    """A database exactly as effscale 0.1's v1 left it, with one completed search."""
+    engine = sa.create_engine(normalize_url(url), poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                f"CREATE TABLE {VERSION_TABLE} (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, "
+                "updated_at TIMESTAMP NOT NULL)")
+            MIGRATIONS[0].apply(connection)
+            connection.exec_driver_sql(
+                f"INSERT INTO {VERSION_TABLE} (id, version, updated_at) VALUES (1, 1, '2024-01-01 00:00:00')")
+            connection.exec_driver_sql(
+                f"INSERT INTO {SEARCHES_TABLE} (study_name, status, config_json, created_at, cancel_requested) "
+                "VALUES ('v1-search', 'completed', '{}', '2024-01-01 00:00:00', false)")
+    finally:
+        engine.dispose()
 
 
 def _assert_one_line_usage_error(excinfo: pytest.ExceptionInfo[UsageError]) -> str:
@@ -148,22 +167,7 @@ class TestStorageContract:
         assert store.get_search("after-migration") is not None
 
     def test_v1_database_gains_results_and_keeps_its_searches(self, storage_url: str) -> None:
-        from effscale.storage.tables import MIGRATIONS as STEPS
-
-        engine = sa.create_engine(normalize_url(storage_url), poolclass=sa.pool.NullPool)
-        try:
-            with engine.begin() as connection:  # a database exactly as effscale 0.1's v1 left it
-                connection.exec_driver_sql(
-                    f"CREATE TABLE {VERSION_TABLE} (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, "
-                    "updated_at TIMESTAMP NOT NULL)")
-                STEPS[0].apply(connection)
-                connection.exec_driver_sql(
-                    f"INSERT INTO {VERSION_TABLE} (id, version, updated_at) VALUES (1, 1, '2024-01-01 00:00:00')")
-                connection.exec_driver_sql(
-                    f"INSERT INTO {SEARCHES_TABLE} (study_name, status, config_json, created_at, cancel_requested) "
-                    "VALUES ('v1-search', 'completed', '{}', '2024-01-01 00:00:00', false)")
-        finally:
-            engine.dispose()
+        _make_v1_database(storage_url)
         store = ProjectStore(storage_url)
         assert store.schema_version == SCHEMA_VERSION == 2
         assert store.get_search("v1-search").status == "completed" and store.load_result("v1-search") is None
@@ -354,6 +358,111 @@ class TestStorageContract:
 
 
 # ---------------------------------------------------------------------------------------------
+# Queries open the database read-only: no file, no table, no migration
+# ---------------------------------------------------------------------------------------------
+
+
+def _service(url: str) -> "TestClient":
+    from fastapi.testclient import TestClient
+
+    from _service_fixtures import FakeLauncher
+    from effscale.service import create_app
+
+    return TestClient(create_app(url, launcher=FakeLauncher()))
+
+
+def _studies_cli(url: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    from effscale.cli import main
+
+    code = main(["studies", "--storage", url, "--json"])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+class TestReadOnlyQueries:
+    """`effscale studies`, `effscale trials` and the REST API's reads, on each backend."""
+
+    def test_a_database_without_tables_keeps_none(self, storage_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+        from effscale.search.records.queries import list_studies
+
+        if storage_url.startswith("sqlite"):
+            Path(sa.make_url(storage_url).database).touch()  # an empty SQLite database
+        assert list_studies(storage_url) == []
+        assert _studies_cli(storage_url, capsys) == (0, "[]\n")
+        client = _service(storage_url)
+        assert client.get("/healthz").json()["status"] == "ok"
+        assert client.get("/api/studies").json()["studies"] == []
+        assert client.get("/api/comparisons").status_code == 200
+        assert client.get("/api/studies/nope").status_code == 404
+        store = ProjectStore(storage_url, read_only=True)
+        assert store.list_searches() == [] and store.get_search("nope") is None and store.load_family("nope") is None
+        assert open_storage(storage_url, read_only=True).get_all_studies() == []
+        assert _tables(storage_url) == set()  # neither Optuna's tables nor ours
+
+    def test_optunas_tables_are_read_and_ours_not_created(self, storage_url: str) -> None:
+        from effscale.search.records.queries import list_studies, list_trials
+
+        study = optuna.create_study(study_name="plain", storage=open_storage(storage_url), direction="maximize")
+        study.optimize(lambda trial: trial.suggest_float("x", 0.0, 1.0), n_trials=2)
+        before = _tables(storage_url)
+        assert not before & OUR_TABLES
+        (row,) = list_studies(storage_url)
+        assert (row["study"], row["n_trials"], row["status"], row["effscale"]) == ("plain", 2, "unknown", False)
+        assert len(list_trials(storage_url, "plain")) == 2
+        client = _service(storage_url)
+        assert [s["name"] for s in client.get("/api/studies").json()["studies"]] == ["plain"]
+        assert client.get("/api/studies/plain").status_code == 200
+        assert client.get("/api/studies/plain/trials").json()["total"] == 2
+        assert _tables(storage_url) == before
+
+    def test_older_tables_are_read_and_not_migrated(self, storage_url: str) -> None:
+        _make_v1_database(storage_url)
+        store = ProjectStore(storage_url, read_only=True)
+        assert [r.study_name for r in store.list_searches()] == ["v1-search"]
+        assert store.get_search("v1-search").status == "completed"
+        assert store.load_result("v1-search") is None and store.load_candidates("v1-search") == []
+        assert _service(storage_url).get("/api/searches/v1-search").json()["status"] == "completed"
+        with pytest.raises(RuntimeError, match="read_only"):
+            store.set_status("v1-search", "running")
+        assert _scalar(storage_url, f"SELECT version FROM {VERSION_TABLE}") == 1
+        assert CANDIDATES_TABLE not in _tables(storage_url)
+        columns = _execute_columns(storage_url, SEARCHES_TABLE)
+        assert "result_json" not in columns
+
+    def test_a_read_only_store_finds_tables_created_later(self, storage_url: str) -> None:
+        reader = ProjectStore(storage_url, read_only=True)
+        assert reader.list_searches() == []
+        ProjectStore(storage_url).create_search("later", config={})
+        assert [r.study_name for r in reader.list_searches()] == ["later"]
+
+
+def _execute_columns(url: str, table: str) -> set[str]:
+    engine = sa.create_engine(normalize_url(url), poolclass=sa.pool.NullPool)
+    try:
+        return {c["name"] for c in sa.inspect(engine).get_columns(table)}
+    finally:
+        engine.dispose()
+
+
+def test_a_query_never_creates_a_sqlite_file(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from effscale.search.records.queries import list_studies, list_trials
+
+    path = Path(sa.make_url(sqlite_url).database)
+    for query in (lambda: list_studies(sqlite_url), lambda: list_trials(sqlite_url, "s")):
+        with pytest.raises(UsageError, match="does not exist: a query never creates a database"):
+            query()
+    code, output = _studies_cli(sqlite_url, capsys)
+    assert code == 2 and "does not exist" in output
+    # The service reads it as empty until a search writes it.
+    client = _service(sqlite_url)
+    assert client.get("/healthz").json()["status"] == "ok"
+    assert client.get("/api/studies").json()["studies"] == []
+    assert ProjectStore(sqlite_url, read_only=True).list_searches() == []
+    assert open_storage(sqlite_url, read_only=True).get_all_studies() == []
+    assert not path.exists()
+
+
+# ---------------------------------------------------------------------------------------------
 # Engine options per backend
 # ---------------------------------------------------------------------------------------------
 
@@ -420,7 +529,7 @@ def test_not_a_url(url: str) -> None:
 def test_unreachable_postgres_fails_fast_without_password(opener: object) -> None:
     url = f"postgresql+psycopg2://effscale:{SECRET}@127.0.0.1:1/effscale_test"
     start = time.monotonic()
-    with pytest.raises(UsageError) as excinfo:
+    with pytest.raises(StorageError) as excinfo:  # an outage, not the user's input (the CLI exits 1)
         opener(url, connect_timeout=2)  # type: ignore[operator]
     assert time.monotonic() - start < 10
     message = _assert_one_line_usage_error(excinfo)

@@ -280,7 +280,7 @@ def test_npz_labels_out_of_range(tmp_path: Path) -> None:
 def test_digits_file_gives_exactly_scikit_learns_arrays() -> None:
     from sklearn.datasets import load_digits
 
-    from effscale.trainer.data import _digits_arrays, _digits_file
+    from effscale.trainer.sources import _digits_arrays, _digits_file
 
     path = _digits_file()
     assert path is not None and path.name == "digits.csv.gz"

@@ -1,31 +1,65 @@
-"""Build an `nn.Module` from a `ScaledSpec`: stem, stages of blocks, optional head conv, classifier."""
+"""Build an `nn.Module` from a network layout: stem, stages of blocks, optional head conv, classifier.
+
+The layout is a `ScaledSpec` (a baseline after scaling and rounding) or anything with the same flat
+fields (`NetworkLayout`): `effscale.export` writes this class out verbatim, beside the layout as
+plain data, so an exported member is built by the very code that builds it here.
+"""
 
 from __future__ import annotations
+
+from typing import Protocol, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from effscale.models.blocks import BLOCKS, conv_bn_act
-from effscale.models.specs import ScaledSpec
+
+
+class StageLayout(Protocol):
+    block: str
+    repeats: int
+    in_channels: int
+    out_channels: int
+    stride: int
+    kernel: int
+    expansion: float
+    se_ratio: float
+
+
+class NetworkLayout(Protocol):
+    """What `ScalableNet` reads: `effscale.models.specs.ScaledSpec` has exactly these fields."""
+
+    stem_channels: int
+    stem_kernel: int
+    stem_stride: int
+    stem_pool: bool
+    stages: Sequence[StageLayout]
+    head_channels: int | None
+    act: str
+    dropout: float
+    drop_path: float
+
+    @property
+    def num_blocks(self) -> int: ...
 
 
 class ScalableNet(nn.Module):
-    def __init__(self, scaled: ScaledSpec, num_classes: int = 1000) -> None:
+    def __init__(self, layout: NetworkLayout, num_classes: int = 1000) -> None:
         super().__init__()
-        spec = scaled.spec
-        self.scaled = scaled
-        stem: list[nn.Module] = [conv_bn_act(3, scaled.stem_channels, spec.stem_kernel, spec.stem_stride, act=spec.act)]
-        if spec.stem_pool:
+        self.layout = layout
+        stem: list[nn.Module] = [conv_bn_act(3, layout.stem_channels, layout.stem_kernel, layout.stem_stride,
+                                             act=layout.act)]
+        if layout.stem_pool:
             stem.append(nn.MaxPool2d(3, 2, 1))
         self.stem = nn.Sequential(*stem)
 
-        total, index = scaled.num_blocks, 0
+        total, index = layout.num_blocks, 0
         stages = []
-        for stage in scaled.stages:
+        for stage in layout.stages:
             blocks = []
             for i in range(stage.repeats):
                 # Stochastic depth rises linearly with block index (torchvision / official code).
-                drop_path = spec.drop_path * index / total
+                drop_path = layout.drop_path * index / total
                 blocks.append(
                     BLOCKS[stage.block](
                         stage.in_channels if i == 0 else stage.out_channels,
@@ -34,7 +68,7 @@ class ScalableNet(nn.Module):
                         kernel=stage.kernel,
                         expansion=stage.expansion,
                         se_ratio=stage.se_ratio,
-                        act=spec.act,
+                        act=layout.act,
                         drop_path=drop_path,
                     )
                 )
@@ -42,13 +76,13 @@ class ScalableNet(nn.Module):
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
 
-        features = scaled.stages[-1].out_channels
+        features = layout.stages[-1].out_channels
         self.head: nn.Module = nn.Identity()
-        if scaled.head_channels:
-            self.head = conv_bn_act(features, scaled.head_channels, 1, act=spec.act)
-            features = scaled.head_channels
+        if layout.head_channels:
+            self.head = conv_bn_act(features, layout.head_channels, 1, act=layout.act)
+            features = layout.head_channels
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(spec.dropout) if spec.dropout else nn.Identity()
+        self.dropout = nn.Dropout(layout.dropout) if layout.dropout else nn.Identity()
         self.classifier = nn.Linear(features, num_classes)
         self._init_weights()
 

@@ -16,13 +16,13 @@ that names the ways out.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from effscale.models import probe
 from effscale.models.cost import measure_cost
 from effscale.models.registry import Baseline, get_baseline
 from effscale.models.scaling import check_resolution
@@ -38,8 +38,6 @@ MAX_STEP_RATIO = 1.25
 # The total stride is measured at this input side, large enough that a ceil never hides a stride.
 _STRIDE_PROBE = 1024
 
-_LAST_MAP: dict[tuple, int] = {}
-_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -126,20 +124,16 @@ def last_feature_map(baseline: str | Baseline, resolution: int, *, depth: float 
     run there is run on the CPU at batch 1. Cached by architecture and resolution.
     """
     base = get_baseline(baseline)
-    key = (base.signature(depth, width), resolution)
-    with _LOCK:
-        known = _LAST_MAP.get(key)
-    if known is not None:
-        return known
-    try:
-        with torch.device("meta"):
-            model = base.build(depth, width, 10)
-        side = _smallest_spatial_output(model, resolution, torch.device("meta"))
-    except Exception:  # noqa: BLE001 - a user network that needs real tensors: run it for real
-        side = _smallest_spatial_output(base.build(depth, width, 10), resolution, torch.device("cpu"))
-    with _LOCK:
-        _LAST_MAP[key] = side
-    return side
+
+    def read() -> int:
+        try:
+            with torch.device("meta"):
+                model = base.build(depth, width, 10)
+            return _smallest_spatial_output(model, resolution, torch.device("meta"))
+        except Exception:  # noqa: BLE001 - a user network that needs real tensors: run it for real
+            return _smallest_spatial_output(base.build(depth, width, 10), resolution, torch.device("cpu"))
+
+    return probe.memo(("last-map", base.signature(depth, width), resolution), read)
 
 
 def _is_spatial(module: nn.Module) -> bool:

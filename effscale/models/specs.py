@@ -121,6 +121,32 @@ class ScaledSpec:
     def num_blocks(self) -> int:
         return sum(s.repeats for s in self.stages)
 
+    # The rest of what `ScalableNet` builds from, read off the baseline: the network's whole layout
+    # is then one flat record, which `effscale.export` writes out as plain data.
+    @property
+    def stem_kernel(self) -> int:
+        return self.spec.stem_kernel
+
+    @property
+    def stem_stride(self) -> int:
+        return self.spec.stem_stride
+
+    @property
+    def stem_pool(self) -> bool:
+        return self.spec.stem_pool
+
+    @property
+    def act(self) -> str:
+        return self.spec.act
+
+    @property
+    def dropout(self) -> float:
+        return self.spec.dropout
+
+    @property
+    def drop_path(self) -> float:
+        return self.spec.drop_path
+
 
 def scale_spec(spec: BaselineSpec, depth: float = 1.0, width: float = 1.0) -> ScaledSpec:
     """Scale ``spec`` by depth and width with the paper's rounding rules (see `scaling`)."""

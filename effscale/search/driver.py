@@ -140,7 +140,7 @@ def run_confirmation(
     if epochs is not None:
         settings["confirm_epochs"] = epochs
     if settings.get("confirm_top") == 0:
-        raise UsageError(f"search {study!r} ran with --confirm-top 0; pass --top K to confirm its top K (e.g. --top 3)")
+        raise UsageError(f"search {study!r} ran with --confirm-top 0; pass --confirm-top K to confirm its top K (e.g. --confirm-top 3)")
     return run_search(**settings, storage=storage, study=study, progress=progress, **where)
 
 
@@ -150,9 +150,10 @@ def stored_settings(study: str, storage: str | None) -> dict[str, Any]:
     from optuna.trial import TrialState
 
     from effscale.search.records.queries import load_search_study
+    from effscale.search.records.schema import CONFIG_ATTR
 
     found = load_search_study(storage, study)
-    config = found.user_attrs.get("effscale") or {}
+    config = found.user_attrs.get(CONFIG_ATTR) or {}
     if "settings" not in config:
         raise UsageError(f"study {study!r} was not made by this effscale's search (no stored settings); "
                          "re-run the search with `effscale search`")
@@ -282,7 +283,7 @@ def emit_search_family(session: SearchSession, outcome: Any) -> tuple[Any, Path 
 
 def _result(session: SearchSession, outcome: Any, family: Any, family_path: Path | None) -> SearchResult:
     from effscale.models import Coefficients
-    from effscale.search.family.members import calibrate_family
+    from effscale.search.family.calibrate import calibrate_family
     from effscale.search.records.study import trial_counts
     from effscale.storage import redact_url
 

@@ -1,4 +1,9 @@
-"""The service's shared state (storage, store, launcher, token) and the routes' dependencies."""
+"""The service's shared state (storage, store, launcher, token) and the routes' dependencies.
+
+Every read opens the database read-only (`open_storage(read_only=True)`, `ProjectStore(read_only=True)`):
+serving a database never creates or migrates a table, nor a SQLite file that is not there yet
+(it reads as empty until a search writes it). Cancelling a search writes its flag, through
+`ServiceState.writer`."""
 
 from __future__ import annotations
 
@@ -13,7 +18,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from optuna.trial import FrozenTrial
 
 from effscale.errors import UsageError
-from effscale.search.records.schema import COMPARE_ATTR, CONFIRMATION_ATTR
+from effscale.search.records import optuna_access
+from effscale.search.records.schema import COMPARE_ATTR, CONFIRMATION_STUDY_ATTR
+from effscale.search.records.status import confirmation_of, is_comparison, is_confirmation, status_row, study_status
 from effscale.service.policy import TOKEN_ENV, LaunchPolicy
 from effscale.storage import ProjectStore, SearchRecord, open_storage, redact_url
 
@@ -35,7 +42,7 @@ class ServiceState:
     ray_address: str | None
     launcher: Any
     policy: LaunchPolicy = field(default_factory=LaunchPolicy)
-    _storage: optuna.storages.BaseStorage | None = None
+    _optuna: optuna.storages.BaseStorage | None = None
     _store: ProjectStore | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -44,17 +51,26 @@ class ServiceState:
         return redact_url(self.storage_url)
 
     def storage(self) -> optuna.storages.BaseStorage:
-        """Optuna's storage, opened on first use (`UsageError` when the database is unreachable)."""
+        """Optuna's storage, opened read-only on first use (`UsageError` when the database is
+        unreachable). Until Optuna's tables exist it is an empty one, opened again on each call."""
         with self._lock:
-            if self._storage is None:
-                self._storage = open_storage(self.storage_url)
-            return self._storage
+            if self._optuna is not None:
+                return self._optuna
+            storage = open_storage(self.storage_url, read_only=True)
+            if isinstance(storage, optuna.storages.RDBStorage):
+                self._optuna = storage
+            return storage
 
     def store(self) -> ProjectStore:
+        """effscale's tables, read-only (they are looked for again until found)."""
         with self._lock:
             if self._store is None:
-                self._store = ProjectStore(self.storage_url)
+                self._store = ProjectStore(self.storage_url, read_only=True)
             return self._store
+
+    def writer(self) -> ProjectStore:
+        """effscale's tables for a write (a cancel request); creates or migrates them if needed."""
+        return ProjectStore(self.storage_url)
 
     # -- reads --------------------------------------------------------------------------
 
@@ -62,10 +78,10 @@ class ServiceState:
         """The searches: every study but the comparisons (`comparisons`) and the searches'
         confirmation rounds (`confirmations`), then searches not yet a study."""
         names = [s.study_name for s in self.storage().get_all_studies()
-                 if not _is_comparison(s.user_attrs) and not _is_confirmation(s.user_attrs)]
+                 if not is_comparison(s.user_attrs) and not is_confirmation(s.user_attrs)]
         for record in self.store().list_searches():
             # A comparison keeps its status row in the same table (the search's engine runs it).
-            if record.study_name not in names and not _is_comparison(record.config):
+            if record.study_name not in names and not is_comparison(record.config or {}):
                 names.append(record.study_name)
         for launch in self.launcher.list():
             if launch["study_name"] not in names:
@@ -73,10 +89,7 @@ class ServiceState:
         return names
 
     def study_id(self, name: str) -> int | None:
-        try:
-            return self.storage().get_study_id_from_name(name)
-        except KeyError:
-            return None
+        return optuna_access.study_id_by_name(self.storage(), name)
 
     def find(self, name: str) -> int | None:
         """The Optuna study id of ``name`` (None while a launched search has written nothing);
@@ -85,6 +98,11 @@ class ServiceState:
         if study_id is None and self.store().get_search(name) is None and self.launcher.get(name) is None:
             raise StudyNotFound(name)
         return study_id
+
+    def status_record(self, name: str, user_attrs: dict[str, Any]) -> SearchRecord | None:
+        """The status row of study ``name`` (a confirmation round's is its search's): what
+        `study_status` reads besides the study itself."""
+        return self.store().get_search(status_row(name, user_attrs))
 
     def load(self, name: str) -> "StudyData":
         """Everything about one study; `StudyNotFound` when nothing by that name exists."""
@@ -96,16 +114,18 @@ class ServiceState:
             raise StudyNotFound(name)
         result = self.store().load_result(name) if record is not None else None
         if study_id is None:
-            return StudyData(name, None, record, launch, {}, [], [], result)
+            return StudyData(name, None, record, launch, {}, [], [], result, record)
+        user_attrs = storage.get_study_user_attrs(study_id)
         return StudyData(
             name,
             study_id,
             record,
             launch,
-            storage.get_study_user_attrs(study_id),
+            user_attrs,
             [d.name.lower() for d in storage.get_study_directions(study_id)],
             storage.get_all_trials(study_id, deepcopy=False),
             result,
+            self.status_record(name, user_attrs),
         )
 
     def comparisons(self, *, search: str | None = None) -> list["ComparisonData"]:
@@ -116,9 +136,10 @@ class ServiceState:
             identity = study.user_attrs.get(COMPARE_ATTR)
             if not isinstance(identity, dict) or (search is not None and identity.get("search") != search):
                 continue
-            trials = storage.get_all_trials(study._study_id, deepcopy=False)
-            found.append(ComparisonData(study.study_name, study._study_id, study.user_attrs, trials,
-                                        self.store().get_search(study.study_name)))
+            study_id = optuna_access.study_id(study)
+            trials = storage.get_all_trials(study_id, deepcopy=False)
+            found.append(ComparisonData(study.study_name, study_id, study.user_attrs, trials,
+                                        self.status_record(study.study_name, study.user_attrs)))
         return found
 
     def load_comparison(self, name: str) -> "ComparisonData":
@@ -126,22 +147,24 @@ class ServiceState:
         storage = self.storage()
         study_id = self.study_id(name)
         attrs = storage.get_study_user_attrs(study_id) if study_id is not None else {}
-        if not _is_comparison(attrs):
+        if not is_comparison(attrs):
             raise StudyNotFound(name)
         return ComparisonData(name, study_id, attrs, storage.get_all_trials(study_id, deepcopy=False),
-                              self.store().get_search(name))
+                              self.status_record(name, attrs))
 
     def confirmations(self, search: str) -> list["ConfirmationData"]:
-        """``search``'s confirmation rounds (each a study linked to it by `CONFIRMATION_ATTR`, one
-        per budget), oldest first. A search stored before keeps them among its own trials."""
+        """``search``'s confirmation rounds (each a study linked to it by `CONFIRMATION_STUDY_ATTR`,
+        one per budget), oldest first. A search stored before keeps them among its own trials."""
         storage = self.storage()
         found = []
         for study in storage.get_all_studies():
-            link = study.user_attrs.get(CONFIRMATION_ATTR)
-            if isinstance(link, dict) and link.get("search") == search:
-                budget = link.get("budget") if isinstance(link.get("budget"), dict) else {}
-                found.append(ConfirmationData(study.study_name, study._study_id, budget,
-                                              storage.get_all_trials(study._study_id, deepcopy=False)))
+            if confirmation_of(study.user_attrs) != search:
+                continue
+            link = study.user_attrs[CONFIRMATION_STUDY_ATTR]
+            budget = link.get("budget") if isinstance(link.get("budget"), dict) else {}
+            study_id = optuna_access.study_id(study)
+            found.append(ConfirmationData(study.study_name, study_id, budget,
+                                          storage.get_all_trials(study_id, deepcopy=False)))
         return found
 
 
@@ -155,6 +178,13 @@ class StudyData:
     directions: list[str]
     trials: list[FrozenTrial]
     result: dict[str, Any] | None = None  # the stored verdict (`ProjectStore.load_result`)
+    status_record: SearchRecord | None = None  # the row its status is in: its own (a confirmation round's: its search's)
+
+    @property
+    def status(self) -> str:
+        """`effscale.search.records.status.study_status`: the one rule."""
+        return study_status(record=self.status_record, launch=self.launch, user_attrs=self.user_attrs,
+                            trials=self.trials)
 
 
 @dataclass
@@ -165,6 +195,11 @@ class ComparisonData:
     trials: list[FrozenTrial]
     record: SearchRecord | None = None  # its status row (None: a comparison stored before it had one)
 
+    @property
+    def status(self) -> str:
+        """`effscale.search.records.status.study_status`: the one rule."""
+        return study_status(record=self.record, user_attrs=self.user_attrs, trials=self.trials)
+
 
 @dataclass
 class ConfirmationData:
@@ -174,14 +209,6 @@ class ConfirmationData:
     study_id: int
     budget: dict[str, Any]
     trials: list[FrozenTrial]
-
-
-def _is_comparison(user_attrs: dict[str, Any]) -> bool:
-    return isinstance(user_attrs.get(COMPARE_ATTR), dict)
-
-
-def _is_confirmation(user_attrs: dict[str, Any]) -> bool:
-    return isinstance(user_attrs.get(CONFIRMATION_ATTR), dict)
 
 
 def get_state(request: Request) -> ServiceState:

@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 
 from effscale.service.statedir import default_state_dir, new_run_dir
 from effscale.storage import TERMINAL_STATUSES, ProjectStore, redact_url
+from effscale.storage.url import STORAGE_ENV  # read by `effscale search` when --storage is absent
 
 log = logging.getLogger("effscale.service")
 
@@ -37,7 +38,6 @@ DEFAULT_GRACE_PERIOD_S = 30.0
 KILL_AFTER_S = 10.0
 LOG_TAIL_BYTES = 64 * 1024
 LOG_NAME = "search.log"
-STORAGE_ENV = "EFFSCALE_STORAGE"  # read by `effscale search` when --storage is absent
 # `python -c BOOTSTRAP search ...`: like `python -m effscale.cli`, minus the working directory on
 # sys.path ('' for -c; site has already made every other entry absolute).
 BOOTSTRAP = (

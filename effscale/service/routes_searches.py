@@ -177,7 +177,7 @@ def cancel_search(study_name: str = StudyName, state: ServiceState = Depends(get
             detail=f"search {study_name!r} is not running (status {final}): nothing to cancel",
         )
     if record is not None:
-        store.request_cancel(study_name)
+        state.writer().request_cancel(study_name)
     state.launcher.cancel(study_name)
     # Report from fresh copies, keeping what we read above if one vanished meanwhile: the search
     # exists (we checked), so this never falls back to a 404.

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
+from effscale.search.records.optuna_access import trial_by_number
 from effscale.service import serializers as ser
 from effscale.service import trial_pages
 from effscale.service.deps import (
@@ -117,7 +118,7 @@ def _trial(state: ServiceState, ref: StudyRef, number: int) -> Any:
     storage = state.storage()
     if ref.study_id is not None:
         try:
-            return storage.get_trial(storage.get_trial_id_from_study_id_trial_number(ref.study_id, number))
+            return trial_by_number(storage, ref.study_id, number)
         except KeyError:
             pass
     n = trial_pages.count_trials(state.storage_url, ref.study_id) if ref.study_id is not None else 0
@@ -171,7 +172,7 @@ def _family(state: ServiceState, data: StudyData) -> dict[str, Any]:
     if family is None:
         raise not_found(
             f"study {data.name!r} has no family yet: it is emitted when the search completes "
-            f"(status {ser.study_status(data.record, data.launch, data.trials)})"
+            f"(status {data.status})"
         )
     return ser.json_safe(family)
 

@@ -13,11 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from effscale.search.records.schema import COMPARE_ATTR, RESULT_ATTR
 from effscale.search.records.queries import (
     as_float,
     as_int,
-    comparison_status,
     iso_utc,
     json_safe,
     ranking,
@@ -26,6 +24,17 @@ from effscale.search.records.queries import (
     state_name,
     trial_row,  # noqa: F401 - the routes shape a trial as ser.trial_row
 )
+from effscale.search.records.schema import (
+    ARCH_ID_ATTR,
+    CANDIDATES_ATTR,
+    COMPARE_ATTR,
+    CONFIG_ATTR,
+    CONFIRMATION_ATTR,
+    COUNTS_ATTR,
+    HISTORY_ATTR,
+    RESULT_ATTR,
+)
+from effscale.search.records.status import study_status
 from effscale.search.records.study import candidate_key
 from effscale.storage import SearchRecord, redact_url
 
@@ -57,7 +66,7 @@ def one_line(error: str | None, *, limit: int = 500) -> str | None:
 
 def serialize_curve(study: str, trial: FrozenTrial) -> dict[str, Any]:
     """Per-epoch points: the trial's ``history`` attribute, else its intermediate values."""
-    history = trial.user_attrs.get("history")
+    history = trial.user_attrs.get(HISTORY_ATTR)
     points: list[dict[str, Any]] = []
     if isinstance(history, list) and history:
         for i, entry in enumerate(history):
@@ -108,19 +117,9 @@ def progress(trials: Sequence[FrozenTrial], counts: dict[str, Any] | None) -> di
     }
 
 
-def study_status(record: SearchRecord | None, launch: dict[str, Any] | None, trials: Sequence[FrozenTrial]) -> str:
-    if record is not None:
-        return record.status
-    if launch is not None:
-        return str(launch.get("status", "starting"))
-    if any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials):
-        return "running"
-    return "unknown"
-
-
 def _config(data: StudyData) -> dict[str, Any]:
     """The search's configuration: the study's ``effscale`` attribute, else the search record's."""
-    config = data.user_attrs.get("effscale")
+    config = data.user_attrs.get(CONFIG_ATTR)
     if not isinstance(config, dict):
         config = data.record.config if data.record is not None else None
     return config if isinstance(config, dict) else {}
@@ -130,10 +129,10 @@ def study_summary(data: StudyData, *, has_family: bool, url: str) -> dict[str, A
     """Status, progress and the verdict (`search_verdict`: ``best``, ``best_source``,
     ``fidelity``, ``warnings``, ``failures``)."""
     config = _config(data)
-    counts = data.user_attrs.get("counts")
+    counts = data.user_attrs.get(COUNTS_ATTR)
     return {
         "name": data.name,
-        "status": study_status(data.record, data.launch, data.trials),
+        "status": data.status,
         "baseline": config.get("baseline") if isinstance(config.get("baseline"), str) else None,
         "created_at": iso_utc(data.record.created_at) if data.record is not None else None,
         "n_trials": len(data.trials),
@@ -152,7 +151,7 @@ def study_detail(
     (`comparison_link`) of its winner and its confirmation studies (`confirmation_link`)."""
     summary = study_summary(data, has_family=has_family, url=url)
     record = data.record
-    counts = data.user_attrs.get("counts")
+    counts = data.user_attrs.get(COUNTS_ATTR)
     regime = study_regime(data)
     if summary["best_source"] != "verdict" and isinstance(regime, dict) and isinstance(regime.get("warning"), str):
         summary["warnings"] = [regime["warning"], *summary["warnings"]]  # said before anything trains, too
@@ -184,7 +183,7 @@ def study_regime(data: StudyData) -> dict[str, Any] | None:
 
 
 def _arch(trial: FrozenTrial) -> str | None:
-    arch = trial.user_attrs.get("arch_id")
+    arch = trial.user_attrs.get(ARCH_ID_ATTR)
     return arch if isinstance(arch, str) else None
 
 
@@ -197,7 +196,7 @@ def _network_stats(trials: Sequence[FrozenTrial]) -> dict[str, dict[str, Any]]:
     stats: dict[str, dict[str, Any]] = {}
     for trial in trials:
         arch = _arch(trial)
-        if arch is None or bool(trial.user_attrs.get("confirmation", False)):
+        if arch is None or bool(trial.user_attrs.get(CONFIRMATION_ATTR, False)):
             continue
         entry = stats.setdefault(arch, {"trial_numbers": [], "states": []})
         entry["trial_numbers"].append(trial.number)
@@ -220,8 +219,8 @@ def _network_state(states: list[str]) -> str:
 def candidate_map(study: str, user_attrs: dict[str, Any], trials: Sequence[FrozenTrial]) -> dict[str, Any]:
     """The grid of candidates, each with its network's race top-1: the mean over its COMPLETE
     repeats (``val_top1``), ``val_top1_stderr`` and ``repeats``, and its race trials' numbers."""
-    config = user_attrs.get("effscale") if isinstance(user_attrs.get("effscale"), dict) else {}
-    raw = user_attrs.get("candidates")
+    config = user_attrs.get(CONFIG_ATTR) if isinstance(user_attrs.get(CONFIG_ATTR), dict) else {}
+    raw = user_attrs.get(CANDIDATES_ATTR)
     candidates = [c for c in raw if isinstance(c, dict)] if isinstance(raw, list) else []
     networks = _network_stats(trials)
     rows = []
@@ -251,7 +250,7 @@ def candidate_map(study: str, user_attrs: dict[str, Any], trials: Sequence[Froze
         "constraint": config.get("constraint") if isinstance(config.get("constraint"), str) else None,
         "target_ratio": as_float(config.get("target_ratio")),
         "tolerance": as_float(config.get("tolerance")),
-        "counts": json_safe(user_attrs.get("counts") or {}),
+        "counts": json_safe(user_attrs.get(COUNTS_ATTR) or {}),
         "grid": grid,
         "candidates": rows,
     }
@@ -285,7 +284,7 @@ def comparison_link(data: ComparisonData, *, url: str) -> dict[str, Any]:
     return {
         "name": data.name,
         "url": url,
-        "status": comparison_status(data.user_attrs, data.trials, data.record),
+        "status": data.status,
         "search": identity.get("search") if isinstance(identity.get("search"), str) else None,
         "baseline": identity.get("baseline") if isinstance(identity.get("baseline"), str) else None,
         "data": identity.get("data") if isinstance(identity.get("data"), str) else None,
@@ -318,7 +317,7 @@ def search_status(
     launch: dict[str, Any] | None,
     study_url: str,
 ) -> dict[str, Any]:
-    status = record.status if record is not None else (launch or {}).get("status", "unknown")
+    status = study_status(record=record, launch=launch)
     # Public: the stored one-line error, never the process's output (GET .../log, with the token).
     error = record.error if record is not None and record.error else (launch or {}).get("error")
     return {

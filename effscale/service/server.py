@@ -79,7 +79,7 @@ def serve(
     data_root: str | os.PathLike[str] | None = None,
     allow_user_baselines: bool = False,
 ) -> None:
-    """Run the service until interrupted (``storage_url`` None: ``sqlite:///effscale.db``); see the
+    """Run the service until interrupted (``storage_url`` None: `effscale.storage.resolve_storage`'s); see the
     module docstring for what is refused first."""
     check_listen(host, port, token=os.environ.get(TOKEN_ENV))
     state_dir = private_dir(state_dir if state_dir is not None else default_state_dir())
@@ -89,11 +89,11 @@ def serve(
         import uvicorn
 
         from effscale.service.app import create_app
-        from effscale.storage import DEFAULT_STORAGE_URL, open_storage
+        from effscale.storage import open_storage, resolve_storage
 
-        app = create_app(storage_url or DEFAULT_STORAGE_URL, ray_address=ray_address, state_dir=state_dir, data_root=root,
+        app = create_app(resolve_storage(storage_url), ray_address=ray_address, state_dir=state_dir, data_root=root,
                          allow_user_baselines=allow_user_baselines)
-        open_storage(app.state.effscale.storage_url)  # reach the database now, not on a request
+        open_storage(app.state.effscale.storage_url, read_only=True)  # reach the database now, not on a request
     except BaseException:
         sock.close()
         raise

@@ -17,7 +17,7 @@ A user attribute is JSON text, and a sort key only when it is a JSON number: NaN
 booleans and null are null, as `as_float` makes them (a number stored as a JSON string, which
 effscale never writes, sorts as null here though the row shows it). Nulls come last, in
 trial-number order; ties go by trial number in the sort's direction. Optuna's tables are read,
-never written; `optuna.storages._rdb.models` is Optuna's own description of them.
+never written; `effscale.search.records.optuna_access.rdb_tables` is Optuna's own description of them.
 """
 
 from __future__ import annotations
@@ -25,22 +25,24 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from optuna.storages._rdb import models
 from optuna.trial import TrialState
 
+from effscale.search.records.optuna_access import rdb_tables
 from effscale.search.records.queries import SORT_FIELDS, STATE_NAMES, trial_row
+from effscale.search.records.schema import FLOPS_ATTR, VAL_TOP1_ATTR
 from effscale.storage.engine import get_engine
 
 STATES_BY_NAME: dict[str, TrialState] = {v: k for k, v in STATE_NAMES.items()}
 # A JSON number, as Python's json module writes one (NaN and Infinity are not numbers here).
 _JSON_NUMBER = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
 
-_trials = models.TrialModel.__table__
-_values = models.TrialValueModel.__table__
-_attrs = models.TrialUserAttributeModel.__table__
-_steps = models.TrialIntermediateValueModel.__table__
-_FINITE = models.TrialValueModel.TrialValueType.FINITE
-_FINITE_STEP = models.TrialIntermediateValueModel.TrialIntermediateValueType.FINITE
+_tables = rdb_tables()
+_trials = _tables.trials
+_values = _tables.values
+_attrs = _tables.user_attrs
+_steps = _tables.steps
+_FINITE = _tables.FINITE_VALUE
+_FINITE_STEP = _tables.FINITE_STEP
 
 
 def _attr_number(key: str) -> Any:
@@ -74,7 +76,7 @@ def _val_top1() -> Any:
     )
     return sa.case(
         (sa.and_(_trials.c.state == TrialState.COMPLETE, has_objective), objective),
-        else_=sa.func.coalesce(_attr_number("val_top1"), last_step),
+        else_=sa.func.coalesce(_attr_number(VAL_TOP1_ATTR), last_step),
     )
 
 
@@ -83,7 +85,7 @@ def _sort_key(sort: str) -> Any:
     if field == "number":
         return _trials.c.number
     if field == "flops":
-        return _attr_number("flops")
+        return _attr_number(FLOPS_ATTR)
     return _val_top1()
 
 
@@ -114,7 +116,7 @@ def count_trials(url: str, study_id: int, *, state: str | None = None) -> int:
         return int(connection.execute(query).scalar_one())
 
 
-def page_trial_ids(url: str, study_id: int, *, state: str | None, sort: str, limit: int, offset: int) -> list[int]:
+def page_ids(url: str, study_id: int, *, state: str | None, sort: str, limit: int, offset: int) -> list[int]:
     """Optuna trial ids of one page, in ``sort`` order (``value``, ``number`` or ``flops``; a
     leading ``-`` for descending)."""
     query = _ordered(_where(study_id, state), sort).limit(limit).offset(offset)
@@ -127,5 +129,5 @@ def trial_page(
 ) -> tuple[int, list[dict[str, Any]]]:
     """``(total matching, rows of the page)``; each row is `trial_row` of one trial."""
     total = count_trials(url, study_id, state=state)
-    ids = page_trial_ids(url, study_id, state=state, sort=sort, limit=limit, offset=offset) if offset < total else []
+    ids = page_ids(url, study_id, state=state, sort=sort, limit=limit, offset=offset) if offset < total else []
     return total, [trial_row(storage.get_trial(trial_id)) for trial_id in ids]

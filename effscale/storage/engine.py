@@ -27,8 +27,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine, make_url
 
 from effscale.errors import UsageError
+from effscale.storage.url import DEFAULT_STORAGE_URL
 
-DEFAULT_STORAGE_URL = "sqlite:///effscale.db"
 SUPPORTED_SCHEMES: tuple[str, ...] = ("sqlite", "postgresql")
 SQLITE_BUSY_TIMEOUT_S = 30.0
 DEFAULT_CONNECT_TIMEOUT_S = 10
@@ -38,7 +38,8 @@ _SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "passfile", "sslpassword")
 
 
 class StorageError(RuntimeError):
-    """A database error that is not the user's to fix (a bug or a broken server); message redacted."""
+    """A database error that is not the user's to fix (a server down or unreachable, a bug, a broken
+    server); message redacted. Not a usage error: the CLI prints one line and exits 1, not 2."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -163,15 +164,20 @@ def validate_url(url: str) -> str:
     return backend
 
 
+def sqlite_file_missing(url: str) -> bool:
+    """Whether ``url`` names a SQLite file that is not there (opening it would create it)."""
+    parsed = _parse(url)
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    _check_sqlite_path(parsed, url)
+    database = parsed.database or ""
+    return not database.startswith("file:") and not Path(database).expanduser().is_file()
+
+
 def require_existing(url: str) -> None:
     """For reads: a SQLite file that is not there is an error, never a new empty database (a query
     must not create one). PostgreSQL databases are never created by a connection anyway."""
-    parsed = _parse(url)
-    if parsed.get_backend_name() != "sqlite":
-        return
-    _check_sqlite_path(parsed, url)
-    database = parsed.database or ""
-    if not database.startswith("file:") and not Path(database).expanduser().is_file():
+    if sqlite_file_missing(url):
         raise UsageError(
             f"storage {redact_url(url)!r} does not exist: a query never creates a database; "
             "check the path, or run a search first"
@@ -201,7 +207,8 @@ _ENGINES_LOCK = threading.Lock()
 def get_engine(url: str, *, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT_S) -> Engine:
     """A process-wide engine for ``url`` (memoized per process id, so a fork gets its own pool).
 
-    The URL is validated and the database reached once; failures raise `UsageError`.
+    The URL is validated and the database reached once; failures raise `UsageError` (`StorageError`
+    for a server that does not answer).
     """
     url = normalize_url(url)
     key = (os.getpid(), url, int(connect_timeout))
@@ -215,7 +222,7 @@ def get_engine(url: str, *, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT_S) ->
         sqlalchemy.event.listen(engine, "connect", _sqlite_on_connect)
     try:
         check_reachable(engine, url)
-    except UsageError:
+    except (UsageError, StorageError):
         engine.dispose()
         raise
     with _ENGINES_LOCK:
@@ -243,7 +250,8 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def check_reachable(engine: Engine, url: str) -> None:
-    """Connect once and read the schema; raise `UsageError` (password redacted) when that fails."""
+    """Connect once and read the schema; raise `UsageError`, or `StorageError` for a server that
+    does not answer (password redacted), when that fails."""
 
     def probe() -> None:
         with engine.connect() as connection:
@@ -277,20 +285,29 @@ def _wrap_connect_errors(url: str, action: Callable[[], Any]) -> Any:
             fix = "check the path, its permissions, and that it is a SQLite file"
         else:
             fix = "start the server (scripts/start-postgres.sh) or fix host, port, user, password"
-        raise UsageError(
+        # A server that does not answer is an outage (StorageError); one that answered and refused
+        # the login or the database, and a bad file, are the user's to fix (UsageError).
+        down = make_url(url).get_backend_name() != "sqlite" and not any(r in reason.lower() for r in _REFUSALS)
+        raise (StorageError if down else UsageError)(
             f"cannot open storage {redact_url(url)!r}: {reason}: {fix}"
         ) from None
 
 
+# What a PostgreSQL server says when it answered but refused: the user's to fix, not an outage.
+_REFUSALS = ("authentication failed", "does not exist", "no password supplied", "no pg_hba.conf entry",
+             "permission denied")
+
+
 def describe_db_error(exc: sa_exc.SQLAlchemyError, url: str) -> Exception:
-    """Turn a SQLAlchemy error raised mid-use into `UsageError` (server gone) or `StorageError`."""
+    """Turn a SQLAlchemy error raised mid-use into `UsageError` (a SQLite file the user can fix) or
+    `StorageError` (a database server gone, or anything else)."""
     reason = _scrub(str(getattr(exc, "orig", None) or exc), url)
     if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
         if url.startswith("sqlite"):
             fix = "check the file, its permissions, and that no other process holds it locked"
-        else:
-            fix = "check that the database server is running and reachable"
-        return UsageError(f"storage {redact_url(url)!r} is unavailable: {reason}: {fix}")
+            return UsageError(f"storage {redact_url(url)!r} is unavailable: {reason}: {fix}")
+        return StorageError(f"storage {redact_url(url)!r} is unavailable: {reason}: "
+                            "check that the database server is running and reachable")
     return StorageError(f"database error on storage {redact_url(url)!r}: {reason}")
 
 
@@ -323,50 +340,86 @@ def _optuna_schema_lock(engine: Engine) -> Iterator[None]:
 def open_storage(
     url: str = DEFAULT_STORAGE_URL,
     *,
+    read_only: bool = False,
     connect_timeout: int = DEFAULT_CONNECT_TIMEOUT_S,
     heartbeat_interval: int | None = None,
     grace_period: int | None = None,
     heartbeat_stale_trial_callback: Callable[..., None] | None = None,
     skip_compatibility_check: bool = False,
-) -> "optuna.storages.RDBStorage":
+) -> "optuna.storages.BaseStorage":
     """Optuna's RDB storage for ``url`` with effscale's engine options.
 
     The URL is checked and the database reached first, so bad input raises one-line `UsageError`
     (password redacted) before Optuna writes anything. ``heartbeat_*`` and ``grace_period`` are
     passed to Optuna unchanged (its failed-trial reaping).
+
+    ``read_only`` (every query: `effscale studies`, `effscale trials`, the REST API's reads) creates
+    nothing: no SQLite file, no table, no version row; Optuna's tables are read as they are, never
+    migrated. A SQLite file that is not there, or a database without Optuna's tables, reads as an
+    empty storage (no studies). Without it, Optuna creates its tables on first use.
     """
     import optuna  # here, not at the top: `effscale plan` checks a URL's form without it (0.16 s)
 
     url = normalize_url(url)
+    if read_only and sqlite_file_missing(url):
+        return optuna.storages.InMemoryStorage()
     engine = get_engine(url, connect_timeout=connect_timeout)  # validates and probes; memoized
     options = engine_options(url, connect_timeout=connect_timeout)
+    if read_only and not _has_optuna_tables(engine, url):
+        return optuna.storages.InMemoryStorage()
     try:
-        with _optuna_schema_lock(engine):
+        with contextlib.nullcontext() if read_only else _optuna_schema_lock(engine):
             return optuna.storages.RDBStorage(
-            url,
+                url,
                 engine_kwargs=options,
                 skip_compatibility_check=skip_compatibility_check,
                 heartbeat_interval=heartbeat_interval,
                 grace_period=grace_period,
                 heartbeat_stale_trial_callback=heartbeat_stale_trial_callback,
+                skip_table_creation=read_only,
             )
+    except Exception as exc:  # noqa: BLE001 - each kind becomes one redacted line
+        raise _optuna_open_error(exc, url) from None
+
+
+# The tables and rows Optuna writes when it first opens a database: a reader that found one of
+# them missing would make Optuna write it.
+_OPTUNA_TABLES = ("studies", "trials", "version_info", "alembic_version")
+
+
+def _has_optuna_tables(engine: Engine, url: str) -> bool:
+    """Whether Optuna's tables and their version rows are all there (read, never written)."""
+
+    def probe() -> bool:
+        with engine.connect() as connection:
+            if not all(sqlalchemy.inspect(connection).has_table(t) for t in _OPTUNA_TABLES):
+                return False
+            return all(connection.exec_driver_sql(f"SELECT COUNT(*) FROM {t}").scalar() for t in _OPTUNA_TABLES[2:])
+
+    try:
+        return probe()
     except sa_exc.SQLAlchemyError as exc:
         raise describe_db_error(exc, url) from None
-    except optuna.exceptions.StorageInternalError as exc:
+
+
+def _optuna_open_error(exc: Exception, url: str) -> Exception:
+    """What opening Optuna's storage raised, as one line with the password redacted."""
+    import optuna
+
+    if isinstance(exc, sa_exc.SQLAlchemyError):
+        return describe_db_error(exc, url)
+    if isinstance(exc, optuna.exceptions.StorageInternalError):
         cause = exc.__cause__
         if isinstance(cause, sa_exc.SQLAlchemyError):
-            raise describe_db_error(cause, url) from None
-        raise StorageError(f"storage {redact_url(url)!r}: {_scrub(str(exc), url)}") from None
-    except RuntimeError as exc:  # Optuna's "table schema is not compatible" check
-        raise UsageError(
-            f"storage {redact_url(url)!r}: {_scrub(str(exc), url)}"
-        ) from None
-    except (KeyError, IndexError) as exc:  # Optuna formats the URL as a template ("{...}")
-        raise UsageError(
+            return describe_db_error(cause, url)
+        return StorageError(f"storage {redact_url(url)!r}: {_scrub(str(exc), url)}")
+    if isinstance(exc, RuntimeError):  # Optuna's "table schema is not compatible" check
+        return UsageError(f"storage {redact_url(url)!r}: {_scrub(str(exc), url)}")
+    if isinstance(exc, (KeyError, IndexError)):  # Optuna formats the URL as a template ("{...}")
+        return UsageError(
             f"storage URL {redact_url(url)!r} has a brace Optuna cannot format: "
             "percent-encode '{' and '}' (%7B, %7D) in the password"
-        ) from None
-    except ValueError as exc:  # bad heartbeat_interval / grace_period, or a stray brace
-        raise UsageError(
-            f"cannot open storage {redact_url(url)!r}: {_scrub(str(exc), url)}"
-        ) from None
+        )
+    if isinstance(exc, ValueError):  # bad heartbeat_interval / grace_period, or a stray brace
+        return UsageError(f"cannot open storage {redact_url(url)!r}: {_scrub(str(exc), url)}")
+    return exc

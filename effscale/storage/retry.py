@@ -21,15 +21,15 @@ from typing import Any, Callable, TypeVar
 from optuna.storages import BaseStorage
 from sqlalchemy import exc as sa_exc
 
-from effscale.errors import UsageError
+from effscale.storage.engine import StorageError
 
 T = TypeVar("T")
 DEFAULT_DB_TIMEOUT_S = 300.0
 _FIRST_WAIT_S, _MAX_WAIT_S = 0.5, 5.0
 
 
-class DatabaseUnavailable(UsageError):
-    """The database stayed unreachable for longer than the retry window."""
+class DatabaseUnavailable(StorageError):
+    """The database stayed unreachable for longer than the retry window (an outage: exit 1)."""
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from effscale.errors import UsageError
 from effscale.storage.engine import (
@@ -27,14 +27,18 @@ from effscale.storage.engine import (
     get_engine,
     normalize_url,
     redact_url,
+    sqlite_file_missing,
+    validate_url,
 )
 from effscale.storage.tables import (
+    RESULTS_SINCE,
     SCHEMA_VERSION,
     STUDY_NAME_MAX,
     CandidateRow,
     FamilyRow,
     SearchRow,
     migrate,
+    newer_schema_error,
     read_schema_version,
 )
 
@@ -138,14 +142,28 @@ class ProjectStore:
 
     Constructing it validates the URL, reaches the database (`UsageError` if it cannot) and
     creates or migrates effscale's tables. Engines are shared per URL within a process.
+
+    ``read_only`` (every query: `effscale studies`, the REST API's reads) creates and migrates
+    nothing, not even a SQLite file: the tables are read as they are found on each read (a search
+    may create them meanwhile), a database without them has no searches, one at an older version
+    is read without the newer columns, and writes are refused.
     """
 
     def __init__(
-        self, url: str = DEFAULT_STORAGE_URL, *, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT_S
+        self, url: str = DEFAULT_STORAGE_URL, *, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT_S,
+        read_only: bool = False,
     ) -> None:
         self._url = normalize_url(url)
-        self._engine = get_engine(url, connect_timeout=connect_timeout)
-        self._schema_version = self._ensure_schema()
+        self._connect_timeout = connect_timeout
+        self._read_only = read_only
+        if read_only:
+            validate_url(self._url)
+            missing = sqlite_file_missing(self._url)
+            self._engine: Engine | None = None if missing else get_engine(url, connect_timeout=connect_timeout)
+            self._schema_version = 0
+        else:
+            self._engine = get_engine(url, connect_timeout=connect_timeout)
+            self._schema_version = self._ensure_schema()
 
     def __repr__(self) -> str:
         return f"ProjectStore({redact_url(self._url)!r})"
@@ -156,17 +174,24 @@ class ProjectStore:
         return self._url
 
     @property
-    def engine(self) -> Engine:
+    def engine(self) -> Engine | None:
+        """The engine (None: a read-only store on a SQLite file that is not there yet)."""
         return self._engine
 
     @property
+    def read_only(self) -> bool:
+        return self._read_only
+
+    @property
     def schema_version(self) -> int:
-        """The version of effscale's tables in this database (after migrating)."""
+        """The version of effscale's tables in this database (after migrating; read-only: as last
+        found, 0 for none)."""
         return self._schema_version
 
     @contextmanager
     def session(self, *, conflict_message: str | None = None) -> Iterator[Session]:
         """`session_scope` on this store's engine: commit, or roll back and wrap the error."""
+        assert self._engine is not None, "a read-only store reads only once its tables are found"
         with session_scope(self._engine, url=self._url, conflict_message=conflict_message) as s:
             yield s
 
@@ -188,12 +213,40 @@ class ProjectStore:
         except sa_exc.SQLAlchemyError as exc:
             raise describe_db_error(exc, self._url) from exc
 
+    def _tables(self) -> int:
+        """The version of effscale's tables to read (0: none, so nothing to read). A read-only store
+        looks again on each read until it finds the current version; nothing is created."""
+        if not self._read_only or self._schema_version == SCHEMA_VERSION:
+            return self._schema_version
+        if self._engine is None:
+            if sqlite_file_missing(self._url):
+                return 0
+            self._engine = get_engine(self._url, connect_timeout=self._connect_timeout)
+        try:
+            with self._engine.connect() as connection:
+                version = read_schema_version(connection)
+        except sa_exc.SQLAlchemyError as exc:
+            raise describe_db_error(exc, self._url) from exc
+        if version > SCHEMA_VERSION:
+            raise newer_schema_error(redact_url(self._url), version)
+        self._schema_version = version
+        return version
+
+    def _writable(self) -> None:
+        if self._read_only:
+            raise RuntimeError(f"{self!r} was opened read_only: open a ProjectStore without it to write")
+
+    def _row_options(self) -> list[Any]:
+        """How to load a search row: without ``result_json`` from tables older than it."""
+        return [defer(SearchRow.result_json)] if self._tables() < RESULTS_SINCE else []
+
     # -- searches -------------------------------------------------------------------------
 
     def create_search(
         self, study_name: str, *, config: dict[str, Any], status: str = "pending"
     ) -> SearchRecord:
         """Insert a search; `UsageError` if one with this study name exists already."""
+        self._writable()
         _check_study_name(study_name)
         _check_status(status)
         config_json = _to_json(config, what=f"config of search {study_name!r}")
@@ -221,15 +274,19 @@ class ProjectStore:
             return _record(row)
 
     def get_search(self, study_name: str) -> SearchRecord | None:
+        if not self._tables():
+            return None
         with self.session() as session:
-            row = session.get(SearchRow, study_name)
+            row = session.get(SearchRow, study_name, options=self._row_options())
             return _record(row) if row is not None else None
 
     def list_searches(self) -> list[SearchRecord]:
         """All searches, oldest first."""
+        if not self._tables():
+            return []
         with self.session() as session:
             rows = session.scalars(
-                sa.select(SearchRow).order_by(SearchRow.created_at, SearchRow.study_name)
+                sa.select(SearchRow).options(*self._row_options()).order_by(SearchRow.created_at, SearchRow.study_name)
             ).all()
             return [_record(row) for row in rows]
 
@@ -240,6 +297,7 @@ class ProjectStore:
         sets heartbeat_at and stores ``error`` (None clears it). Leaving a terminal status
         (a resumed search) clears finished_at and the cancel request.
         """
+        self._writable()
         _check_status(status)
         now = _now()
         with self.session() as session:
@@ -264,6 +322,8 @@ class ProjectStore:
         self._update(study_name, cancel_requested=True)
 
     def cancel_requested(self, study_name: str) -> bool:
+        if not self._tables():
+            raise self._missing(study_name)
         with self.session() as session:
             return bool(self._row(session, study_name).cancel_requested)
 
@@ -271,6 +331,7 @@ class ProjectStore:
 
     def save_family(self, study_name: str, family: dict[str, Any]) -> None:
         """Store the emitted family of a search, replacing any earlier one."""
+        self._writable()
         family_json = _to_json(family, what=f"family of search {study_name!r}")
         with self.session() as session:
             self._row(session, study_name)
@@ -285,6 +346,8 @@ class ProjectStore:
 
     def load_family(self, study_name: str) -> dict[str, Any] | None:
         """The saved family, or None when the search has none (or does not exist)."""
+        if not self._tables():
+            return None
         with self.session() as session:
             row = session.get(FamilyRow, study_name)
             return json.loads(row.family_json) if row is not None else None
@@ -294,6 +357,7 @@ class ProjectStore:
     def save_result(self, study_name: str, result: dict[str, Any], candidates: list[dict[str, Any]]) -> None:
         """Store a search's verdict and its per-candidate aggregates, replacing earlier ones, in one
         transaction (a reader sees the old result or the new one, never half of each)."""
+        self._writable()
         result_json = _to_json(result, what=f"result of search {study_name!r}")
         with self.session() as session:
             row = self._row(session, study_name, for_update=True)
@@ -305,12 +369,16 @@ class ProjectStore:
 
     def load_result(self, study_name: str) -> dict[str, Any] | None:
         """The stored verdict, or None before the search has one."""
+        if self._tables() < RESULTS_SINCE:
+            return None
         with self.session() as session:
             row = session.get(SearchRow, study_name)
             return json.loads(row.result_json) if row is not None and row.result_json else None
 
     def load_candidates(self, study_name: str) -> list[dict[str, Any]]:
         """Per-candidate aggregates, best mean first."""
+        if self._tables() < RESULTS_SINCE:
+            return []
         with self.session() as session:
             rows = session.scalars(sa.select(CandidateRow).where(CandidateRow.study_name == study_name)).all()
             out = [{"candidate": r.candidate, **{k: getattr(r, k) for k in CANDIDATE_FIELDS}} for r in rows]
@@ -319,15 +387,19 @@ class ProjectStore:
     # -- helpers --------------------------------------------------------------------------
 
     def _row(self, session: Session, study_name: str, *, for_update: bool = False) -> SearchRow:
-        row = session.get(SearchRow, study_name, with_for_update=for_update or None)
+        row = session.get(SearchRow, study_name, with_for_update=for_update or None, options=self._row_options())
         if row is None:
-            raise UsageError(
-                f"search {study_name!r} does not exist in storage {redact_url(self._url)!r}: "
-                "check the study name (list searches to see them)"
-            )
+            raise self._missing(study_name)
         return row
 
+    def _missing(self, study_name: str) -> UsageError:
+        return UsageError(
+            f"search {study_name!r} does not exist in storage {redact_url(self._url)!r}: "
+            "check the study name (list searches to see them)"
+        )
+
     def _update(self, study_name: str, **values: Any) -> None:
+        self._writable()
         with self.session() as session:
             row = self._row(session, study_name)
             for name, value in values.items():

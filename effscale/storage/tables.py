@@ -204,6 +204,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "add effscale_searches.result_json and effscale_candidates", _v2_results),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
+RESULTS_SINCE = 2  # the version that added effscale_searches.result_json and effscale_candidates
 
 _version_metadata = sa.MetaData()
 _version_table = sa.Table(
@@ -236,6 +237,14 @@ def _write_schema_version(connection: Connection, version: int) -> None:
         connection.execute(_version_table.insert().values(id=1, version=version, updated_at=now))
 
 
+def newer_schema_error(url_for_messages: str, version: int) -> UsageError:
+    """A database whose effscale tables are newer than this code: it is left alone."""
+    return UsageError(
+        f"storage {url_for_messages!r} has effscale schema version {version}, newer than "
+        f"this effscale supports ({SCHEMA_VERSION}): upgrade effscale"
+    )
+
+
 def migrate(connection: Connection, *, url_for_messages: str) -> int:
     """Bring our tables to `SCHEMA_VERSION` inside the caller's transaction; return the version.
 
@@ -246,10 +255,7 @@ def migrate(connection: Connection, *, url_for_messages: str) -> int:
         connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK_KEY)))
     current = read_schema_version(connection)
     if current > SCHEMA_VERSION:
-        raise UsageError(
-            f"storage {url_for_messages!r} has effscale schema version {current}, newer than "
-            f"this effscale supports ({SCHEMA_VERSION}): upgrade effscale"
-        )
+        raise newer_schema_error(url_for_messages, current)
     if current == SCHEMA_VERSION:
         return current
     _version_metadata.create_all(connection, checkfirst=True)

@@ -4,7 +4,7 @@ Nothing here loops over samples in Python: the hot loop calls `crop_flip` once p
 
 The rules here that decide memory -- `crop_padding` and the resize's chunks
 (`resize_chunk_images`, `resize_working_bytes`) -- are public because the memory model
-(`effscale.trainer.footprint`) computes with these same functions rather than restating them.
+(`effscale.trainer.memory`) computes with these same functions rather than restating them.
 """
 
 from __future__ import annotations

@@ -1,29 +1,19 @@
-"""Proxy datasets: loaded once into memory as uint8 tensors, split deterministically by seed.
+"""Proxy datasets in memory: a source loaded once as uint8 tensors and split deterministically by seed.
 
 A source is a string (``load_data("digits")``, ``"synthetic:classes=4,size=16,n=200"``,
-``"folder:PATH"``, ``"cifar:PATH"``, ``"npz:PATH"``). Whatever the source, the result is a
-`ProxyData` of plain tensors -- uint8 N×C×H×W images and int64 labels -- so that it pickles
-cheaply to Ray workers and moves to a GPU in one copy. Resizing to a trial's resolution and
-augmentation happen later, on the device, in `effscale.trainer.proxy`.
+``"folder:PATH"``, ``"cifar:PATH"``, ``"npz:PATH"``), read by `effscale.trainer.sources` (and
+`effscale.trainer.folders` for image folders). Whatever the source, the result is a `ProxyData` of
+plain tensors -- uint8 N×C×H×W images and int64 labels -- so that it pickles cheaply to Ray workers
+and moves to a GPU in one copy. Resizing to a trial's resolution and augmentation happen later, on
+the device, in `effscale.trainer.proxy`.
 
 Sources that ship their own split (``folder:`` with ``train/`` and ``val/``, CIFAR's test batch,
 an npz with ``x_val``/``y_val``) keep it; the others are split per class by ``seed``.
-
-``digits`` reads the file scikit-learn ships, without importing scikit-learn (its import is most
-of a warm ``effscale plan``'s time). ``folder:`` images are decoded once per stored size -- the
-largest resolution the run will use, never above their own (`load_data`'s ``max_resolution``) --
-and cached under `default_cache_dir`, one file per size.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import os
-import pickle
-import tarfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +23,8 @@ import torch
 from torch import Tensor
 
 from effscale.errors import UsageError
+from effscale.trainer.folders import IMAGE_EXTENSIONS, decode_count, default_cache_dir, read_folder
+from effscale.trainer.sources import READERS, SOURCES, Raw, check_data_spec, parse_spec
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -44,35 +36,8 @@ __all__ = [
     "load_data",
 ]
 
-SOURCES = ("digits", "synthetic", "folder", "cifar", "npz")
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"})
-# Folder images are stored square at the smallest short side found, capped at the largest
-# resolution the run will use (`load_data`'s ``max_resolution``); when that is not given, at this:
-# proxy trials mostly train at 32..~100 px, so keeping more pixels would only cost memory.
-FOLDER_MAX_SIZE = 128
-# Loading a folder holds its decoded set twice at the peak (the decoded images, then their
-# channels-first copy being split into train and val); it is refused before decoding when that
-# is over this fraction of the memory available (the rest: the process itself, other programs).
-FOLDER_LOAD_COPIES = 2
-FOLDER_MEMORY_FRACTION = 0.8
 # `_channel_stats` converts the training set to float64 in chunks of at most this many bytes.
 _STATS_CHUNK_BYTES = 256 * 1024**2
-_CACHE_VERSION = 2  # 2: one cache file per stored size, and the short side cached on its own
-
-# Images decoded from folders since the process started: lets tests (and users) check that a
-# second load of the same folder is served from the cache.
-_DECODED = 0
-
-
-def decode_count() -> int:
-    """How many image files this process has decoded with Pillow (cache hits decode none)."""
-    return _DECODED
-
-
-def default_cache_dir() -> Path:
-    """``$EFFSCALE_CACHE_DIR``, else ``~/.cache/effscale/data``."""
-    env = os.environ.get("EFFSCALE_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "effscale" / "data"
 
 
 @dataclass
@@ -137,460 +102,6 @@ class ProxyData:
         }
 
 
-# --------------------------------------------------------------------------------------------
-# Spec parsing
-
-
-def _parse_spec(spec: str) -> tuple[str, str]:
-    if not isinstance(spec, str) or not spec.strip():
-        raise UsageError(f"data source {spec!r} is empty; pass one of {', '.join(SOURCES)}")
-    spec = spec.strip()
-    # Split on the first colon only: paths may contain colons.
-    kind, _, arg = spec.partition(":")
-    kind = kind.strip().lower()
-    if kind not in SOURCES:
-        raise UsageError(
-            f"unknown data source {spec!r}; pass digits, synthetic[:classes=N,size=S,n=K], "
-            "folder:PATH, cifar:PATH or npz:PATH"
-        )
-    return kind, arg.strip()
-
-
-def _parse_options(spec: str, arg: str, allowed: dict[str, int]) -> dict[str, int]:
-    opts = dict(allowed)
-    if not arg:
-        return opts
-    for item in arg.split(","):
-        key, eq, value = item.partition("=")
-        key = key.strip()
-        if key not in allowed or not eq:
-            raise UsageError(
-                f"{spec}: bad option {item.strip()!r}; options are "
-                + ", ".join(f"{k}=INT" for k in allowed)
-            )
-        try:
-            opts[key] = int(value)
-        except ValueError:
-            raise UsageError(f"{spec}: option {key}={value.strip()!r} is not an integer") from None
-        if opts[key] < 1:
-            raise UsageError(f"{spec}: option {key}={opts[key]} must be >= 1")
-    return opts
-
-
-_SYNTHETIC_OPTIONS = {"classes": 10, "size": 32, "n": 1000}
-
-
-def check_data_spec(spec: str) -> str:
-    """Check a source string's grammar without reading anything (the CLI's and the API's option
-    check); `load_data` does the rest (paths, files, labels)."""
-    kind, arg = _parse_spec(spec)
-    if kind == "digits" and arg:
-        raise UsageError(f"{spec}: digits takes no options; pass digits")
-    if kind == "synthetic":
-        _parse_options(spec, arg, _SYNTHETIC_OPTIONS)
-    if kind in ("folder", "cifar", "npz") and not arg:
-        raise UsageError(f"{spec}: no path given; pass {kind}:PATH")
-    return spec.strip()
-
-
-def _require_path(spec: str, arg: str, kind: str, what: str) -> Path:
-    path = Path(arg).expanduser()  # non-empty: check_data_spec saw to that
-    if not path.exists():
-        raise UsageError(f"{spec}: no such file or directory; pass {kind}:PATH with {what}")
-    return path
-
-
-# --------------------------------------------------------------------------------------------
-# Sources. Each returns images as a uint8 N×H×W×C numpy array, labels, and optionally a given
-# split (a boolean "is validation" mask).
-
-
-@dataclass
-class _Raw:
-    x: np.ndarray  # uint8 N×H×W×C
-    y: np.ndarray  # int64 N
-    num_classes: int
-    allow_flip: bool
-    is_val: np.ndarray | None = None
-    classes: list[str] = field(default_factory=list)
-
-
-def _digits_file() -> Path | None:
-    """scikit-learn's bundled digits file (``sklearn/datasets/data/digits.csv.gz``), found without
-    importing scikit-learn; None if it is not installed or keeps the file elsewhere.
-
-    Why not ``load_digits``: importing scikit-learn costs ~1.4 s (it pulls in scipy and pandas),
-    most of a warm ``effscale plan`` on digits; reading the file costs milliseconds.
-    """
-    import importlib.util
-
-    spec = importlib.util.find_spec("sklearn")  # a top-level name: finds it, runs nothing
-    for root in (spec.submodule_search_locations or []) if spec is not None else []:
-        path = Path(root) / "datasets" / "data" / "digits.csv.gz"
-        if path.is_file():
-            return path
-    return None
-
-
-def _digits_arrays(path: Path | None) -> tuple[np.ndarray, np.ndarray]:
-    """(images, target) exactly as ``sklearn.datasets.load_digits()`` returns them (float64
-    N×8×8, int), read from ``path`` (`_digits_file`) as scikit-learn reads it; ``path=None``
-    calls ``load_digits`` itself."""
-    if path is None:
-        from sklearn.datasets import load_digits
-
-        bunch = load_digits()
-        return bunch.images, bunch.target
-    import gzip
-
-    # scikit-learn's own read (`load_gzip_compressed_csv_data`): 64 pixels then the label per row.
-    with gzip.open(path, mode="rt", encoding="utf-8") as f:
-        data = np.loadtxt(f, delimiter=",")
-    return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(int, copy=False)
-
-
-def _load_digits(spec: str, arg: str) -> _Raw:
-    images, target = _digits_arrays(_digits_file())
-    # Pixel values are 0..16 (4x4 block counts); spread them over the uint8 range.
-    x = np.rint(images * (255.0 / 16.0)).astype(np.uint8)[..., None]
-    return _Raw(x, target.astype(np.int64), 10, allow_flip=False,
-                classes=[str(c) for c in range(10)])
-
-
-def _load_synthetic(spec: str, arg: str) -> _Raw:
-    """Class prototypes (smooth random colour fields) plus noise and a random shift: learnable in
-    a few epochs, hard enough that an untrained network is at chance."""
-    opts = _parse_options(spec, arg, _SYNTHETIC_OPTIONS)
-    classes, size, n = opts["classes"], opts["size"], opts["n"]
-    # Fixed generator: the *data* is the same for every seed; only the split follows the seed.
-    g = torch.Generator().manual_seed(1234 + 7 * classes + 13 * size)
-    protos = torch.rand(classes, 3, 4, 4, generator=g)
-    protos = torch.nn.functional.interpolate(protos, size=(size, size), mode="bilinear",
-                                             align_corners=False)
-    y = torch.arange(n) % classes
-    y = y[torch.randperm(n, generator=g)]
-    shift = torch.randint(-max(1, size // 8), max(1, size // 8) + 1, (2,), generator=g)
-    x = protos[y] + 0.25 * torch.randn(n, 3, size, size, generator=g)
-    x = torch.roll(x, shifts=(int(shift[0]), int(shift[1])), dims=(2, 3))
-    x = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
-    return _Raw(x.numpy(), y.numpy().astype(np.int64), classes, allow_flip=False,
-                classes=[str(c) for c in range(classes)])
-
-
-def _list_images(d: Path) -> list[Path]:
-    return sorted(p for p in d.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-
-
-def _class_dirs(spec: str, root: Path) -> dict[str, list[Path]]:
-    dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    out: dict[str, list[Path]] = {}
-    for d in dirs:
-        files = _list_images(d)
-        if not files:
-            raise UsageError(
-                f"{spec}: class folder {d} has no images; add images ({', '.join(sorted(IMAGE_EXTENSIONS))}) "
-                "or remove the folder"
-            )
-        out[d.name] = files
-    return out
-
-
-def _decode(path: Path, size: int) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    global _DECODED
-    try:
-        with Image.open(path) as im:
-            # draft() lets JPEG decode straight to a smaller scale: most of the decode time saved.
-            im.draft("RGB", (size, size))
-            im = im.convert("RGB")
-            w, h = im.size
-            s = min(w, h)
-            left, top = (w - s) // 2, (h - s) // 2
-            im = im.crop((left, top, left + s, top + s))
-            if s != size:
-                im = im.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
-            arr = np.asarray(im, dtype=np.uint8)
-    except UnidentifiedImageError:
-        raise UsageError(f"corrupt image {path}: cannot identify image file; remove or replace it") from None
-    except Image.DecompressionBombError:
-        raise UsageError(f"image {path} is too large to decode safely (Pillow's limit); downscale it") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(f"corrupt image {path}: {reason}; remove or replace it") from None
-    _DECODED += 1
-    return arr
-
-
-def _image_short_side(path: Path) -> int:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:  # reads the header only
-            return min(im.size)
-    except UnidentifiedImageError:
-        raise UsageError(f"corrupt image {path}: cannot identify image file; remove or replace it") from None
-    except Image.DecompressionBombError:
-        raise UsageError(f"image {path} is too large to decode safely (Pillow's limit); downscale it") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise UsageError(f"corrupt image {path}: {exc}; remove or replace it") from None
-
-
-def _load_folder(spec: str, arg: str, cache_dir: Path | None, max_resolution: int | None) -> _Raw:
-    """A folder's images, stored square at min(smallest short side, ``max_resolution``): decoded
-    once per stored size, then read from the cache (one file per size)."""
-    root, files, classes, split_layout = _folder_files(spec, arg)
-    cache_root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    stem = f"folder-{root.name}-{_folder_key(root, files)}"
-    cap = FOLDER_MAX_SIZE if max_resolution is None else max_resolution
-    # Never upsample at load time: the trainer resizes on the device anyway, and larger stored
-    # images would only cost memory and cache.
-    size = min(cap, _smallest_short_side(files, cache_root / f"{stem}.json"))
-    _check_folder_memory(spec, len(files), size)
-    cache_file = cache_root / f"{stem}-{size}px.npz"
-    cached = _read_folder_cache(cache_file)
-    if cached is not None:
-        x, y, is_val = cached
-    else:
-        x, y, is_val = _decode_folder(files, classes, size)
-        _write_atomic(cache_file, lambda f: np.savez(f, x=x, y=y, is_val=is_val))
-    return _Raw(x, y, len(classes), allow_flip=True, is_val=is_val if split_layout else None, classes=classes)
-
-
-_Files = list[tuple[Path, str, bool]]  # (image, class name, is validation)
-
-
-def _folder_files(spec: str, arg: str) -> tuple[Path, _Files, list[str], bool]:
-    """(resolved root, every image with its class and split, the classes, whether train/ and val/
-    give the split) or `UsageError`."""
-    what = "one subfolder per class (or train/ and val/ above them)"
-    root = _require_path(spec, arg, "folder", what)
-    if not root.is_dir():
-        raise UsageError(f"{spec}: not a directory; pass folder:PATH with {what}")
-    root = root.resolve()
-    split_layout = (root / "train").is_dir() and (root / "val").is_dir()
-    if split_layout:
-        train, val = _class_dirs(spec, root / "train"), _class_dirs(spec, root / "val")
-        extra = sorted(set(val) - set(train))
-        if extra:
-            raise UsageError(f"{spec}: val/ has classes missing from train/: {', '.join(extra)}; "
-                             "give every class training images")
-        classes = sorted(train)
-        files = [(p, c, False) for c in classes for p in train[c]]
-        files += [(p, c, True) for c in sorted(val) for p in val[c]]
-    else:
-        tree = _class_dirs(spec, root)
-        classes = sorted(tree)
-        files = [(p, c, False) for c in classes for p in tree[c]]
-    if not files:
-        raise UsageError(f"{spec}: no images found; pass folder:PATH with {what}")
-    if len(classes) < 2:
-        raise UsageError(f"{spec}: only one class ({classes[0]}); a classifier needs at least two "
-                         "class subfolders")
-    return root, files, classes, split_layout
-
-
-def _folder_key(root: Path, files: _Files) -> str:
-    """The folder, every file's relative path, class, split, size and mtime: any edit re-decodes.
-    The stored size is not part of it: it names the cache files of each size (`_load_folder`)."""
-    h = hashlib.sha256(f"v{_CACHE_VERSION}|{root}".encode())
-    for p, c, is_val in files:
-        st = p.stat()
-        h.update(f"|{p.relative_to(root)}|{c}|{int(is_val)}|{st.st_size}|{st.st_mtime_ns}".encode())
-    return h.hexdigest()[:20]
-
-
-def _smallest_short_side(files: _Files, cache_file: Path) -> int:
-    """The smallest short side among the images; read from every header once, then cached (so a
-    cached load opens no image at all)."""
-    try:
-        return int(json.loads(cache_file.read_text())["short_side"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    side = min(_image_short_side(p) for p, _, _ in files)
-    _write_atomic(cache_file, lambda f: f.write(json.dumps({"short_side": side}).encode()))
-    return side
-
-
-def _check_folder_memory(spec: str, n: int, size: int) -> None:
-    """Refuse, before decoding, a set that would not fit in the memory available now."""
-    import psutil
-
-    need = n * size * size * 3  # uint8 RGB
-    available = psutil.virtual_memory().available
-    if FOLDER_LOAD_COPIES * need > FOLDER_MEMORY_FRACTION * available:
-        raise UsageError(
-            f"{spec}: {n} images at {size}x{size} px take {need / 2**30:.1f} GiB decoded "
-            f"({n}x{size}x{size}x3 bytes, held twice while loading) but {available / 2**30:.1f} GiB of memory "
-            f"is available; lower the largest resolution the run uses (--base-resolution or --resolution; "
-            f"it sets the stored size) or use fewer images"
-        )
-
-
-def _decode_folder(files: _Files, classes: list[str], size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(images N×size×size×3 uint8, labels, is-validation mask), decoded on threads straight
-    into one array (no list of images to stack: that would hold the set twice)."""
-    x = np.empty((len(files), size, size, 3), dtype=np.uint8)
-
-    def decode(i: int) -> None:
-        x[i] = _decode(files[i][0], size)
-
-    # Pillow releases the GIL while decoding, so threads do overlap.
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        list(pool.map(decode, range(len(files))))
-    index = {c: i for i, c in enumerate(classes)}
-    y = np.array([index[c] for _, c, _ in files], dtype=np.int64)
-    is_val = np.array([v for _, _, v in files], dtype=bool)
-    return x, y, is_val
-
-
-def _read_folder_cache(cache_file: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    if not cache_file.is_file():
-        return None
-    try:
-        with np.load(cache_file, allow_pickle=False) as z:
-            return z["x"], z["y"], z["is_val"]
-    except (OSError, ValueError, KeyError):
-        return None  # a truncated cache file: decode again and overwrite it
-
-
-def _write_atomic(path: Path, write: Any) -> None:
-    """``write(file)`` into a temporary file, then renamed over ``path``: a concurrent reader never
-    sees half a file. A cache directory that cannot be written only costs the next load the work."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except OSError:
-        pass
-
-
-class _CifarUnpickler(pickle.Unpickler):
-    """CIFAR's archives are pickles; allow only what they contain (dicts, bytes, numpy arrays) so
-    that a tampered archive cannot run code."""
-
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("_codecs", "encode"),
-    }
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self._ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR batch")
-
-
-def _unpickle(blob: bytes, where: str, spec: str) -> dict[bytes, Any]:
-    try:
-        obj = _CifarUnpickler(io.BytesIO(blob), encoding="bytes").load()
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise UsageError(f"{spec}: {where} is not a CIFAR python batch ({exc}); "
-                         "pass the python version of the archive") from None
-    if not isinstance(obj, dict):
-        raise UsageError(f"{spec}: {where} is not a CIFAR python batch; pass the python version")
-    return {(k.encode() if isinstance(k, str) else k): v for k, v in obj.items()}
-
-
-_CIFAR10 = (["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5"], ["test_batch"], b"labels", 10)
-_CIFAR100 = (["train"], ["test"], b"fine_labels", 100)
-
-
-def _load_cifar(spec: str, arg: str) -> _Raw:
-    what = "the CIFAR-10/100 python archive (.tar.gz or extracted)"
-    path = _require_path(spec, arg, "cifar", what)
-    # Map the batch's base name to a reader, whether the batches sit in a tarball or a directory.
-    blobs: dict[str, Any] = {}
-    tar: tarfile.TarFile | None = None
-    if path.is_file():
-        try:
-            tar = tarfile.open(path, "r:*")
-        except (tarfile.TarError, OSError) as exc:
-            raise UsageError(f"{spec}: cannot open archive ({exc}); pass {what}") from None
-        for m in tar.getmembers():
-            if m.isfile():
-                blobs.setdefault(Path(m.name).name, m)
-    else:
-        for p in sorted(path.rglob("*")):
-            if p.is_file():
-                blobs.setdefault(p.name, p)
-    try:
-        for train_names, test_names, label_key, num_classes in (_CIFAR10, _CIFAR100):
-            if all(n in blobs for n in train_names + test_names):
-                break
-        else:
-            raise UsageError(f"{spec}: no CIFAR batches found (data_batch_1..5 + test_batch, or "
-                             f"train + test); pass {what}")
-
-        def read(name: str) -> tuple[np.ndarray, np.ndarray]:
-            src = blobs[name]
-            blob = tar.extractfile(src).read() if tar is not None else Path(src).read_bytes()
-            d = _unpickle(blob, name, spec)
-            if b"data" not in d or label_key not in d:
-                raise UsageError(f"{spec}: {name} lacks b'data' or {label_key!r}; pass {what}")
-            data = np.asarray(d[b"data"], dtype=np.uint8)
-            if data.ndim != 2 or data.shape[1] != 3072:
-                raise UsageError(f"{spec}: {name} data has shape {data.shape}, not N×3072; pass {what}")
-            # Rows are 1024 red, then green, then blue values, each 32×32 row-major.
-            return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), np.asarray(d[label_key], dtype=np.int64)
-
-        parts = [read(n) for n in train_names] + [read(n) for n in test_names]
-    finally:
-        if tar is not None:
-            tar.close()
-    x = np.concatenate([p[0] for p in parts])
-    y = np.concatenate([p[1] for p in parts])
-    is_val = np.concatenate([np.full(len(p[1]), i >= len(train_names)) for i, p in enumerate(parts)])
-    return _Raw(x, y, num_classes, allow_flip=True, is_val=is_val)
-
-
-def _load_npz(spec: str, arg: str) -> _Raw:
-    what = "arrays x (uint8 N×H×W×C) and y"
-    path = _require_path(spec, arg, "npz", what)
-    try:
-        z = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{spec}: cannot read ({exc}); pass an .npz with {what}") from None
-    with z:
-        if "x" not in z or "y" not in z:
-            raise UsageError(f"{spec}: has arrays {sorted(z.files)}; pass an .npz with {what}")
-        xs, ys = [z["x"]], [z["y"]]
-        has_val = "x_val" in z and "y_val" in z
-        if has_val:
-            xs.append(z["x_val"])
-            ys.append(z["y_val"])
-        declared = int(z["num_classes"]) if "num_classes" in z else None
-        allow_flip = bool(z["allow_flip"]) if "allow_flip" in z else True
-    for name, x, y in zip(("x", "x_val"), xs, ys):
-        if x.dtype != np.uint8:
-            raise UsageError(f"{spec}: {name} has dtype {x.dtype}; store images as uint8 0..255")
-        if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[3] not in (1, 3)):
-            raise UsageError(f"{spec}: {name} has shape {x.shape}; pass N×H×W×C with C 1 or 3 (or N×H×W)")
-        if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
-            raise UsageError(f"{spec}: y for {name} must be {len(x)} integers, got {y.dtype} {y.shape}")
-    x = np.concatenate([a if a.ndim == 4 else a[..., None] for a in xs])
-    y = np.concatenate(ys).astype(np.int64)
-    if len(y) == 0:
-        raise UsageError(f"{spec}: holds no images; pass an .npz with {what}")
-    num_classes = declared if declared is not None else int(y.max()) + 1
-    bad = (y < 0) | (y >= num_classes)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise UsageError(f"{spec}: label y[{i}]={int(y[i])} is out of range 0..{num_classes - 1}; "
-                         "use labels 0..num_classes-1")
-    is_val = np.concatenate([np.zeros(len(ys[0]), bool), np.ones(len(ys[1]), bool)]) if has_val else None
-    return _Raw(x, y, num_classes, allow_flip=allow_flip, is_val=is_val)
-
-
-# --------------------------------------------------------------------------------------------
-
-
 def _stratified_split(y: Tensor, val_fraction: float, seed: int) -> Tensor:
     """Boolean is-validation mask: each class split in the same proportion, the same for a seed."""
     g = torch.Generator().manual_seed(seed)
@@ -621,9 +132,9 @@ def load_data(
     keeps (or converts to) a single luminance channel. ``max_resolution`` is the largest input
     size the run will train at (a search's largest candidate resolution, a training run's
     resolution): ``folder:`` images are decoded and cached at min(their smallest short side,
-    ``max_resolution``) -- `FOLDER_MAX_SIZE` when it is None -- and refused before decoding if
-    they would not fit in memory; other sources load at their own size whatever it says. Raises
-    `UsageError` on any bad input.
+    ``max_resolution``) -- `effscale.trainer.folders.FOLDER_MAX_SIZE` when it is None -- and
+    refused before decoding if they would not fit in memory; other sources load at their own size
+    whatever it says. Raises `UsageError` on any bad input.
     """
     if not (0.0 < float(val_fraction) < 1.0):
         raise UsageError(f"val_fraction={val_fraction} must be between 0 and 1 (exclusive), e.g. 0.2")
@@ -658,21 +169,15 @@ def load_data(
     return data.to(device)
 
 
-def _read_source(spec: str, cache_dir: str | os.PathLike[str] | None, max_resolution: int | None) -> _Raw:
+def _read_source(spec: str, cache_dir: str | os.PathLike[str] | None, max_resolution: int | None) -> Raw:
     check_data_spec(spec)
-    kind, arg = _parse_spec(spec)
-    if kind == "digits":
-        return _load_digits(spec, arg)
-    if kind == "synthetic":
-        return _load_synthetic(spec, arg)
+    kind, arg = parse_spec(spec)
     if kind == "folder":
-        return _load_folder(spec, arg, Path(cache_dir) if cache_dir is not None else None, max_resolution)
-    if kind == "cifar":
-        return _load_cifar(spec, arg)
-    return _load_npz(spec, arg)
+        return read_folder(spec, arg, Path(cache_dir) if cache_dir is not None else None, max_resolution)
+    return READERS[kind](spec, arg)
 
 
-def _take_images(raw: _Raw, channels: int) -> Tensor:
+def _take_images(raw: Raw, channels: int) -> Tensor:
     """``raw``'s images as N×C×H×W with ``channels`` channels, taken out of ``raw``: the N×H×W×C
     array is freed as soon as it is converted, so loading holds the set at most twice (see
     `FOLDER_LOAD_COPIES`), not three times."""

@@ -1,19 +1,8 @@
 """The proxy trainer: a short, fast, deterministic training run that scores one scaled network.
 
-Measured on this project's shared 2-core CPU box (torch 2.13 CPU, batch 128, digits at 32 px;
-benchmarks/bench_trainer.py, best of 3 rounds each, both loops in the same run):
-  * resnet18, 1 thread: train_proxy 371 img/s vs a plain hand-written loop 376 img/s, ratio 0.987;
-  * tiny, 2 threads: 1874 vs 1857 img/s, ratio 1.009.
-Quality with the defaults (`ProxyRecipe(epochs=5, seed=s).for_baseline(baseline)`: batch 128,
-dropout and drop-path off), digits at 32 px, val top-1 for seeds 1 / 2 / 3 and training seconds,
-1 thread per run, as tests/test_recipe_quality.py measured it (9 runs in 2 workers, 218 s wall):
-  * efficientnet_b0 (peak lr 0.05, no smoothing): 0.955 / 0.936 / 0.922, 49-72 s;
-    before (generic recipe, dropout and drop-path kept, as ``regularize`` still can): 0.716 at seed 3;
-    its margin is thin: seeds 4 / 5 give 0.875 / 0.919 (batch 64 gives >= 0.922 for seeds 1-5);
-  * mobilenet_v2 (peak lr 0.05, no smoothing): 0.955 / 0.928 / 0.914, 23-29 s (seeds 4, 5: 0.925);
-  * resnet18 (peak lr 0.05, smoothing 0.1): 0.978 / 0.983 / 0.969, 24-26 s;
-  * tiny (no per-baseline defaults yet), seed 0: lr 0.2 0.986, 8.8 s (0.981 with its dropout on);
-    the generic lr 0.05: 0.669.
+What it costs and scores is measured where it is rerun, not here: ``benchmarks/bench_trainer.py``
+times `train_proxy` against a plain hand-written loop (images per second, both in the same run),
+and ``tests/test_recipe_quality.py`` measures each baseline's top-1 on digits with its defaults.
 
 Recipe: `effscale.trainer.recipe.ProxyRecipe` declares it (optimizer, schedule, smoothing, decay
 and their defaults); this module only carries it out. Before each evaluation the BatchNorm
@@ -21,7 +10,9 @@ statistics are recomputed for the current weights ("precise BN", see `_precise_b
 is too short for running averages to catch up, and without it eval accuracy lags far behind.
 
 The run, top to bottom (`train_proxy`): `_setup` once, then per epoch `_train_epoch`,
-`_precise_bn`, `_evaluate`, the ``report`` callback; `_result` at the end.
+`_precise_bn`, `_evaluate`, the ``report`` callback; `_result` at the end. Every optimizer step is
+`train_step`, which the footprint probes (`effscale.trainer.steps`) call too: the memory and time
+they measure are the trainer's own.
 
 Speed tricks, each marked ``# speed:`` where it happens:
   * the dataset lives on the device as uint8 and is resized once per trial, not per step;
@@ -56,18 +47,12 @@ from effscale.trainer.data import ProxyData
 from effscale.trainer.recipe import OPTIMIZERS, Budget, ProxyRecipe, default_batch_size
 
 __all__ = [
-    "OPTIMIZERS",
-    "Budget",
-    "ProgressFn",
-    "ProxyResult",
-    "ReportFn",
-    "eval_batch_size",
-    "train_proxy",
+    "OPTIMIZERS", "Budget", "ProgressFn", "ProxyResult", "ReportFn", "eval_batch_size", "make_optimizer",
+    "place_model", "train_proxy", "train_step",
 ]
 
 ReportFn = Callable[[int, dict[str, Any]], Any]
 ProgressFn = Callable[[int, int], Any]
-
 _DIVERGENCE_CHECK_EVERY = 10  # CUDA only: steps between reads of the loss trace (see `_diverged`)
 
 
@@ -75,11 +60,11 @@ def eval_batch_size(train_batch: int, num_val: int) -> int:
     """The evaluation batch: twice the training batch, at most the validation set.
 
     Why twice: evaluation keeps no activations for backward and no gradients, only a block's
-    input and output and a few temporaries, so twice the training batch still needs less memory
-    than a training step (the memory model: 0.3-0.6x for EfficientNet, MobileNets and ResNet-34/50,
-    1.0x for ResNet-18). It scales with the training batch, so a trial that halves its batch to fit
-    halves its evaluation too (a fixed floor of 256 was most of B0's 5.4 GiB at 224 px and batch
-    16). The batch does not change top-1, only the float summation order of the mean loss.
+    input and output and a few temporaries, so twice the training batch still needs no more memory
+    than a training step (`effscale.trainer.memory` models both). It scales with the training
+    batch, so a trial that halves its batch to fit halves its evaluation too (a fixed floor of 256
+    was most of a B0 trial's memory at 224 px and batch 16). The batch does not change top-1, only
+    the float summation order of the mean loss.
     """
     return max(1, min(2 * train_batch, num_val))
 
@@ -227,9 +212,7 @@ def _setup(
     data = data.to(device, non_blocking=cuda)
     if not recipe.regularize:
         _no_regularization(model)
-    # speed: NHWC. Tensor cores want it on CUDA, and oneDNN's CPU kernels too: measured per step,
-    # one thread, batch 64 at 32 px: efficientnet_b0 2.2x, mobilenet_v2 2x, resnets 1.0-1.05x.
-    model.to(device, memory_format=torch.channels_last)
+    place_model(model, device)
     forward = torch.compile(model) if recipe.compile else model
 
     # speed: resize the whole set once per trial (antialiased, on the device), pad once for crops.
@@ -248,7 +231,7 @@ def _setup(
         scale=scale, shift=shift, resolution=resolution, flip=data.allow_flip, num_classes=data.num_classes,
         batch_size=batch_size, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
         warmup_steps=min(round(recipe.warmup_epochs * steps_per_epoch), total_steps // 4),
-        opt=_make_optimizer(model, recipe),
+        opt=make_optimizer(model, recipe),
         gen=torch.Generator(device=device).manual_seed(recipe.seed),
         step_losses=torch.zeros(total_steps, device=device),
     )
@@ -279,14 +262,8 @@ def _train_epoch(run: _Run, progress: ProgressFn | None) -> tuple[int, float, fl
         lr = _lr_at(run.step, peak=recipe.peak_lr, warmup=run.warmup_steps, total=run.total_steps)
         for g in run.opt.param_groups:
             g["lr"] = lr
-        with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.cuda):
-            logits = run.forward(xb)
-        if run.step == 0:
-            _check_logits(logits, run.num_classes)
-        loss = F.cross_entropy(logits.float(), run.y_train[idx], label_smoothing=recipe.effective_label_smoothing)
-        run.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        run.opt.step()
+        loss = train_step(run.forward, run.opt, xb, run.y_train[idx], label_smoothing=recipe.effective_label_smoothing,
+                          num_classes=run.num_classes if run.step == 0 else None)
         # speed: no .item() per step, so no host sync; both are read later, in one go.
         loss_sum += loss.detach()
         run.step_losses[run.step] = loss.detach()
@@ -300,6 +277,31 @@ def _train_epoch(run: _Run, progress: ProgressFn | None) -> tuple[int, float, fl
         torch.cuda.synchronize(run.device)
     seconds = time.perf_counter() - t0
     return done, float(loss_sum) / done, lr, seconds, bn_batches
+
+
+def place_model(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` on ``device`` in the layout every step runs it in."""
+    # speed: NHWC. Tensor cores want it on CUDA, and oneDNN's CPU kernels too (2x per step for
+    # the depthwise baselines on one CPU thread).
+    return model.to(device, memory_format=torch.channels_last)
+
+
+def train_step(
+    forward: nn.Module, opt: torch.optim.Optimizer, xb: Tensor, yb: Tensor, *, label_smoothing: float,
+    num_classes: int | None = None,
+) -> Tensor:
+    """One optimizer step, the only one `train_proxy` takes: the forward (bf16 autocast on CUDA),
+    label-smoothed cross-entropy in float32, backward, the update. ``num_classes`` checks the
+    logits' shape first. Returns the loss, on the device (read later: no host sync here)."""
+    with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=xb.device.type == "cuda"):
+        logits = forward(xb)
+    if num_classes is not None:
+        _check_logits(logits, num_classes)
+    loss = F.cross_entropy(logits.float(), yb, label_smoothing=label_smoothing)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss
 
 
 def _diverged(run: _Run, *, end_of_epoch: bool) -> bool:
@@ -324,8 +326,8 @@ def _no_regularization(model: nn.Module) -> None:
     """Dropout and drop-path off (p = 0), in place.
 
     Why: they fight overfitting, which a 3-5 epoch proxy does not reach; there they only slow
-    convergence and add run-to-run noise to the scores that rank candidates (measured:
-    efficientnet_b0 on digits, see the module header). ``--regularize`` keeps them.
+    convergence and add run-to-run noise to the scores that rank candidates (efficientnet_b0 on
+    digits: tests/test_recipe_quality.py). ``--regularize`` keeps them.
     """
     for m in model.modules():
         if isinstance(m, (nn.modules.dropout._DropoutNd, StochasticDepth)):
@@ -430,7 +432,8 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
     ]
 
 
-def _make_optimizer(model: nn.Module, recipe: ProxyRecipe) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, recipe: ProxyRecipe) -> torch.optim.Optimizer:
+    """The recipe's optimizer over ``model``'s parameters (decay groups: `_param_groups`)."""
     groups = _param_groups(model, recipe.effective_weight_decay)
     if recipe.optimizer == "rmsprop":
         # EfficientNet's RMSProp: decay 0.9, momentum 0.9, eps 1e-3 (TF puts eps inside the sqrt;

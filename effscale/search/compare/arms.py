@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass, fields
 from effscale.errors import UsageError
 from effscale.models import Coefficients, Cost, get_baseline, measure_cost, scale_resolution
 from effscale.models.registry import Baseline
-from effscale.search.family.members import PUBLISHED_EFFICIENTNET, FamilyMember, emit_family, nearest_flops
+from effscale.search.family.members import PUBLISHED_EFFICIENTNET, FamilyMember, emit_family
+from effscale.search.family.nearest import nearest_flops
 
 MATCHED_DIMENSIONS = ("depth", "width", "resolution")
 PAPER_COEFFICIENTS = Coefficients(1.2, 1.1, 1.15)

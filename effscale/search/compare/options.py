@@ -61,7 +61,8 @@ class CompareOptions:
     beta: float | None = setting(None, kind=float, check=number(1.0, example=1.1), group=_WHAT, help="without --study")
     gamma: float | None = setting(None, kind=float, check=number(1.0, example=1.15), group=_WHAT, help="without --study")
     base_resolution: int | None = setting(None, kind=int, check=whole(1, example=32), group=_WHAT, metavar="R",
-                                          help="B0's input size (default: the search's, or the data's size)")
+                                          help="B0's input size (default: the search's; without --study, the data's, within "
+                                               "the network's total stride and the baseline's own size)")
     stem: str | None = setting(None, choices=STEMS, group=_WHAT,
                                help="without --study: the baseline's stem, standard (default) or small; with --study: "
                                     "the search's")
@@ -70,8 +71,8 @@ class CompareOptions:
                            help="paired seeds per arm (default 3)")
     tolerance: float = setting(
         0.1, kind=float, check=number(0.0, above=True, below=1.0, example=0.1), group=_WHAT,
-        help="relative tolerance of each single-dimension arm's measured FLOPs around the compound member's "
-             "(default 0.1 = 10%)",
+        help="relative tolerance of each single-dimension arm's measured FLOPs: within the compound member's "
+             "x (1 ± this) (default 0.1 = 10%)",
     )
     bounds: str = setting("8", check=text(what="bounds"), group=_WHAT,
                           help="how far an arm may scale its dimension: 8, or depth=4,width=3,resolution=6")

@@ -29,7 +29,22 @@ from typing import Any
 from effscale.errors import UsageError
 from effscale.search.compare.options import CompareOptions, parse_phis
 from effscale.search.compare.summary import Delta, paired_delta, summarize_comparison, verdict
-from effscale.search.records.schema import COMPARE_ATTR, RESULT_ATTR
+from effscale.search.records.schema import (
+    ARCH_ID_ATTR,
+    ARM_ATTR,
+    COMPARE_ATTR,
+    CONFIRMATION_ATTR,
+    FAIL_KIND_ATTR,
+    FINAL_FAIL_KINDS,
+    FLOPS_ATTR,
+    FLOPS_RATIO_ATTR,
+    LABEL_ATTR,
+    PARAMS_ATTR,
+    PHI_ATTR,
+    RATIO_ATTR,
+    REPEAT_ATTR,
+    RESULT_ATTR,
+)
 
 __all__ = ["CompareContext", "CompareOptions", "CompareSchedule", "Delta", "comparison_name", "paired_delta",
            "parse_phis", "plan_comparison", "resolve_context", "run_compare", "summarize_comparison", "verdict"]
@@ -142,12 +157,12 @@ class CompareSchedule:
 
         values: dict[tuple[str, int], dict[int, float]] = {}
         for t in self.study.get_trials(deepcopy=False):
-            key = (t.user_attrs.get("arm"), t.user_attrs.get("phi"))
+            key = (t.user_attrs.get(ARM_ATTR), t.user_attrs.get(PHI_ATTR))
             if t.state == TrialState.COMPLETE and t.value is not None:
-                values.setdefault(key, {}).setdefault(int(t.user_attrs.get("repeat", 0)), float(t.value))
-            elif t.state == TrialState.FAIL and t.user_attrs.get("fail_kind") == "error":
+                values.setdefault(key, {}).setdefault(int(t.user_attrs.get(REPEAT_ATTR, 0)), float(t.value))
+            elif t.state == TrialState.FAIL and t.user_attrs.get(FAIL_KIND_ATTR) in FINAL_FAIL_KINDS:
                 values.setdefault(key, {})
-                values[key].setdefault(-1 - int(t.user_attrs.get("repeat", 0)), float("nan"))  # final: not again
+                values[key].setdefault(-1 - int(t.user_attrs.get(REPEAT_ATTR, 0)), float("nan"))  # final: not again
         return values
 
     def next_batch(self) -> list[Any]:
@@ -160,9 +175,9 @@ class CompareSchedule:
         from effscale.search.execution.runner import TrialSpec
 
         recipe, fit = self.context.recipe, self.fit
-        attrs = {"arm": arm.name, "phi": phi, "flops": arm.flops, "params": arm.params, "ratio": arm.ratio,
-                 "flops_ratio": arm.flops_ratio, "arch_id": arm.arch_id, "confirmation": False,
-                 "label": f"{arm.name} at phi={phi}"}
+        attrs = {ARM_ATTR: arm.name, PHI_ATTR: phi, FLOPS_ATTR: arm.flops, PARAMS_ATTR: arm.params,
+                 RATIO_ATTR: arm.ratio, FLOPS_RATIO_ATTR: arm.flops_ratio, ARCH_ID_ATTR: arm.arch_id,
+                 CONFIRMATION_ATTR: False, LABEL_ATTR: f"{arm.name} at phi={phi}"}
         return TrialSpec(
             key=(arm.name, phi), repeat=repeat, seed=trial_seed(recipe.seed, repeat),
             params={"phi": phi, "depth": arm.depth, "width": arm.width, "resolution": arm.resolution}, attrs=attrs,
@@ -179,9 +194,9 @@ def run_compare(options: CompareOptions, recipe_settings: dict[str, Any] | None 
     from effscale.search.compare.workload import plan_trials
     from effscale.search.execution.execute import Stage
     from effscale.search.execution.session import RunTarget, finish, open_session, run, start
-    from effscale.storage import DEFAULT_STORAGE_URL, validate_url
+    from effscale.storage import resolve_storage, validate_url
 
-    url = options.storage or DEFAULT_STORAGE_URL
+    url = resolve_storage(options.storage)
     validate_url(url)
     context = resolve_context(options, recipe_settings or {})
     arms = plan_comparison(options, context)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from effscale.errors import SearchInterrupted
+from effscale.search.records.schema import FAIL_INTERRUPTED
 
 
 @dataclass
@@ -112,20 +113,16 @@ def _run_stage(name: str, study: Any, stage: Stage, *, setup: Any, data: Any, re
     except DatabaseUnavailable as exc:
         raise SearchInterrupted(f"{name!r} stopped: {exc}") from None
     for recorder in outcome.unfinished:
-        recorder.fail(reason() or "interrupted", kind="interrupted")
+        recorder.fail(reason() or "interrupted", kind=FAIL_INTERRUPTED)
     return len(outcome.unfinished)
 
 
 def record_interruption(study: Any, *, then: Callable[[], None] | None = None) -> None:
     """When Ray cannot stop in an orderly way (its own processes got the signal too): the study's
     RUNNING trials become FAIL "interrupted" straight in the database, then ``then`` runs."""
-    from optuna.trial import TrialState
+    from effscale.search.records.trials import fail_unfinished
 
     if study is not None:
-        storage = study._storage
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            storage.set_trial_user_attr(trial._trial_id, "fail_reason", "interrupted")
-            storage.set_trial_user_attr(trial._trial_id, "fail_kind", "interrupted")
-            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        fail_unfinished(study, reason="interrupted", kind=FAIL_INTERRUPTED)
     if then is not None:
         then()

@@ -71,11 +71,13 @@ def failure_summary(study: Any, log_path: Path | None, *, also: Any = ()) -> lis
     study; None skipped), step numbers folded, most frequent first."""
     from optuna.trial import TrialState
 
+    from effscale.search.records.schema import FAIL_REASON_ATTR, REAPED_ATTR
+
     kinds: Counter[str] = Counter()
     failed = [t for s in (study, *also) if s is not None for t in s.get_trials(deepcopy=False, states=(TrialState.FAIL,))]
     for trial in failed:
-        reason = trial.user_attrs.get("fail_reason") or ("orphaned by a driver that died" if
-                                                         trial.system_attrs.get("effscale_reaped") else "failed")
+        reason = trial.user_attrs.get(FAIL_REASON_ATTR) or ("orphaned by a driver that died" if
+                                                            trial.system_attrs.get(REAPED_ATTR) else "failed")
         kinds[re.sub(r"\b\d+(\.\d+)?\b", "N", reason)] += 1
     where = f"; full logs: {log_path}" if log_path is not None else ""
     return [f"{n} trial{'s' if n > 1 else ''} failed: {reason}{where}" for reason, n in kinds.most_common()]

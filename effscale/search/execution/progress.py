@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from effscale.search.records.schema import CONFIRMATION_ATTR, LABEL_ATTR
 from effscale.search.stats import summarize
 
 
@@ -50,8 +51,8 @@ class SearchProgress:
     def trial_finished(self, spec: Any, state: str, result: dict[str, Any]) -> None:
         self.running = max(0, self.running - 1)
         self.states[state] = self.states.get(state, 0) + 1
-        if state == "complete" and not spec.attrs.get("confirmation") and result.get("val_top1") is not None:
-            label = spec.attrs.get("label") or "alpha={:g} beta={:g} gamma={:g}".format(*spec.key)
+        if state == "complete" and not spec.attrs.get(CONFIRMATION_ATTR) and result.get("val_top1") is not None:
+            label = spec.attrs.get(LABEL_ATTR) or "alpha={:g} beta={:g} gamma={:g}".format(*spec.key)
             self.values.setdefault(label, []).append(float(result["val_top1"]))
         if self._live is not None:
             self._live.update(self._render())

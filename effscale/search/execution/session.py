@@ -23,7 +23,7 @@ retried ``--max-retries`` times.
 Status: every run has one row in effscale's ``effscale_searches`` table under its study's name
 (`effscale.storage.ProjectStore`): its status, heartbeat, error and cancel flag. A search's row
 holds its configuration; a comparison's holds ``{COMPARE_ATTR: identity}``, which is how readers
-tell the two apart (`effscale.search.records.queries.comparison_status`).
+tell the two apart. A reader derives the status from the row (`effscale.search.records.status`).
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def _open_database(target: RunTarget, resources: Any, trial_plan: Any) -> Sessio
     existing = target.open_study(storage)
     record = store.get_search(target.name)
     if existing is not None and record is not None and record.status == "running" and driver_alive(
-        storage, existing._study_id, record.heartbeat_at
+        existing, record.heartbeat_at
     ):
         raise UsageError(
             f"{target.kind} {target.name!r} is already running (its driver beat "
@@ -125,8 +125,10 @@ def _open_database(target: RunTarget, resources: Any, trial_plan: Any) -> Sessio
 def _record_failure(session: Session, exc: BaseException) -> None:
     if session.record is None and session.study is None:
         return  # nothing written yet
-    if isinstance(exc, (UsageError, SearchFailed)):
-        return  # the stage that raised it recorded the outcome already
+    from effscale.storage.retry import DatabaseUnavailable
+
+    if isinstance(exc, (UsageError, SearchFailed, DatabaseUnavailable)):
+        return  # the stage that raised it recorded the outcome already (or the database is gone)
     # A Ctrl-C outside the trials' signal handling (while the verdict is written) is still a stop.
     status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
     try:
@@ -149,7 +151,7 @@ def start(session: Session, *, create_study: Callable[[Any], Any], config: dict[
     if session.record is None:
         session.store.create_search(session.name, config=config, status="running")
     session.store.set_status(session.name, "running")
-    claim_driver(session.storage, session.study._study_id)
+    claim_driver(session.study)
     session.linked = [s for s in linked if s is not None]
     session.reaped = sum(reap_orphans(s) for s in (session.study, *session.linked))
     session.log_path = search_log_path(session.name)

@@ -4,25 +4,21 @@ Each member records both cost figures: the formula's (α·β²·γ²)^φ and the
 on the network built after rounding (the paper's footnote: "FLOPS may differ from theoretical
 value due to rounding"; for B0 with the paper's triple, φ=1 measures ~2.55x, not 1.92x).
 
-`calibrate_family` undoes that drift: it keeps each member's d and w and picks the input size
-whose measured FLOPs come nearest to target^φ times B0's. `nearest_flops`, the search on measured
-cost it uses, is also what `effscale.search.compare.arms` matches single-dimension arms with.
+`effscale.search.family.calibrate` undoes that drift; this module holds the family itself (its
+file format, emission, the published table and `build_member`).
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 from torch import nn
 
-from effscale._settings import number
 from effscale.errors import UsageError
-from effscale.models import FLOPS_CONVENTION, Coefficients, Cost, get_baseline, measure_cost, scale_resolution
+from effscale.models import FLOPS_CONVENTION, Coefficients, get_baseline, measure_cost, scale_resolution
 from effscale.models.cost import flops_convention
 from effscale.models.regime import Regime, measure_regime
 from effscale.models.registry import Baseline
@@ -197,7 +193,7 @@ def family_regime(family: Family) -> Regime:
 def family_document(family: Family) -> dict[str, Any]:
     """The JSON view `effscale family --json` and `effscale search --json` print."""
     keys = ("name", "phi", "depth", "width", "resolution", "params", "flops", "flops_ratio", "formula_ratio", "arch_id",
-            "last_map", "step_ratio")
+            "last_map", "step_ratio", *(("dropout",) if any(m.dropout is not None for m in family.members) else ()))
     return {
         "baseline": family.baseline,
         "stem": family.stem,
@@ -217,260 +213,3 @@ def build_member(family: Family, name: str, *, num_classes: int | None = None) -
     if member.dropout is not None and hasattr(model, "dropout") and isinstance(model.dropout, nn.Dropout):
         model.dropout.p = member.dropout
     return model
-
-
-# ---------------------------------------------------------------------------------------------
-# Search on measured cost: the one routine that calibration and matched arms both use.
-
-# Multipliers are searched to this precision. Distinct networks lie further apart: a depth step
-# is k/n (n a stage's block count), a width step (8k - 4)/c, so two steps differ by at least
-# 1/(n1*n2) or 1/(c1*c2), ~6e-8 even for 4096-channel layers.
-_MULTIPLIER_STEP = 1e-9
-
-
-@dataclass(frozen=True)
-class CostMatch:
-    """What `nearest_flops` chose: a setting, its measured cost, and how it was found."""
-
-    value: float  # the setting chosen (an int for an integer search: pixels)
-    cost: Cost
-    target: float  # the FLOPs aimed at
-    measurements: int  # distinct settings measured (measure_cost cache hits included)
-
-    @property
-    def ratio(self) -> float:
-        """Measured FLOPs over the target: 1.0 is an exact match."""
-        return self.cost.flops / self.target
-
-
-class _StepFunction:
-    """FLOPs as a function of one setting: non-decreasing and stepwise, measured once per setting."""
-
-    def __init__(self, measure: Callable[[Any], Cost], *, lo: float, hi: float, integer: bool) -> None:
-        self.measure, self.lo, self.hi, self.integer = measure, lo, hi, integer
-        self.costs: dict[float, Cost] = {}
-
-    def cost(self, x: float) -> Cost:
-        if x not in self.costs:
-            self.costs[x] = self.measure(x)
-        return self.costs[x]
-
-    def flops(self, x: float) -> int:
-        return self.cost(x).flops
-
-    def split(self, a: float, b: float) -> float | None:
-        """A setting strictly between ``a`` and ``b``; None when they are neighbours."""
-        if self.integer:
-            return (a + b) // 2 if b - a > 1 else None
-        return (a + b) / 2 if b - a > _MULTIPLIER_STEP else None
-
-    def first_reaching(self, v: float, a: float, b: float) -> tuple[float, float]:
-        """Bisect: from f(a) < v <= f(b), the neighbours (a', b') with f(a') < v <= f(b')."""
-        while (m := self.split(a, b)) is not None:
-            if self.flops(m) >= v:
-                b = m
-            else:
-                a = m
-        return a, b
-
-    def seen(
-        self, *, above: float | None = None, below: float | None = None, flops: Callable[[int], bool]
-    ) -> list[float]:
-        """Settings already measured beyond ``above`` / short of ``below`` whose FLOPs pass ``flops``."""
-        return [
-            x for x, c in self.costs.items()
-            if (above is None or x > above) and (below is None or x < below) and flops(c.flops)
-        ]
-
-
-def _bracket(f: _StepFunction, target: float, start: float) -> tuple[float | None, float | None]:
-    """(a, b) with f(a) < target <= f(b), galloping from ``start``.
-
-    The k-th step goes (1 + 2^k/16) times ``start`` up (or down): small steps first, because
-    callers start from a guess that is usually within a few percent. a is None when f(lo) already
-    reaches the target, b is None when f(hi) falls short.
-    """
-    below, above = (start, None) if f.flops(start) < target else (None, start)
-    k = 0
-    while below is None or above is None:
-        up = above is None
-        ref, edge = (below, f.hi) if up else (above, f.lo)
-        if ref == edge:
-            break
-        factor = 1 + 2**k / 16
-        y = min(edge, start * factor) if up else max(edge, start / factor)
-        if f.integer:  # always move at least one pixel, never past the bound
-            y = min(edge, max(ref + 1, math.ceil(y))) if up else max(edge, min(ref - 1, math.floor(y)))
-        k += 1
-        if f.flops(y) < target:
-            below = y
-        else:
-            above = y
-    return below, above
-
-
-def _plateau_top(f: _StepFunction, x: float) -> float:
-    """The largest setting with the same FLOPs as ``x``."""
-    v = f.flops(x)
-    upper = min(f.seen(above=x, flops=lambda c: c > v), default=None)
-    if upper is None:
-        if x == f.hi or f.flops(f.hi) == v:
-            return f.hi
-        upper = f.hi
-    return f.first_reaching(v + 1, x, upper)[0]
-
-
-def _short_decimal(f: _StepFunction, x: float) -> float:
-    """The shortest decimal with the same FLOPs as ``x`` (nearest ``x`` among equals): depth 1.3,
-    not the breakpoint 1.2500000001.
-
-    The measurements so far bracket x's network; the shortest decimal inside the bracket is
-    measured, and one that builds another network narrows the bracket for the next try.
-    """
-    v = f.flops(x)
-    for _ in range(64):
-        lower = max(f.seen(below=x, flops=lambda c: c < v), default=f.lo - _MULTIPLIER_STEP)
-        upper = min(f.seen(above=x, flops=lambda c: c > v), default=f.hi + _MULTIPLIER_STEP)
-        y = _shortest_between(x, lower, upper)
-        if y == x or not f.lo <= y <= f.hi:
-            return x
-        if f.flops(y) == v:
-            return y
-    return x
-
-
-def _shortest_between(x: float, lower: float, upper: float) -> float:
-    """The decimal with the fewest digits strictly between ``lower`` and ``upper``, nearest ``x``."""
-    for digits in range(13):
-        near = round(x, digits)
-        step = 10.0**-digits
-        inside = [y for y in (near, round(near - step, digits), round(near + step, digits)) if lower < y < upper]
-        if inside:
-            return min(inside, key=lambda y: abs(y - x))
-    return x
-
-
-def nearest_flops(
-    measure: Callable[[Any], Cost],
-    target: float,
-    *,
-    lo: float,
-    hi: float,
-    integer: bool = False,
-    start: float | None = None,
-) -> CostMatch:
-    """The setting in [lo, hi] whose measured FLOPs are nearest ``target`` (in |log(flops/target)|).
-
-    ``measure(x)`` must be non-decreasing in x, as FLOPs are in depth, width and input size (ceil
-    on repeats, round-to-8 channels and floored strided sizes make them steps). The search:
-      1. gallops from ``start`` (default ``lo``; pass a guess) in steps of (1 + 2^k/16)x until
-         the target is bracketed: 1 + ceil(log2(16 * |x* / start - 1|)) + 1 measurements;
-      2. bisects the bracket to neighbouring settings f(a) < target <= f(b) and keeps the nearer
-         (ties go to the cheaper): ~log2(bracket / step) measurements, step 1 for integers and
-         1e-9 for multipliers;
-      3. picks one representative of that network: for integers the largest setting with the same
-         FLOPs (an even input size, like 224; a bisection inside brackets already measured), for
-         multipliers the shortest decimal that builds it (depth 1.3, not 1.2500000001; usually
-         0-2 more measurements).
-    Measurements that rebuild a network already measured are measure_cost cache hits, so the
-    multiplier search traces only ~log2(distinct networks in the bracket) new architectures, and
-    the input-size search none after the first (shapes only). Measured: B0's arms at φ=1 took 32
-    depth and 30 width settings (7 new width networks traced; depth none, cost.py composes
-    depths from one probe per width) and 6 input sizes; calibrating B1..B7 took 7-11 sizes each.
-    """
-    if not (target > 0 and lo <= hi):
-        raise UsageError(f"nearest_flops: target={target!r} must be positive and lo={lo!r} <= hi={hi!r}")
-    f = _StepFunction(measure, lo=lo, hi=hi, integer=integer)
-    start = min(hi, max(lo, lo if start is None else start))
-    below, above = _bracket(f, target, round(start) if integer else start)
-    if below is not None and above is not None:
-        below, above = f.first_reaching(target, below, above)
-    pick = above if below is None else below
-    if below is not None and above is not None and _log_gap(f.flops(above), target) < _log_gap(f.flops(below), target):
-        pick = above  # ties stay with the cheaper network
-    value = _plateau_top(f, pick) if integer else _short_decimal(f, pick)
-    return CostMatch(value, f.cost(value), float(target), len(f.costs))
-
-
-def _log_gap(flops: float, target: float) -> float:
-    return abs(math.log(flops / target))
-
-
-# ---------------------------------------------------------------------------------------------
-# Calibrated family
-
-
-def check_target_ratio(target_ratio: float) -> float:
-    """A cost multiplier per step of φ: finite and above 1 (the one check CLI and library share)."""
-    return _above_one(target_ratio, "--target-ratio")
-
-
-_above_one = number(1.0, above=True, example=2)
-
-
-def calibrate_family(family: Family, *, target_ratio: float = 2.0, max_resolution: int | None = None) -> Family:
-    """``family`` with each member's input size re-chosen so that its FLOPs come nearest target^φ.
-
-    Depth and width stay α^φ and β^φ (as rounded); only the resolution moves, over integer sizes
-    from the baseline's ``min_resolution`` to ``max_resolution`` (default 32x B0's). Rounding made
-    the α^φ members drift (the paper's triple builds B1 at ~2.55x B0, not 2x); a calibrated member
-    is the nearest any input size gets. B0 (φ = 0) is the baseline itself and is kept as it is.
-    Each member's ``formula_ratio`` is d·w²·(r/r0)² for the size it got; ``extra`` records the
-    target and the sizes the members had before. Measurements: see `nearest_flops` (4-18 input
-    sizes per member, all shape-only after the first trace of each (d, w)).
-    """
-    target_ratio = check_target_ratio(target_ratio)
-    base = family.baseline_object
-    ceiling = 32 * family.base_resolution if max_resolution is None else int(max_resolution)
-    if ceiling < base.min_resolution:
-        raise UsageError(
-            f"max_resolution={max_resolution} is below the network's minimum {base.min_resolution}; raise it"
-        )
-    b0 = measure_cost(base, family.base_resolution, num_classes=family.num_classes).flops
-    members = tuple(_calibrated_member(base, family, m, b0, target_ratio, ceiling) for m in family.members)
-    extra = {
-        **family.extra,
-        "target_ratio": target_ratio,
-        "calibrated_from": family.source,
-        "uncalibrated_resolutions": {m.name: m.resolution for m in family.members},
-    }
-    return replace(family, members=members, source=f"calibrated to {target_ratio:g}^phi", extra=extra)
-
-
-def _calibrated_member(
-    base: Baseline, family: Family, member: FamilyMember, b0_flops: int, target_ratio: float, ceiling: int
-) -> FamilyMember:
-    if member.phi == 0:
-        return member
-
-    def measure(resolution: int) -> Cost:
-        return measure_cost(
-            base, int(resolution), depth=member.depth, width=member.width, num_classes=family.num_classes
-        )
-
-    match = nearest_flops(
-        measure, b0_flops * target_ratio**member.phi,
-        lo=base.min_resolution, hi=ceiling, integer=True, start=member.resolution,
-    )
-    return replace(
-        member,
-        resolution=int(match.value),
-        params=match.cost.params,
-        flops=match.cost.flops,
-        flops_ratio=match.cost.flops / b0_flops,
-        formula_ratio=formula_ratio(member.depth, member.width, match.value, family.base_resolution),
-        arch_id=match.cost.arch_id,
-        **_regime_fields(base, member.depth, member.width, int(match.value), family.num_classes),
-    )
-
-
-def calibrated_document(family: Family, calibrated: Family) -> dict[str, Any]:
-    """`effscale family --calibrate --json`: both families, each calibrated member with its target."""
-    target_ratio = calibrated.extra["target_ratio"]
-    doc = family_document(calibrated)
-    doc["target_ratio"] = target_ratio
-    doc["source"] = calibrated.source
-    for m in doc["members"]:
-        m["target_ratio"] = target_ratio ** m["phi"]
-        m["error"] = m["flops_ratio"] / m["target_ratio"] - 1
-    return {"family": family_document(family), "calibrated": doc}

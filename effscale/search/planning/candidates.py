@@ -1,10 +1,14 @@
-"""The search space: the (α, β, γ) grid, the FLOPs constraint, and candidates grouped by network.
+"""The candidates: every point of the (α, β, γ) grid built at φ=1, measured, kept or dropped by
+the FLOPs constraint, and grouped by the network it builds.
 
-At φ=1 a grid point builds the network d=α, w=β, r=γ. The constraint keeps a point when its FLOPs
-ratio to the baseline lies within ``tolerance`` (relative) of ``target_ratio``, where the ratio is
-either measured with fvcore on the network actually built (``measured``, the default) or the
-paper's α·β²·γ² (``formula``). Points that round to the same network are aliases: one of them is
-trained, and the rule `REPRESENTATIVE_RULE` picks which, since it fixes the family's growth.
+The grid and the constraint themselves are arithmetic on numbers (`effscale.search.planning.grid`,
+whose names this module re-exports); here each point becomes a network: d=α, w=β, r=γ at the base
+resolution, with the data's head. The constraint keeps a point when its FLOPs ratio to the baseline
+lies within ``tolerance`` (relative) of ``target_ratio``, where the ratio is either measured with
+fvcore on the network actually built (``measured``, the default) or the paper's α·β²·γ²
+(``formula``). Points that round to the same network are aliases: one of them is trained, and the
+rule `REPRESENTATIVE_RULE` picks which, since it fixes the family's growth. When no point is kept,
+the error names the closest ratios and a tolerance that would admit them.
 """
 
 from __future__ import annotations

@@ -30,13 +30,14 @@ from effscale.search.planning.grid import (
     check_tolerance,
     parse_grid,
 )
+from effscale.models.options import BASELINE_HELP
 from effscale.models.specs import STEMS
+from effscale.storage.url import storage_setting
+from effscale.trainer.options import DATA_HELP, check_data
 from effscale.trainer.recipe import ProxyRecipe
 
 SCHEDULERS = ("none", "asha")
 DEFAULT_CONFIRM_TOP = 3
-DATA_HELP = "digits | synthetic[:classes=N,size=S,n=K] | folder:PATH | cifar:PATH | npz:PATH"
-BASELINE_HELP = "registered name (see `effscale baselines`) or package.module:function"
 _GRID, _TRAIN, _RUN = "grid and constraint", "proxy training", "execution and storage"
 _TRUST = "repeats, racing and confirmation"
 
@@ -47,14 +48,6 @@ def _grid_check(axis: str):  # noqa: ANN202 - a `Check`
         return value
 
     return check
-
-
-def _data_check(value: Any, name: str) -> str:
-    from effscale.trainer.data import check_data_spec
-
-    if not isinstance(value, str):
-        raise UsageError(f"{name} {value!r} is not a data source; pass {DATA_HELP}")
-    return check_data_spec(value)
 
 
 def _gpus_check(value: Any, name: str) -> str | float:
@@ -85,7 +78,7 @@ class SearchOptions:
     """
 
     baseline: str = setting(None, positional=True, required=True, check=text(what="a baseline name"), help=BASELINE_HELP)
-    data: str = setting(None, required=True, check=_data_check, help=DATA_HELP, metavar="SPEC")
+    data: str = setting(None, required=True, check=check_data, help=DATA_HELP, metavar="SPEC")
     alpha: Any = _grid_field("alpha", "depth")
     beta: Any = _grid_field("beta", "width")
     gamma: Any = _grid_field("gamma", "resolution")
@@ -95,7 +88,8 @@ class SearchOptions:
     )
     tolerance: float = setting(
         DEFAULT_TOLERANCE, kind=float, check=check_tolerance, group=_GRID,
-        help=f"relative tolerance of each candidate's FLOPs ratio (measured, or the formula's) around --target-ratio "
+        help=f"relative tolerance of each candidate's FLOPs ratio (measured, or the formula's): within "
+             "--target-ratio x (1 ± this) "
              f"(default {DEFAULT_TOLERANCE:g} = {DEFAULT_TOLERANCE:.0%})",
     )
     constraint: str = setting(
@@ -152,10 +146,7 @@ class SearchOptions:
         300.0, kind=float, check=number(0.0, above=True, example=300), group=_RUN, metavar="SECONDS",
         help="how long to ride out an unreachable database before stopping as interrupted (default 300)",
     )
-    storage: str | None = setting(
-        None, api=False, check=text(what="a SQLAlchemy URL"), group=_RUN, metavar="URL",
-        help="SQLAlchemy URL (default: $EFFSCALE_STORAGE, else sqlite:///effscale.db)",
-    )
+    storage: str | None = storage_setting(group=_RUN)
     study: str | None = setting(
         None, check=text(max_length=512, what="a study name"), group=_RUN, metavar="NAME",
         help="study name; re-run with the same name to resume (default: derived from the settings)",

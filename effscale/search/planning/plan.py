@@ -41,11 +41,11 @@ def plan_search(options: SearchOptions, *, data: Any = None) -> SearchPlan:
     """Refuse anything refusable, load the data (unless given) and measure the candidates and the
     base network's regime; write nothing."""
     from effscale.models import get_baseline, scale_resolution
-    from effscale.storage import DEFAULT_STORAGE_URL, validate_url
+    from effscale.storage import resolve_storage, validate_url
     from effscale.trainer import load_data
 
     base = get_baseline(options.baseline, stem=options.stem)
-    storage_url = options.storage or DEFAULT_STORAGE_URL
+    storage_url = resolve_storage(options.storage)
     validate_url(storage_url)  # its scheme and path now, before the slow steps below
     if data is None:
         # Decoded (folder:) no larger than the largest input any candidate could take: no upsampling later.

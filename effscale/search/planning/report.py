@@ -23,6 +23,10 @@ def format_duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
 @dataclass(frozen=True)
 class WayOut:
     """One way out of a degenerate regime and what its own plan says it would cost."""
@@ -41,14 +45,16 @@ class WayOut:
                 f"{r.resolution} px, step {r.step_ratio:.2f}x")
         if self.seconds is None:
             return text + ")"
-        span = (format_duration(self.seconds[0]) if self.seconds[0] == self.seconds[1]
-                else f"{format_duration(self.seconds[0])} to {format_duration(self.seconds[1])}")
+        low, high = self.seconds
+        span = (format_duration(low) if low == high or not (math.isfinite(low) and math.isfinite(high))
+                else f"{format_duration(low)} to {format_duration(high)}")
         return f"{text}; plan: {self.networks} distinct networks, {span})"
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "flags": self.flags, "regime": self.regime.as_dict() if self.regime is not None else None,
-            "seconds": {"min": self.seconds[0], "max": self.seconds[1]} if self.seconds else None,
+            # NaN (a GPU plan made without a GPU to time on) is unknown: JSON and the stored config say null.
+            "seconds": ({"min": _finite(self.seconds[0]), "max": _finite(self.seconds[1])} if self.seconds else None),
             "networks": self.networks,
             "refused": self.refused,
         }

@@ -1,3 +1,5 @@
-"""How a search is stored and read: the one schema of a stored study (attribute names, trial
-states, status), the study and its trials in Optuna's tables, the driver's liveness, and the
-read-only queries the CLI, the REST API and the dashboard share."""
+"""How a search is stored and read: the one schema of a stored study (`schema`: attribute names
+and fail kinds; `status`: its status), the study and its trials in Optuna's tables (`study`,
+`trials`: the one way a trial is failed), Optuna below its public API (`optuna_access`, the only
+module that touches its privates), the driver's liveness, and the read-only queries the CLI, the
+REST API and the dashboard share."""

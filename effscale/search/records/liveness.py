@@ -23,17 +23,21 @@ HEARTBEAT_SECONDS = 5.0
 STALE_AFTER_SECONDS = 60.0
 
 
-def claim_driver(storage: Any, study_id: int) -> None:
+def claim_driver(study: Any) -> None:
     """Record this process as the study's driver (host and pid, for `driver_alive`)."""
-    storage.set_study_system_attr(study_id, DRIVER_ATTR, {"host": socket.gethostname(), "pid": os.getpid()})
+    from effscale.search.records.optuna_access import set_study_system_attr
+
+    set_study_system_attr(study, DRIVER_ATTR, {"host": socket.gethostname(), "pid": os.getpid()})
 
 
-def driver_alive(storage: Any, study_id: int, heartbeat_at: Any) -> bool:
+def driver_alive(study: Any, heartbeat_at: Any) -> bool:
     """A fresh heartbeat says alive, unless the driver ran on this host and its process is gone
     (killed: its trials are orphans)."""
+    from effscale.search.records.optuna_access import study_system_attrs
+
     if heartbeat_at is None or time.time() - heartbeat_at.timestamp() > STALE_AFTER_SECONDS:
         return False
-    driver = storage.get_study_system_attrs(study_id).get(DRIVER_ATTR) or {}
+    driver = study_system_attrs(study).get(DRIVER_ATTR) or {}
     if driver.get("host") == socket.gethostname() and driver.get("pid"):
         try:
             os.kill(int(driver["pid"]), 0)

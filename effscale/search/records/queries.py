@@ -21,10 +21,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from effscale.errors import UsageError
 from effscale.search.family.members import Family
-from effscale.search.records.schema import COMPARE_ATTR, CONFIG_ATTR, CONFIRMATION_ATTR, RESULT_ATTR
-from effscale.search.records.study import best_trial, candidate_key
+from effscale.search.records import schema
+from effscale.search.records.optuna_access import study_id
+from effscale.search.records.status import is_comparison, is_confirmation, status_row, study_status
+from effscale.search.records.study import best_trial, candidate_key, trial_params
+from effscale.search.records.options import SORTS
 
-SORTS = ("number", "value", "flops")
 # The row field each sort key orders by (the CLI's ``--sort`` and the API's ``sort``).
 SORT_FIELDS = {"value": "val_top1", "number": "number", "flops": "flops"}
 
@@ -40,13 +42,13 @@ STATE_NAMES: dict[TrialState, str] = {
 # why a trial failed, its training settings). `trial_row` passes each through under the same
 # name, coerced to this type, and None when absent, so the CLI and API show them unchanged.
 RUN_ATTRS: dict[str, type] = {
-    "repeat": int,
-    "seed": int,
-    "confirmation": bool,
-    "node": str,
-    "fail_reason": str,
-    "batch_size": int,
-    "lr": float,
+    schema.REPEAT_ATTR: int,
+    schema.SEED_ATTR: int,
+    schema.CONFIRMATION_ATTR: bool,
+    schema.NODE_ATTR: str,
+    schema.FAIL_REASON_ATTR: str,
+    schema.BATCH_SIZE_ATTR: int,
+    schema.LR_ATTR: float,
 }
 
 
@@ -94,7 +96,7 @@ def trial_val_top1(trial: FrozenTrial) -> float | None:
     """Validation top-1 of a trial: its value when complete, else its last reported epoch."""
     if trial.state == TrialState.COMPLETE and trial.values:
         return as_float(trial.values[0])
-    attr = as_float(trial.user_attrs.get("val_top1"))
+    attr = as_float(trial.user_attrs.get(schema.VAL_TOP1_ATTR))
     if attr is not None:
         return attr
     if trial.intermediate_values:
@@ -120,32 +122,31 @@ def trial_row(trial: FrozenTrial) -> dict[str, Any]:
     wall time; ``aliases`` lists the (α, β, γ) grid points that build this same network.
     """
     attrs = trial.user_attrs
-    # A WAITING (enqueued) trial has no params yet: its point is in the fixed params.
-    params = trial.params or (trial.system_attrs.get("fixed_params") or {})
+    params = trial_params(trial)
     duration = None
     if trial.datetime_start is not None and trial.datetime_complete is not None:
         duration = (trial.datetime_complete - trial.datetime_start).total_seconds()
-    aliases = attrs.get("aliases")
-    arch_id = attrs.get("arch_id")
-    rule = attrs.get("representative_rule")
+    aliases = attrs.get(schema.ALIASES_ATTR)
+    arch_id = attrs.get(schema.ARCH_ID_ATTR)
+    rule = attrs.get(schema.REPRESENTATIVE_RULE_ATTR)
     row: dict[str, Any] = {
         "number": trial.number,
         "state": state_name(trial),
         "alpha": as_float(params.get("alpha")),
         "beta": as_float(params.get("beta")),
         "gamma": as_float(params.get("gamma")),
-        "depth": as_float(attrs.get("depth")),
-        "width": as_float(attrs.get("width")),
-        "resolution": as_int(attrs.get("resolution")),
-        "flops": as_int(attrs.get("flops")),
-        "params": as_int(attrs.get("params")),
-        "flops_ratio": as_float(attrs.get("flops_ratio")),
-        "formula_ratio": as_float(attrs.get("formula_ratio")),
+        "depth": as_float(attrs.get(schema.DEPTH_ATTR)),
+        "width": as_float(attrs.get(schema.WIDTH_ATTR)),
+        "resolution": as_int(attrs.get(schema.RESOLUTION_ATTR)),
+        "flops": as_int(attrs.get(schema.FLOPS_ATTR)),
+        "params": as_int(attrs.get(schema.PARAMS_ATTR)),
+        "flops_ratio": as_float(attrs.get(schema.FLOPS_RATIO_ATTR)),
+        "formula_ratio": as_float(attrs.get(schema.FORMULA_RATIO_ATTR)),
         "val_top1": trial_val_top1(trial),
-        "val_loss": as_float(attrs.get("val_loss")),
-        "train_seconds": as_float(attrs.get("train_seconds")),
-        "images_per_s": as_float(attrs.get("images_per_s")),
-        "epochs": as_int(attrs.get("epochs")),
+        "val_loss": as_float(attrs.get(schema.VAL_LOSS_ATTR)),
+        "train_seconds": as_float(attrs.get(schema.TRAIN_SECONDS_ATTR)),
+        "images_per_s": as_float(attrs.get(schema.IMAGES_PER_S_ATTR)),
+        "epochs": as_int(attrs.get(schema.EPOCHS_ATTR)),
         "duration_s": as_float(duration),
         "arch_id": arch_id if isinstance(arch_id, str) else None,
         "aliases": [
@@ -250,15 +251,15 @@ def stage_values(
     out: dict[Hashable, dict[int, float]] = {}
     for trial in trials:
         attrs = trial.user_attrs
-        if bool(attrs.get("confirmation", False)) != confirmation:
+        if bool(attrs.get(schema.CONFIRMATION_ATTR, False)) != confirmation:
             continue
-        if confirmation and budget is not None and attrs.get("budget") != budget:
+        if confirmation and budget is not None and attrs.get(schema.BUDGET_ATTR) != budget:
             continue
         key = by(trial)
         value = as_float(trial.values[0]) if trial.state == TrialState.COMPLETE and trial.values else None
         if key is None or value is None:
             continue
-        out.setdefault(key, {}).setdefault(as_int(attrs.get("repeat")) or 0, value)
+        out.setdefault(key, {}).setdefault(as_int(attrs.get(schema.REPEAT_ATTR)) or 0, value)
     return out
 
 
@@ -287,7 +288,8 @@ def live_ranking(trials: Sequence[FrozenTrial], *, confirm_budget: dict[str, Any
         s, c = _summary(race.get(key)), _summary(confirm.get(key))
         rows.append({
             "candidate": ",".join(f"{v:g}" for v in key), **dict(zip(("alpha", "beta", "gamma"), key)),
-            "arch_id": _text(attrs.get("arch_id")), "flops": as_int(attrs.get("flops")), "standing": None,
+            "arch_id": _text(attrs.get(schema.ARCH_ID_ATTR)), "flops": as_int(attrs.get(schema.FLOPS_ATTR)),
+            "standing": None,
             "n": s.n, "mean": as_float(s.mean), "stderr": as_float(s.stderr),
             "confirm_n": c.n, "confirm_mean": as_float(c.mean), "confirm_stderr": as_float(c.stderr),
         })
@@ -305,12 +307,20 @@ def ranking(stored: list[dict[str, Any]], *, has_verdict: bool, trials: Sequence
 
 
 def _storage(url: str | None):
-    """Optuna's storage for a read: a SQLite file that is not there is an error, never created."""
-    from effscale.storage import DEFAULT_STORAGE_URL, open_storage, require_existing
+    """Optuna's storage for a read, opened read-only: a SQLite file that is not there is an error,
+    and nothing (file, table, row) is ever created or migrated."""
+    from effscale.storage import open_storage, require_existing, resolve_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    require_existing(url or DEFAULT_STORAGE_URL)
-    return open_storage(url or DEFAULT_STORAGE_URL)
+    require_existing(resolve_storage(url))
+    return open_storage(resolve_storage(url), read_only=True)
+
+
+def _store(url: str | None):
+    """effscale's own tables for a read, opened read-only (see `_storage`)."""
+    from effscale.storage import ProjectStore, resolve_storage
+
+    return ProjectStore(resolve_storage(url), read_only=True)
 
 
 def load_search_study(url: str | None, study_name: str) -> optuna.Study:
@@ -323,50 +333,33 @@ def load_search_study(url: str | None, study_name: str) -> optuna.Study:
         raise UsageError(f"no study {study_name!r} in this storage (studies: {known}); see `effscale studies`") from None
 
 
-def comparison_status(user_attrs: dict[str, Any], trials: Sequence[FrozenTrial], record: Any = None) -> str:
-    """A comparison's (`effscale compare`) status: its status row's (``record``, a `SearchRecord`:
-    the search's engine keeps one per comparison too: running, interrupted, cancelled, failed,
-    completed). A comparison stored before it had a row: "completed" once its result is stored,
-    "running" while a trial runs, else "incomplete" (stopped; the same command resumes it)."""
-    if record is not None:
-        return record.status
-    if isinstance(user_attrs.get(RESULT_ATTR), dict):
-        return "completed"
-    return "running" if any(t.state == TrialState.RUNNING for t in trials) else "incomplete"
-
-
 def list_studies(url: str | None) -> list[dict[str, Any]]:
     """One row per study (`effscale studies`): a search with its verdict (``best`` as mean ± se
     with n, ``best_source``, ``kendall_tau`` and ``tau_interval``), a comparison, or a search's
-    confirmation round (``kind``)."""
-    from effscale.storage import DEFAULT_STORAGE_URL, ProjectStore
-
+    confirmation round (``kind``; its status is its search's)."""
     storage = _storage(url)
-    store = ProjectStore(url or DEFAULT_STORAGE_URL)
+    store = _store(url)
     records = {r.study_name: r for r in store.list_searches()}
     rows = []
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
         record = records.get(summary.study_name)
-        trials = storage.get_all_trials(summary._study_id, deepcopy=False)
+        trials = storage.get_all_trials(study_id(summary), deepcopy=False)
         row = {"study": summary.study_name, "n_trials": summary.n_trials,
                "created_at": record.created_at.isoformat() if record and record.created_at else None}
-        compare, confirms = summary.user_attrs.get(COMPARE_ATTR), summary.user_attrs.get(CONFIRMATION_ATTR)
-        if isinstance(compare, dict) or isinstance(confirms, dict):
-            # A comparison, or a search's confirmation round (its status is its search's).
-            search = records.get(confirms.get("search")) if isinstance(confirms, dict) else None
-            status = comparison_status(summary.user_attrs, trials, record) if isinstance(compare, dict) else (
-                search.status if search else "unknown")
-            rows.append({**row, "kind": "comparison" if isinstance(compare, dict) else "confirmation",
-                         "baseline": (compare or {}).get("baseline"), "data": (compare or {}).get("data"),
+        status = study_status(record=records.get(status_row(summary.study_name, summary.user_attrs)),
+                              user_attrs=summary.user_attrs, trials=trials)
+        if is_comparison(summary.user_attrs) or is_confirmation(summary.user_attrs):
+            compare = summary.user_attrs.get(schema.COMPARE_ATTR) or {}
+            rows.append({**row, "kind": "comparison" if compare else "confirmation",
+                         "baseline": compare.get("baseline"), "data": compare.get("data"),
                          "status": status, "best": None, "best_source": None,
                          "kendall_tau": None, "tau_interval": None, "effscale": True})
             continue
-        config = summary.user_attrs.get(CONFIG_ATTR) or {}
+        config = summary.user_attrs.get(schema.CONFIG_ATTR) or {}
         verdict = search_verdict(store.load_result(summary.study_name) if record else None, trials)
         best, fidelity = verdict["best"], verdict["fidelity"] or {}
         rows.append({
-            **row, "kind": "search", "baseline": config.get("baseline"), "data": config.get("data"),
-            "status": record.status if record else "unknown",
+            **row, "kind": "search", "baseline": config.get("baseline"), "data": config.get("data"), "status": status,
             "best": None if best is None else {k: best[k] for k in ("alpha", "beta", "gamma", "val_top1_mean",
                                                                     "val_top1_stderr", "repeats")},
             "best_source": verdict["best_source"], "kendall_tau": fidelity.get("kendall_tau"),
@@ -390,10 +383,8 @@ def list_trials(url: str | None, study_name: str, *, sort: str = "value", limit:
 
 
 def load_family(url: str | None, study_name: str) -> Family:
-    from effscale.storage import DEFAULT_STORAGE_URL, ProjectStore
-
     load_search_study(url, study_name)  # a clear error for an unknown study
-    data = ProjectStore(url or DEFAULT_STORAGE_URL).load_family(study_name)
+    data = _store(url).load_family(study_name)
     if data is None:
         raise UsageError(f"search {study_name!r} has not emitted a family yet; it is emitted when the search completes")
     return Family.from_dict(data)

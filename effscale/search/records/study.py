@@ -1,13 +1,16 @@
-"""One search is one Optuna study: its configuration, its candidates, and one trial per network.
+"""One search is one Optuna study: its configuration, its candidates, and its race's trials, one for
+each (candidate, seed) the race asks for (another after an interruption); its confirmation round is
+a second study (below).
 
-Optuna's `GridSampler` takes only a Cartesian product and Ray's `OptunaSearch` rejects
-`tune.grid_search`, so the driver hands the feasible representatives to the study itself with
-`enqueue_trial` (each carrying its static attributes), and a grid sampler is never asked for a
-point. Optuna's heartbeat does not cover ask/tell, so `reap_orphans` fails the RUNNING trials of a
-driver that died, and their candidates are enqueued again.
+No Optuna sampler chooses a point: the driver's Ray Tune searcher takes each next trial from the
+race's schedule (`effscale.search.verdict.schedule`) and creates it in the study as RUNNING, with
+α, β and γ as its parameters over the grid's range (`distributions`) and the network's static
+attributes (`static_attrs`), so optuna-dashboard reads a search as any study. A driver that died
+leaves RUNNING trials that nothing will finish: `reap_orphans` fails them as "interrupted", and the
+schedule trains their (candidate, seed) pairs again.
 
 The confirmation round trains at a longer budget, so its trials go to a study of their own
-(`confirmation_study_name`, linked back by `CONFIRMATION_ATTR`): the search's study keeps one
+(`confirmation_study_name`, linked back by `CONFIRMATION_STUDY_ATTR`): the search's study keeps one
 objective at one budget, and Optuna's ``best_trial`` names a race trial.
 """
 
@@ -20,7 +23,25 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from effscale.errors import UsageError
-from effscale.search.records.schema import CANDIDATES_ATTR, CONFIG_ATTR, CONFIRMATION_ATTR, COUNTS_ATTR
+from effscale.search.records.schema import (
+    ALIASES_ATTR,
+    ARCH_ID_ATTR,
+    CANDIDATES_ATTR,
+    CONFIG_ATTR,
+    CONFIRMATION_STUDY_ATTR,
+    COUNTS_ATTR,
+    DEPTH_ATTR,
+    FAIL_INTERRUPTED,
+    FIXED_PARAMS_ATTR,
+    FLOPS_ATTR,
+    FLOPS_RATIO_ATTR,
+    FORMULA_RATIO_ATTR,
+    PARAMS_ATTR,
+    REPRESENTATIVE_RULE_ATTR,
+    RESOLUTION_ATTR,
+    WIDTH_ATTR,
+)
+from effscale.search.records.trials import fail_unfinished
 from effscale.search.planning.candidates import REPRESENTATIVE_RULE, Candidate, CandidateSet, Grid
 
 PARAMS = ("alpha", "beta", "gamma")
@@ -31,8 +52,14 @@ def distributions(grid: Grid) -> dict[str, FloatDistribution]:
     return {name: FloatDistribution(min(values), max(values)) for name, values in zip(PARAMS, (grid.alpha, grid.beta, grid.gamma))}
 
 
+def trial_params(trial: FrozenTrial) -> dict[str, Any]:
+    """The trial's parameters; a WAITING (enqueued) trial has none yet: its point is in Optuna's
+    fixed params."""
+    return trial.params or (trial.system_attrs.get(FIXED_PARAMS_ATTR) or {})
+
+
 def candidate_key(trial: FrozenTrial) -> tuple[float, float, float] | None:
-    params = trial.params or (trial.system_attrs.get("fixed_params") or {})
+    params = trial_params(trial)
     if not all(p in params for p in PARAMS):
         return None
     return tuple(round(float(params[p]), 6) for p in PARAMS)  # type: ignore[return-value]
@@ -99,11 +126,11 @@ def open_confirmation_study(
         if not create:
             return None
         study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
-        study.set_user_attr(CONFIRMATION_ATTR, link)
+        study.set_user_attr(CONFIRMATION_STUDY_ATTR, link)
         return study
-    found = study.user_attrs.get(CONFIRMATION_ATTR)
+    found = study.user_attrs.get(CONFIRMATION_STUDY_ATTR)
     if found is None and create and not study.get_trials(deepcopy=False):
-        study.set_user_attr(CONFIRMATION_ATTR, link)  # created by a driver that died before linking it
+        study.set_user_attr(CONFIRMATION_STUDY_ATTR, link)  # created by a driver that died before linking it
     elif not isinstance(found, dict) or found.get("search") != search:
         raise UsageError(f"study {name!r} exists but is not the confirmation round of search {search!r}; "
                          "rename that study, or pass another --study")
@@ -113,29 +140,22 @@ def open_confirmation_study(
 def reap_orphans(study: optuna.Study) -> int:
     """Fail the trials a driver that is gone left RUNNING (or, from older versions, WAITING); their
     (candidate, repeat) pairs are trained again, since ``fail_kind`` "interrupted" is not final."""
-    storage = study._storage
-    reaped = 0
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
-        storage.set_trial_system_attr(trial._trial_id, "effscale_reaped", True)
-        storage.set_trial_user_attr(trial._trial_id, "fail_reason", "orphaned: the driver that ran it stopped")
-        storage.set_trial_user_attr(trial._trial_id, "fail_kind", "interrupted")
-        if storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
-            reaped += 1
-    return reaped
+    return fail_unfinished(study, reason="orphaned: the driver that ran it stopped", kind=FAIL_INTERRUPTED,
+                           states=(TrialState.RUNNING, TrialState.WAITING), orphan=True)
 
 
 def static_attrs(candidate: Candidate, candidates: CandidateSet) -> dict[str, Any]:
     return {
-        "depth": candidate.depth,
-        "width": candidate.width,
-        "resolution": candidate.resolution,
-        "flops": candidate.flops,
-        "params": candidate.params,
-        "flops_ratio": candidate.flops_ratio,
-        "formula_ratio": candidate.formula_ratio,
-        "arch_id": candidate.arch_id,
-        "aliases": candidates.aliases_of(candidate.arch_id),
-        "representative_rule": REPRESENTATIVE_RULE,
+        DEPTH_ATTR: candidate.depth,
+        WIDTH_ATTR: candidate.width,
+        RESOLUTION_ATTR: candidate.resolution,
+        FLOPS_ATTR: candidate.flops,
+        PARAMS_ATTR: candidate.params,
+        FLOPS_RATIO_ATTR: candidate.flops_ratio,
+        FORMULA_RATIO_ATTR: candidate.formula_ratio,
+        ARCH_ID_ATTR: candidate.arch_id,
+        ALIASES_ATTR: candidates.aliases_of(candidate.arch_id),
+        REPRESENTATIVE_RULE_ATTR: REPRESENTATIVE_RULE,
     }
 
 
@@ -147,7 +167,7 @@ def best_trial(trials: Iterable[FrozenTrial]) -> FrozenTrial | None:
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     if not complete:
         return None
-    return min(complete, key=lambda t: (-t.value, t.user_attrs.get("flops", float("inf")), t.number))
+    return min(complete, key=lambda t: (-t.value, t.user_attrs.get(FLOPS_ATTR, float("inf")), t.number))
 
 
 def trial_counts(*studies: optuna.Study | None) -> dict[str, int]:

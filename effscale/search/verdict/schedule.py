@@ -18,6 +18,14 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from effscale.search.records.schema import (
+    BUDGET_ATTR,
+    CONFIRMATION_ATTR,
+    FAIL_KIND_ATTR,
+    FAIL_REASON_ATTR,
+    FINAL_FAIL_KINDS,
+    REPEAT_ATTR,
+)
 from effscale.search.verdict.confirm import Fidelity, choose_confirmations, measure_fidelity, missing_confirmations
 from effscale.search.verdict.race import TIE_BREAK, CandidateRecord, Verdict, decide, next_repeats
 from effscale.search.stats import SEPARATION_RULE, Summary
@@ -57,16 +65,16 @@ class SearchSchedule:
             if key not in self.by_key:
                 continue
             attrs = trial.user_attrs
-            stage = bool(attrs.get("confirmation", False))
-            if stage and attrs.get("budget") != confirm_budget:
+            stage = bool(attrs.get(CONFIRMATION_ATTR, False))
+            if stage and attrs.get(BUDGET_ATTR) != confirm_budget:
                 continue  # a confirmation at another budget (an earlier `confirm --epochs`)
             slot = (stage, key)
             if trial.state == TrialState.COMPLETE and trial.value is not None:
-                values.setdefault(slot, {}).setdefault(int(attrs.get("repeat", 0)), float(trial.value))
+                values.setdefault(slot, {}).setdefault(int(attrs.get(REPEAT_ATTR, 0)), float(trial.value))
             elif trial.state == TrialState.PRUNED:
                 out[slot] = "pruned"
-            elif trial.state == TrialState.FAIL and attrs.get("fail_kind") == "error":
-                out[slot] = f"failed: {attrs.get('fail_reason', 'training failed')}"
+            elif trial.state == TrialState.FAIL and attrs.get(FAIL_KIND_ATTR) in FINAL_FAIL_KINDS:
+                out[slot] = f"failed: {attrs.get(FAIL_REASON_ATTR, 'training failed')}"
         return [
             [CandidateRecord(k, c.flops, values.get((stage, k), {}), out.get((stage, k))) for k, c in self.by_key.items()]
             for stage in (False, True)
@@ -102,11 +110,11 @@ class SearchSchedule:
     def race_batch(self) -> list[Any]:
         """`next_batch` while it is the race's round (the race's stage, in the search's study)."""
         batch = self.next_batch()
-        return batch if batch and not batch[0].attrs["confirmation"] else []
+        return batch if batch and not batch[0].attrs[CONFIRMATION_ATTR] else []
 
     def confirmation_batch(self) -> list[Any]:
         """`next_batch` once it is the confirmation round's (its stage, in the confirmation study)."""
-        return [spec for spec in self.next_batch() if spec.attrs["confirmation"]]
+        return [spec for spec in self.next_batch() if spec.attrs[CONFIRMATION_ATTR]]
 
     def spec(self, key: tuple, repeat: int, *, confirmation: bool) -> Any:
         from effscale.search.execution.objective import trial_seed
@@ -118,7 +126,7 @@ class SearchSchedule:
         return TrialSpec(
             key=key, repeat=repeat, seed=trial_seed(self.options.recipe.seed, repeat),
             params=dict(zip(("alpha", "beta", "gamma"), key)),
-            attrs={**static_attrs(cand, self.plan.candidates), "confirmation": confirmation},
+            attrs={**static_attrs(cand, self.plan.candidates), CONFIRMATION_ATTR: confirmation},
             depth=cand.depth, width=cand.width, resolution=cand.resolution, budget=budget,
             batch_size=fit.batch_size if fit else recipe.batch_size, lr=fit.lr if fit else recipe.peak_lr,
             memory=fit.memory if fit else None,

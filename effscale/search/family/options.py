@@ -1,0 +1,77 @@
+"""`FamilyOptions`: which family `effscale family` shows, declared once (see `effscale._settings`).
+
+Three sources, one of them per call: a baseline and (α, β, γ) (emitted and measured now), the
+released EfficientNet table (``--published``), or the family a finished search emitted (``--study``).
+No torch here: the CLI reads this module to build ``--help``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from effscale._settings import check_settings, number, path, setting, text, whole
+from effscale.errors import UsageError
+from effscale.models.options import baseline_setting, stem_setting
+from effscale.storage.url import storage_setting
+
+DEFAULT_TARGET_RATIO = 2.0
+_above_one = number(1.0, above=True, example=2)
+
+
+def check_target_ratio(target_ratio: float, name: str = "--target-ratio") -> float:
+    """A cost multiplier per step of φ: finite and above 1 (the one check CLI and library share)."""
+    return _above_one(target_ratio, name)
+
+
+@dataclass(frozen=True)
+class FamilyOptions:
+    """A family to show: from coefficients, the published table, or a stored search."""
+
+    baseline: str | None = baseline_setting(required=False, help="registered name or package.module:function "
+                                                                   "(with --alpha, --beta, --gamma)")
+    stem: str = stem_setting()
+    alpha: float | None = setting(None, kind=float, help="depth coefficient")
+    beta: float | None = setting(None, kind=float, help="width coefficient")
+    gamma: float | None = setting(None, kind=float, help="resolution coefficient")
+    base_resolution: int | None = setting(
+        None, kind=int, check=whole(0, above=True, example=224), metavar="R",
+        help="B0's input size (default: the baseline's own, e.g. 224 for efficientnet_b0; a family has no data)",
+    )
+    max_phi: int = setting(7, kind=int, check=whole(0, example=7), help="largest phi (default 7: B0..B7)")
+    num_classes: int = setting(1000, kind=int, check=whole(0, above=True, example=1000),
+                               help="classifier outputs (default 1000)")
+    allow_scale_down: bool = setting(False, kind=bool, help="accept coefficients below 1")
+    published: bool = setting(False, kind=bool, help="the released EfficientNet B0..B7 table instead "
+                                                     "(width, depth, resolution, dropout)")
+    out: str | None = setting(None, check=path(), metavar="FILE",
+                              help="also write the family as JSON to this file (with --calibrate: the calibrated one)")
+    storage: str | None = storage_setting(what="with --study: the database of a finished search")
+    study: str | None = setting(None, check=text(max_length=512, what="a study name"), metavar="NAME",
+                                help="print the family emitted by this search")
+    calibrate: bool = setting(
+        False, kind=bool,
+        help="also show the family with each member's input size chosen so its measured FLOPs come nearest "
+             "target^phi x B0's (depth and width stay alpha^phi, beta^phi)",
+    )
+    target_ratio: float | None = setting(
+        None, kind=float, check=check_target_ratio, metavar="X",
+        help=f"with --calibrate: FLOPs multiplier per step of phi (default {DEFAULT_TARGET_RATIO:g}, must be above 1)",
+    )
+
+    def __post_init__(self) -> None:
+        if self.target_ratio is not None and not self.calibrate:
+            raise UsageError(f"--target-ratio {self.target_ratio:g} needs --calibrate; add --calibrate or drop it")
+        check_settings(self)
+        if self.study is None and not self.published and (self.baseline is None or None in self.coefficients):
+            raise UsageError(
+                "family needs BASELINE --alpha A --beta B --gamma G (or --published, or --storage URL --study NAME)"
+            )
+
+    @property
+    def coefficients(self) -> tuple[float | None, float | None, float | None]:
+        return (self.alpha, self.beta, self.gamma)
+
+    @property
+    def target(self) -> float:
+        """The calibration's cost multiplier per step of φ."""
+        return DEFAULT_TARGET_RATIO if self.target_ratio is None else self.target_ratio

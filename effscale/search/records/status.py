@@ -1,0 +1,71 @@
+"""A stored study's status, derived in one place for `effscale studies`, the REST API and the dashboard.
+
+A search's driver keeps its status in its ``effscale_searches`` row (`effscale.storage.STATUSES`),
+and so does a comparison's (both run on one engine, `effscale.search.execution.session`); that row
+is the truth once it exists. A search's confirmation round (`CONFIRMATION_STUDY_ATTR`) is a study
+without a row of its own: its status is its search's row (`status_row`).
+
+Without a row: a comparison stored before comparisons had one is "completed" once its result is
+stored, "running" while a trial runs, else "incomplete" (stopped; the same command resumes it).
+Before a search has written its row, the service's launch says how it stands ("starting",
+"failed", ...). A study effscale did not make is "running" while it has unfinished trials, else
+"unknown".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+from effscale.search.records.schema import COMPARE_ATTR, CONFIRMATION_STUDY_ATTR, RESULT_ATTR
+
+UNKNOWN = "unknown"  # a study effscale did not make, that runs nothing
+
+
+def is_comparison(user_attrs: dict[str, Any]) -> bool:
+    """Whether a study's user attributes are a comparison's (`effscale compare`)."""
+    return isinstance(user_attrs.get(COMPARE_ATTR), dict)
+
+
+def confirmation_of(user_attrs: dict[str, Any]) -> str | None:
+    """The search whose confirmation round a study is (`CONFIRMATION_STUDY_ATTR`); None when it is not one."""
+    link = user_attrs.get(CONFIRMATION_STUDY_ATTR)
+    search = link.get("search") if isinstance(link, dict) else None
+    return search if isinstance(search, str) else None
+
+
+def is_confirmation(user_attrs: dict[str, Any]) -> bool:
+    """Whether a study is a search's confirmation round (its own study, linked to the search)."""
+    return isinstance(user_attrs.get(CONFIRMATION_STUDY_ATTR), dict)
+
+
+def status_row(study_name: str, user_attrs: dict[str, Any]) -> str:
+    """The name of the ``effscale_searches`` row that holds the study's status: its own, or for a
+    confirmation round its search's."""
+    return confirmation_of(user_attrs) or study_name
+
+
+def study_status(
+    *,
+    record: Any = None,
+    launch: dict[str, Any] | None = None,
+    user_attrs: dict[str, Any] | None = None,
+    trials: Sequence[FrozenTrial] = (),
+) -> str:
+    """The status of one study from what is stored about it: its status row (``record``, an
+    `effscale.storage.SearchRecord`, the one `status_row` names), the service's ``launch``, its
+    user attributes and its trials (see the module docstring for the rule)."""
+    if record is not None:
+        return record.status
+    attrs = user_attrs or {}
+    if is_comparison(attrs):
+        if isinstance(attrs.get(RESULT_ATTR), dict):
+            return "completed"
+        return "running" if any(t.state == TrialState.RUNNING for t in trials) else "incomplete"
+    if launch is not None:
+        return str(launch.get("status", "starting"))
+    if any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials):
+        return "running"
+    return UNKNOWN
