@@ -82,6 +82,7 @@ def test_a_killed_comparison_resumes_with_one_complete_trial_per_arm_and_seed(sq
     before = Counter(t.state.name for t in _trials(sqlite_url, "killed-cmp"))
     assert 1 <= before["COMPLETE"] < 4
     assert ProjectStore(sqlite_url).get_search("killed-cmp").status == "running"  # as a killed search's
+    assert _api_status(sqlite_url, "killed-cmp") == "interrupted"  # its driver is gone: not "running" forever
 
     again = _start(sqlite_url, "killed-cmp", tmp_path)
     out, err = again.communicate(timeout=600)

@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial
 
 from effscale.errors import UsageError
 from effscale.search.records import optuna_access
+from effscale.search.records.liveness import stored_driver
 from effscale.search.records.schema import COMPARE_ATTR, CONFIRMATION_STUDY_ATTR
 from effscale.search.records.status import confirmation_of, is_comparison, is_confirmation, status_row, study_status
 from effscale.service.policy import TOKEN_ENV, LaunchPolicy
@@ -99,10 +100,19 @@ class ServiceState:
             raise StudyNotFound(name)
         return study_id
 
-    def status_record(self, name: str, user_attrs: dict[str, Any]) -> SearchRecord | None:
-        """The status row of study ``name`` (a confirmation round's is its search's): what
-        `study_status` reads besides the study itself."""
-        return self.store().get_search(status_row(name, user_attrs))
+    def driver(self, name: str, record: SearchRecord | None) -> dict[str, Any] | None:
+        """The driver recorded on study ``name``, read only while its status row says running (what
+        `study_status` needs to tell a live driver from a dead one)."""
+        if record is None or record.status != "running":
+            return None
+        return stored_driver(self.storage(), self.study_id(name))
+
+    def status_of(self, name: str, user_attrs: dict[str, Any]) -> tuple[SearchRecord | None, dict[str, Any] | None]:
+        """The status row of study ``name`` (a confirmation round's is its search's) and the driver
+        of that row's study: what `study_status` reads besides the study itself."""
+        row = status_row(name, user_attrs)
+        record = self.store().get_search(row)
+        return record, self.driver(row, record)
 
     def load(self, name: str) -> "StudyData":
         """Everything about one study; `StudyNotFound` when nothing by that name exists."""
@@ -114,7 +124,7 @@ class ServiceState:
             raise StudyNotFound(name)
         result = self.store().load_result(name) if record is not None else None
         if study_id is None:
-            return StudyData(name, None, record, launch, {}, [], [], result, record)
+            return StudyData(name, None, record, launch, {}, [], [], result, record, self.driver(name, record))
         user_attrs = storage.get_study_user_attrs(study_id)
         return StudyData(
             name,
@@ -125,7 +135,7 @@ class ServiceState:
             [d.name.lower() for d in storage.get_study_directions(study_id)],
             storage.get_all_trials(study_id, deepcopy=False),
             result,
-            self.status_record(name, user_attrs),
+            *self.status_of(name, user_attrs),
         )
 
     def comparisons(self, *, search: str | None = None) -> list["ComparisonData"]:
@@ -139,7 +149,7 @@ class ServiceState:
             study_id = optuna_access.study_id(study)
             trials = storage.get_all_trials(study_id, deepcopy=False)
             found.append(ComparisonData(study.study_name, study_id, study.user_attrs, trials,
-                                        self.status_record(study.study_name, study.user_attrs)))
+                                        *self.status_of(study.study_name, study.user_attrs)))
         return found
 
     def load_comparison(self, name: str) -> "ComparisonData":
@@ -150,7 +160,7 @@ class ServiceState:
         if not is_comparison(attrs):
             raise StudyNotFound(name)
         return ComparisonData(name, study_id, attrs, storage.get_all_trials(study_id, deepcopy=False),
-                              self.status_record(name, attrs))
+                              *self.status_of(name, attrs))
 
     def confirmations(self, search: str) -> list["ConfirmationData"]:
         """``search``'s confirmation rounds (each a study linked to it by `CONFIRMATION_STUDY_ATTR`,
@@ -179,12 +189,13 @@ class StudyData:
     trials: list[FrozenTrial]
     result: dict[str, Any] | None = None  # the stored verdict (`ProjectStore.load_result`)
     status_record: SearchRecord | None = None  # the row its status is in: its own (a confirmation round's: its search's)
+    driver: dict[str, Any] | None = None  # the driver recorded on that row's study, while the row says running
 
     @property
     def status(self) -> str:
         """`effscale.search.records.status.study_status`: the one rule."""
         return study_status(record=self.status_record, launch=self.launch, user_attrs=self.user_attrs,
-                            trials=self.trials)
+                            trials=self.trials, driver=self.driver)
 
 
 @dataclass
@@ -194,11 +205,12 @@ class ComparisonData:
     user_attrs: dict[str, Any]  # the identity (`COMPARE_ATTR`) and, once done, the result
     trials: list[FrozenTrial]
     record: SearchRecord | None = None  # its status row (None: a comparison stored before it had one)
+    driver: dict[str, Any] | None = None  # the driver recorded on its study, while the row says running
 
     @property
     def status(self) -> str:
         """`effscale.search.records.status.study_status`: the one rule."""
-        return study_status(record=self.record, user_attrs=self.user_attrs, trials=self.trials)
+        return study_status(record=self.record, user_attrs=self.user_attrs, trials=self.trials, driver=self.driver)
 
 
 @dataclass

@@ -316,8 +316,11 @@ def search_status(
     record: SearchRecord | None,
     launch: dict[str, Any] | None,
     study_url: str,
+    driver: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    status = study_status(record=record, launch=launch)
+    """A search's run as ``GET /api/searches/{name}`` shows it; ``driver`` is the one recorded on
+    its study (`ServiceState.driver`), so that a dead driver's "running" reads interrupted."""
+    status = study_status(record=record, launch=launch, driver=driver)
     # Public: the stored one-line error, never the process's output (GET .../log, with the token).
     error = record.error if record is not None and record.error else (launch or {}).get("error")
     return {

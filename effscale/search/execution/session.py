@@ -23,7 +23,8 @@ retried ``--max-retries`` times.
 Status: every run has one row in effscale's ``effscale_searches`` table under its study's name
 (`effscale.storage.ProjectStore`): its status, heartbeat, error and cancel flag. A search's row
 holds its configuration; a comparison's holds ``{COMPARE_ATTR: identity}``, which is how readers
-tell the two apart. A reader derives the status from the row (`effscale.search.records.status`).
+tell the two apart. A reader derives the status from the row (`effscale.search.records.status`): a
+row left "running" by a driver that died reads "interrupted".
 """
 
 from __future__ import annotations
@@ -148,10 +149,10 @@ def start(session: Session, *, create_study: Callable[[Any], Any], config: dict[
 
     if session.study is None:
         session.study = create_study(session.storage)
+    claim_driver(session.study)  # before the row says running: a reader never sees the dead one's pid then
     if session.record is None:
         session.store.create_search(session.name, config=config, status="running")
     session.store.set_status(session.name, "running")
-    claim_driver(session.study)
     session.linked = [s for s in linked if s is not None]
     session.reaped = sum(reap_orphans(s) for s in (session.study, *session.linked))
     session.log_path = search_log_path(session.name)
