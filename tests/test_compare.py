@@ -71,6 +71,11 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
         (["tiny", "--data", "digits", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--tolerance", "0.01",
           "--bounds", "depth=1.1,width=1.1,resolution=1.1"], "-only arm cannot match B1's"),
         (["tiny", "--data", "digits", "--alpha", "1.2"], "compare needs --study NAME"),
+        # the search's execution settings, checked as the search checks them
+        (["tiny", "--data", "digits", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--gpus-per-trial", "many"],
+         "--gpus-per-trial 'many' is neither auto nor a number"),
+        (["tiny", "--data", "digits", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--db-timeout", "0"],
+         "--db-timeout 0 must be > 0"),
         (["--study", "x", "tiny"], "not both"),
     ],
 )
@@ -95,3 +100,18 @@ def test_compare_json_document_shape(tmp_path: Path) -> None:
     assert verdict({"depth": paired_delta({0: 0.5, 1: 0.52, 2: 0.5}, {0: 0.9, 1: 0.91, 2: 0.92})}) == "compound best"
     assert verdict({"depth": paired_delta({0: 0.5, 1: 0.9}, {0: 0.9, 1: 0.5})}).startswith("tied")
     json.dumps(paired_delta({0: 0.5}, {0: 0.4}).__dict__)  # one seed: a mean without an interval
+
+
+def test_compare_takes_the_search_engine_settings() -> None:
+    """A comparison runs on the search's engine: its execution flags are the search's own
+    declarations (default, check, help), and --tolerance reads alike in both."""
+    from effscale._settings import settings_of
+    from effscale.search.planning.options import SearchOptions
+
+    search = {f.name: (f.default, meta) for f, meta in settings_of(SearchOptions)}
+    compare = {f.name: (f.default, meta) for f, meta in settings_of(CompareOptions)}
+    for name in ("storage", "ray_address", "connect_timeout", "cpus_per_trial", "gpus_per_trial", "max_concurrent",
+                 "max_retries", "db_timeout"):
+        assert compare[name] == search[name], name
+    assert search["tolerance"][1].help.startswith("relative tolerance of each candidate's FLOPs ratio")
+    assert compare["tolerance"][1].help.startswith("relative tolerance of each single-dimension arm's measured FLOPs")

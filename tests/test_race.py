@@ -11,6 +11,8 @@ import pytest
 import effscale
 from effscale.search.verdict.confirm import choose_confirmations, measure_fidelity
 from effscale.search.execution.objective import trial_seed
+from effscale.search.records.schema import CONFIRMATION_STUDY_ATTR
+from effscale.search.records.study import confirmation_study_name
 from effscale.search.verdict.race import CandidateRecord, decide, next_repeats, standing
 from effscale.search.stats import bootstrap_tau, clearly_worse, kendall_tau, summarize
 from effscale.storage import ProjectStore, open_storage
@@ -137,8 +139,14 @@ RACE = dict(data="digits", base_resolution=16, alpha="1.0,1.4", beta="1.0", gamm
             tolerance=10.0, epochs=1, batch_size=64, min_repeats=2, max_repeats=3, confirm_top=1, progress=False)
 
 
+def _trials(url: str, *studies: str) -> list[optuna.trial.FrozenTrial]:
+    storage = open_storage(url)
+    return [t for name in studies for t in optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)]
+
+
 def _values(url: str, study: str) -> list[tuple]:
-    trials = optuna.load_study(study_name=study, storage=open_storage(url)).get_trials(deepcopy=False)
+    """Every trial of a search, its confirmation study's included."""
+    trials = _trials(url, study, confirmation_study_name(study, {"epochs": 3}))
     return sorted((t.params["alpha"], t.params["gamma"], t.user_attrs["repeat"], t.user_attrs["confirmation"],
                    t.user_attrs["seed"], t.value) for t in trials)
 
@@ -161,11 +169,16 @@ def test_a_real_race_stores_its_evidence_and_repeats_identically(local_ray: None
     assert fidelity["confirm_epochs"] == 3 and fidelity["candidates"] == 2 and fidelity["repeats"] == 2
     assert -1.0 <= fidelity["kendall_tau"] <= 1.0
 
-    # Plain Optuna reads every repeat back, with its seed, repeat and stage.
-    study = optuna.load_study(study_name="race", storage=open_storage(first))
-    trials = study.get_trials(deepcopy=False)
+    # Plain Optuna reads every repeat back, with its seed, repeat and stage: the race in the search's
+    # study, the confirmation round at its longer budget in a study of its own, linked to the search.
+    confirm_name = confirmation_study_name("race", {"epochs": 3})
+    assert confirm_name == "race-confirm-3-epochs"
+    linked = optuna.load_study(study_name=confirm_name, storage=open_storage(first)).user_attrs
+    assert linked[CONFIRMATION_STUDY_ATTR] == {"search": "race", "budget": {"epochs": 3}}
+    trials = _trials(first, "race", confirm_name)
     proxy = [t for t in trials if not t.user_attrs["confirmation"]]
     confirm = [t for t in trials if t.user_attrs["confirmation"]]
+    assert proxy == _trials(first, "race")
     assert len(confirm) == 4 and all(t.user_attrs["budget"] == {"epochs": 3} for t in confirm)
     assert all(t.user_attrs["seed"] == trial_seed(0, t.user_attrs["repeat"]) for t in trials)  # paired seeds
     assert {len([t for t in proxy if t.params == c.params]) for c in proxy} <= {2, 3}
@@ -185,10 +198,48 @@ def test_a_real_race_stores_its_evidence_and_repeats_identically(local_ray: None
     assert result.family.member("B1").flops_ratio == pytest.approx(best["flops_ratio"])
     assert result.family.num_classes == 10
 
+    # Optuna's own view of the search (the real `optuna` CLI): its best trial is a race trial, at
+    # the budget of every other trial of that objective, and one of the winner's.
+    _check_optuna_best_trial(first, "race", best)
+
     # ...is the same as race and confirmation in one search: into a fresh study, trial by trial,
     # the same numbers.
     effscale.run_search("tiny", **RACE, storage=second, study="race")
     assert _values(first, "race") == _values(second, "race")
+
+    # A search stored before confirmation rounds had studies of their own (its confirmation trials
+    # in its own study) resumes: both are read, nothing is trained again, the verdict is the same.
+    _legacy_copy(first, "race", "legacy")
+    again = run_confirmation("legacy", storage=first, top=1)
+    assert len(_trials(first, "legacy")) == len(trials) and again.best == best
+    assert confirmation_study_name("legacy", {"epochs": 3}) not in optuna.get_all_study_names(open_storage(first))
+
+
+def _check_optuna_best_trial(url: str, study: str, best: dict) -> None:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    optuna_cli = Path(sys.executable).with_name("optuna")
+    proc = subprocess.run([str(optuna_cli), "best-trial", "--study-name", study, "--storage", url, "-f", "json"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    number = json.loads(proc.stdout)["number"]
+    race = _trials(url, study)
+    named = next(t for t in race if t.number == number)
+    assert not named.user_attrs["confirmation"] and {t.user_attrs["budget"]["epochs"] for t in race} == {1}
+    assert named.value == max(t.value for t in race if t.value is not None)
+    assert (named.params["alpha"], named.params["gamma"]) == (best["alpha"], best["gamma"])
+
+
+def _legacy_copy(url: str, study: str, to: str) -> None:
+    """``study`` as an earlier effscale stored it: one study, confirmation trials included."""
+    storage = open_storage(url)
+    optuna.copy_study(from_study_name=study, from_storage=storage, to_storage=storage, to_study_name=to)
+    legacy = optuna.load_study(study_name=to, storage=storage)
+    for trial in _trials(url, confirmation_study_name(study, {"epochs": 3})):
+        legacy.add_trial(trial)
 
 
 @pytest.mark.parametrize(

@@ -608,6 +608,49 @@ def test_public_status_shows_only_the_stored_one_line_error(qclient: TestClient,
         assert qclient.get(url).json()["error"] == "UsageError: no such file", url
 
 
+def test_a_running_row_reads_interrupted_once_its_driver_is_dead(
+    qclient: TestClient, quick_db: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One status rule (records/status.py) for the API and `effscale studies`: a row left "running"
+    by a driver whose process is gone from this host, or whose heartbeat is stale, reads
+    interrupted (nothing will finish it); a search's confirmation study reads its search's."""
+    import socket
+    import subprocess
+
+    import optuna
+
+    from effscale.search.records import liveness
+    from effscale.search.records.optuna_access import set_study_system_attr
+    from effscale.search.records.queries import list_studies
+    from effscale.search.records.schema import CONFIRMATION_STUDY_ATTR, DRIVER_ATTR
+
+    url = quick_db["url"]
+    study = optuna.load_study(study_name=FAKE_STUDY, storage=url)
+    confirm = optuna.create_study(study_name=f"{FAKE_STUDY}-confirm-3-epochs", storage=url, direction="maximize")
+    confirm.set_user_attr(CONFIRMATION_STUDY_ATTR, {"search": FAKE_STUDY, "budget": {"epochs": 3}})
+    ProjectStore(url).set_status(FAKE_STUDY, "running")  # a fresh heartbeat
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+
+    def statuses() -> set[str]:
+        rows = {r["study"]: r["status"] for r in list_studies(url)}
+        return {qclient.get(f"/api/studies/{FAKE_STUDY}").json()["status"],
+                qclient.get(f"/api/searches/{FAKE_STUDY}").json()["status"],
+                qclient.get(f"/api/studies/{confirm.study_name}").json()["status"],
+                rows[FAKE_STUDY], rows[confirm.study_name]}
+
+    set_study_system_attr(study, DRIVER_ATTR, {"host": socket.gethostname(), "pid": os.getpid()})
+    assert statuses() == {"running"}
+    set_study_system_attr(study, DRIVER_ATTR, {"host": socket.gethostname(), "pid": gone.pid})
+    assert statuses() == {"interrupted"}
+    set_study_system_attr(study, DRIVER_ATTR, {"host": "elsewhere", "pid": 1})  # only its heartbeat tells
+    assert statuses() == {"running"}
+    monkeypatch.setattr(liveness, "STALE_AFTER_SECONDS", -1.0)
+    assert statuses() == {"interrupted"}
+    ProjectStore(url).set_status(FAKE_STUDY, "completed")
+    assert statuses() == {"completed"}
+
+
 # ---------------------------------------------------------------------------------------------
 # a real small search, launched through the API
 
@@ -626,8 +669,10 @@ def test_real_search_launched_through_the_api(tmp_path_factory: pytest.TempPathF
     assert c.get(f"/api/searches/{REAL_STUDY}").json()["status"] == "completed"
     assert study["counts"] == truth["counts"] and study["progress"]["left"] == 0
     assert study["progress"]["done"] == truth["n_trials"]
-    # 3 candidates × 2 seeds in the race, then 2 confirmed × 2 seeds (test_service_results checks the verdict)
-    assert study["best_source"] == "verdict" and study["best"]["repeats"] == 2 and truth["n_trials"] == 10
+    # 3 candidates × 2 seeds in the race; the 2 confirmed × 2 seeds are the confirmation study's, named
+    # in `confirmations` (test_service_results checks the verdict)
+    assert study["best_source"] == "verdict" and study["best"]["repeats"] == 2 and truth["n_trials"] == 6
+    assert [(x["budget"], x["n_trials"]) for x in study["confirmations"]] == [({"epochs": 2}, 4)]
     # B0's regime, measured and stored with the verdict: tiny at 16 px, total stride 8, a 2x2 last map.
     regime = study["regime"]
     assert (regime["total_stride"], regime["last_map"], regime["resolution"]) == (8, 2, 16)

@@ -26,7 +26,7 @@ from _service_fixtures import (
     make_fake_search,
     shared_search_db,
 )
-from effscale.search.records.schema import RESULT_ATTR
+from effscale.search.records.schema import CONFIRMATION_STUDY_ATTR, RESULT_ATTR
 from effscale.service import create_app
 from effscale.storage import ProjectStore, dispose_engines, open_storage
 
@@ -55,9 +55,14 @@ def _key(d: dict[str, Any]) -> tuple[float, float, float]:
 
 
 def _by_stage(url: str, study: str) -> dict[tuple[bool, tuple], dict[int, float]]:
-    """(confirmation, candidate) -> repeat -> top-1, straight from Optuna's COMPLETE trials."""
+    """(confirmation, candidate) -> repeat -> top-1, straight from Optuna's COMPLETE trials: the
+    search's study (the race) and the study its confirmation round links to it."""
+    storage = open_storage(url)
+    names = [study] + [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
+                       if (s.user_attrs.get(CONFIRMATION_STUDY_ATTR) or {}).get("search") == study]
+    assert len(names) == 2, names
     values: dict[tuple[bool, tuple], dict[int, float]] = {}
-    for t in optuna.load_study(study_name=study, storage=open_storage(url)).get_trials(deepcopy=False):
+    for t in (t for name in names for t in optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)):
         if t.state.name == "COMPLETE":
             values.setdefault((bool(t.user_attrs["confirmation"]), _key(t.params)), {})[t.user_attrs["repeat"]] = t.value
     return values
@@ -101,6 +106,10 @@ def test_study_detail_shows_the_stored_verdict(real: dict[str, Any]) -> None:
     assert {k: summary[k] for k in ("best", "best_source", "fidelity", "warnings")} == {
         k: detail[k] for k in ("best", "best_source", "fidelity", "warnings")}
     assert detail["progress"]["networks_done"] == detail["progress"]["unique"] == 3
+    # The confirmation round is a study of its own, linked to the search and read back through it.
+    (confirmation,) = detail["confirmations"]
+    assert confirmation["name"] == f"{REAL_STUDY}-confirm-2-epochs" and confirmation["budget"] == {"epochs": 2}
+    assert c.get(confirmation["url"] + "/trials").json()["total"] == confirmation["n_trials"] == 4
 
 
 def test_ranking_is_the_stored_aggregates_and_the_trials_agree(real: dict[str, Any]) -> None:
@@ -206,7 +215,7 @@ def test_comparisons_are_listed_with_their_search_and_served_whole(real: dict[st
     # linked from its search, never listed as a search, and a search is not a comparison
     study = c.get(f"/api/studies/{REAL_STUDY}").json()
     assert [x["name"] for x in study["comparisons"]] == [REAL_COMPARISON] and study["comparisons"][0] == link
-    assert [s["name"] for s in c.get("/api/studies").json()["studies"]] == [REAL_STUDY]
+    assert [s["name"] for s in c.get("/api/studies").json()["studies"]] == [REAL_STUDY]  # nor its confirmation
     for name in ("nope", REAL_STUDY):
         res = c.get(f"/api/comparisons/{name}")
         assert res.status_code == 404 and f"comparison {name!r} not found" in res.json()["detail"]

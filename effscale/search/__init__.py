@@ -3,17 +3,18 @@
 * `planning`: what is decided before anything is written: the options (`SearchOptions`), the
   (α, β, γ) grid and the FLOPs constraint, the candidates measured and grouped by network, the
   memory and time each trial needs, and the ways out of a degenerate regime (`plan_search`).
-* `records`: how a search is stored and read: the one schema of a stored study, the study and its
-  trials in Optuna's tables, the driver's heartbeat, and the read-only queries that the CLI, the
-  REST API and the dashboard share.
-* `execution`: how trials run: Ray (local or a cluster), the one objective every trial trains
-  with, the Ray Tune runner and its recorder, signals and interruption, progress and logs.
+* `records`: how a search is stored and read: the one schema of a stored study, the study (and
+  its confirmation round's study) and their trials in Optuna's tables, the driver's heartbeat,
+  the one status rule, and the read-only queries that the CLI, the REST API and the dashboard share.
+* `execution`: how trials run: the one engine session a search and a comparison share (Ray, the
+  database, the status row and heartbeat, stages of trials under signals), the one objective
+  every trial trains with, the Ray Tune runner and its recorder, progress and logs.
 * `verdict`: what to train next and what it concluded: the race on paired seeds, the confirmation
   round, the schedule that reads both from the study, and the warnings when rounding decided.
 * `family`: B0..B7 from the winner, each member built and measured, the published EfficientNet
   table, and members re-sized to come nearest target^φ in measured cost.
 * `compare`: compound scaling against depth-, width- and resolution-only arms at matched measured
-  cost, trained on the search's own engine.
+  cost, trained on the search's own engine (options, arms, workload, summary, run).
 
 `driver.py` runs the stages in order (`run_search`: plan_search → open_session → start_study →
 run_candidates → select_winner → emit_search_family) and `effscale confirm`'s later round;

@@ -1,7 +1,7 @@
 """`run_search`: the coefficient search as a short pipeline of named stages.
 
     plan = plan_search(options)            # everything refusable: grid -> candidates -> constraint -> aliases
-    with open_session(plan) as session:    # Ray and the database joined; a live driver refused
+    with open_session(plan) as session:    # Ray and the database joined, trials planned; a live driver refused
         start_study(session)               # the first writes: the study, the search row, the orphans
         run_candidates(session)            # the race on paired seeds, then the confirmation round
         verdict = select_winner(session)   # mean ± se, the tied set, proxy fidelity
@@ -10,6 +10,10 @@
 The CLI (`effscale search`), the Python API (`effscale.run_search`) and the service's launcher
 (which runs the CLI) all come through `run_search`. Order matters for "bad input leaves the
 database unchanged": nothing is written before `start_study`.
+
+The session (Ray, the database, the status row and heartbeat, the runner under signals) is the
+engine a comparison runs on too (`effscale.search.execution.session`); this module says only what
+a search trains (the race, then the confirmation round in its own study) and what it concludes.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from effscale.errors import SearchFailed, SearchInterrupted, UsageError
+from effscale.errors import SearchFailed, UsageError
 from effscale.search.planning.options import SearchOptions
 from effscale.search.planning.plan import SearchPlan, plan_search
 
@@ -28,19 +32,29 @@ __all__ = ["SearchPlan", "SearchResult", "SearchSession", "plan_search", "run_se
 
 @dataclass
 class SearchSession:
-    """A plan joined to a running Ray and an open database."""
+    """A plan joined to a running Ray and an open database (`effscale.search.execution.session`)."""
 
     plan: SearchPlan
-    resources: Any  # effscale.search.execution.cluster.Resources, GPUs resolved on the cluster joined
-    storage: Any  # optuna storage (retrying)
-    store: Any  # effscale.storage.ProjectStore (retrying)
-    study: Any = None  # optuna.Study, once `start_study` has run
-    record: Any = None  # the search's row before this run (None: a new search)
-    reaped: int = 0
-    log_path: Path | None = None
-    trial_plan: Any = None  # effscale.search.planning.resources.Plan: memory, concurrency and time per network
-    fit: Any = None  # effscale.search.planning.resources.TrialFit: the batch, lr and Ray memory every trial uses
+    run: Any  # effscale.search.execution.session.Session: Ray, the database, the status row, the trial plan
+    confirmation: Any = None  # the confirmation round's optuna.Study, once it exists
     document: dict[str, Any] | None = None  # the verdict as stored, once `select_winner` has run
+
+    @property
+    def study(self) -> Any:
+        return self.run.study
+
+    @property
+    def store(self) -> Any:
+        return self.run.store
+
+    @property
+    def trial_plan(self) -> Any:
+        """effscale.search.planning.resources.Plan: memory, concurrency and time per network."""
+        return self.run.trial_plan
+
+    @property
+    def log_path(self) -> Path | None:
+        return self.run.log_path
 
 
 @dataclass(frozen=True)
@@ -154,128 +168,65 @@ def stored_settings(study: str, storage: str | None) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def open_session(plan: SearchPlan) -> Iterator[SearchSession]:
-    """Join or start Ray, fit the trials to its nodes (`effscale.search.planning.resources`: memory, batch, GPUs;
-    a candidate that fits no node is refused here, before anything is written) and open the
-    database; refuse a search whose driver is alive elsewhere.
-
-    On leaving with an error, the search row (if this run wrote one) records it; a local Ray this
-    call started is shut down either way.
-    """
-    from effscale.search.execution.cluster import ensure_ray, shutdown_ray
+    """The search's engine session (`effscale.search.execution.session.open_session`): Ray joined,
+    the trials fitted to its nodes with the regime's ways out priced (`plan_with_regime`: memory,
+    batch, GPUs; a candidate that fits no node is refused here, before anything is written), the
+    database open, a search whose driver is alive elsewhere refused."""
+    from effscale.search.execution.session import RunTarget
+    from effscale.search.execution.session import open_session as open_run
     from effscale.search.planning.ways_out import plan_with_regime
-
-    started_ray = ensure_ray(plan.options.ray_address, connect_timeout=plan.options.connect_timeout)
-    try:
-        trial_plan = plan_with_regime(plan)
-        session = _open_database(plan, _resources(plan.options, trial_plan))
-        session.trial_plan, session.fit = trial_plan, trial_plan.fit(plan.recipe)
-        try:
-            yield session
-        except BaseException as exc:
-            _record_failure(session, exc)
-            raise
-    finally:
-        if started_ray:
-            shutdown_ray()
-
-
-def _resources(options: SearchOptions, trial_plan: Any) -> Any:
-    """What each trial asks of the cluster just joined (``--gpus-per-trial auto`` resolved by the plan)."""
-    from effscale.search.execution.cluster import Resources, check_fits
-
-    resources = Resources(options.cpus_per_trial, trial_plan.gpus_per_trial, options.max_concurrent,
-                          options.max_retries)
-    check_fits(resources)
-    return resources
-
-
-def _open_database(plan: SearchPlan, resources: Any) -> SearchSession:
-    import time
-
-    import optuna
-
-    from effscale.search.records.liveness import driver_alive
     from effscale.search.records.study import open_search_study
-    from effscale.storage import ProjectStore, open_storage
-    from effscale.storage.retry import RetryingStorage, retrying
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress view speaks for the study
-    timeout = plan.options.db_timeout
-    storage = RetryingStorage(optuna.storages.get_storage(open_storage(plan.storage_url)), timeout_s=timeout)
-    store = retrying(ProjectStore(plan.storage_url), timeout_s=timeout)
-    existing = open_search_study(storage, plan.study_name, plan.identity)
-    record = store.get_search(plan.study_name)
-    if existing is not None and record is not None and record.status == "running" and driver_alive(
-        existing, record.heartbeat_at
-    ):
-        raise UsageError(
-            f"search {plan.study_name!r} is already running (its driver beat "
-            f"{time.time() - record.heartbeat_at.timestamp():.0f}s ago); wait for it, or cancel it first"
-        )
-    return SearchSession(plan, resources, storage, store, study=existing, record=record)
-
-
-def _record_failure(session: SearchSession, exc: BaseException) -> None:
-    if session.record is None and session.study is None:
-        return  # nothing written yet
-    from effscale.storage.retry import DatabaseUnavailable
-
-    if isinstance(exc, (UsageError, SearchFailed, DatabaseUnavailable)):
-        return  # the stage that raised it recorded the outcome already (or the database is gone)
-    try:
-        session.store.set_status(session.plan.study_name, "failed", error=f"{type(exc).__name__}: {exc}")
-    except Exception:  # noqa: BLE001 - the original error is the one to report
-        pass
+    target = RunTarget(
+        "search", plan.study_name, plan.storage_url, plan.options, plan.recipe,
+        plan_trials=lambda: plan_with_regime(plan),
+        open_study=lambda storage: open_search_study(storage, plan.study_name, plan.identity),
+    )
+    with open_run(target) as run:
+        yield SearchSession(plan, run)
 
 
 def start_study(session: SearchSession) -> None:
     """The first writes: create (or resume) the study and its search row, claim the driver, and
-    fail the orphans a dead driver left RUNNING (they will be trained again)."""
-    from effscale.search.records.liveness import claim_driver
-    from effscale.search.execution.logs import search_log_path
-    from effscale.search.records.study import create_search_study, reap_orphans
+    fail the orphans a dead driver left RUNNING, in the study and its confirmation study (they will
+    be trained again)."""
+    from effscale.search.execution.session import start
+    from effscale.search.records.study import create_search_study, open_confirmation_study
 
     plan = session.plan
     # The regime as the plan priced it, ways out included: what the API shows before a verdict exists.
     config = {**plan.config, "regime": session.trial_plan.regime_document()} if session.trial_plan else plan.config
-    if session.study is None:
-        session.study = create_search_study(session.storage, plan.study_name, config, plan.candidates)
-    if session.record is None:
-        session.store.create_search(plan.study_name, config=config, status="running")
-    session.store.set_status(plan.study_name, "running")
-    claim_driver(session.study)
-    session.reaped = reap_orphans(session.study)
-    session.log_path = search_log_path(plan.study_name)
+    if session.study is not None:
+        session.confirmation = open_confirmation_study(session.run.storage, plan.study_name,
+                                                       plan.options.confirm_budget)
+    start(session.run, config=config, linked=[session.confirmation],
+          create_study=lambda storage: create_search_study(storage, plan.study_name, config, plan.candidates))
 
 
 def run_candidates(session: SearchSession, *, progress: bool | None = None) -> None:
-    """Race the candidates on paired seeds, then confirm; each trial's result is told to the study
-    as it ends. A signal, a cancel request or a database outage stops the search as interrupted."""
-    from effscale.search.execution.execute import execute
-    from effscale.search.records.liveness import Heartbeat
+    """Race the candidates on paired seeds in the search's study, then confirm in the confirmation
+    study; each trial's result is told to its study as it ends. A signal, a cancel request or a
+    database outage stops the search as interrupted."""
+    from effscale.search.execution.execute import Stage
+    from effscale.search.execution.session import run
+    from effscale.search.records.study import distributions, open_confirmation_study
     from effscale.search.verdict.schedule import SearchSchedule
-    from effscale.search.records.study import distributions
 
     plan, options = session.plan, session.plan.options
-    name = plan.study_name
-    run = execute(
-        name=name, study=session.study, distributions=distributions(options.grid),
-        next_batch=SearchSchedule(session.study, plan, session.fit).next_batch, baseline=plan.baseline.name,
-        stem=plan.baseline.stem,
-        recipe=plan.recipe,
-        data=plan.data, resources=session.resources, log_path=session.log_path, progress=progress,
-        reaped=session.reaped, scheduler=options.scheduler, grace_period=options.grace_period,
-        cancel_requested=Heartbeat(session.store, name),
-        on_forced_stop=lambda: session.store.set_status(name, "interrupted", error="interrupted; Ray stopped with the driver"),
-    )
-    if run.stop_reason is None:
-        return
-    session.store.set_status(name, run.stop_reason, error=f"{run.stop_reason} with {run.stopped_trials} trials running")
-    raise SearchInterrupted(
-        f"search {name!r} was {run.stop_reason} ({run.stopped_trials} running trials recorded as FAIL "
-        f"'{run.stop_reason}'); nothing emitted from a partial grid; re-run the same command to resume it",
-        exit_code=run.exit_code,
-    )
+    schedule = SearchSchedule(session.study, plan, session.run.fit, confirmation=session.confirmation)
+
+    def confirmation_study() -> Any:  # created when the round first has something to train
+        session.confirmation = schedule.confirmation = open_confirmation_study(
+            session.run.storage, plan.study_name, options.confirm_budget, create=True)
+        return session.confirmation
+
+    space = distributions(options.grid)
+    stages = [Stage(session.study, space, schedule.race_batch)]
+    if plan.confirm_top > 0:
+        stages.append(Stage(confirmation_study, space, schedule.confirmation_batch))
+    run(session.run, stages, baseline=plan.baseline.name, stem=plan.baseline.stem, recipe=plan.recipe,
+        data=plan.data, progress=progress, scheduler=options.scheduler, grace_period=options.grace_period,
+        partial="nothing emitted from a partial grid; ")
 
 
 def select_winner(session: SearchSession) -> Any:
@@ -287,8 +238,8 @@ def select_winner(session: SearchSession) -> Any:
     from effscale.search.verdict.schedule import SearchSchedule
 
     plan, name = session.plan, session.plan.study_name
-    outcome = SearchSchedule(session.study, plan).outcome()
-    failures = failure_summary(session.study, session.log_path)
+    outcome = SearchSchedule(session.study, plan, confirmation=session.confirmation).outcome()
+    failures = failure_summary(session.study, session.log_path, also=[session.confirmation])
     if outcome.verdict is None:
         session.store.set_status(name, "failed", error="no candidate completed a trial")
         detail = f": {failures[0]}" if failures else ""
@@ -310,6 +261,7 @@ def emit_search_family(session: SearchSession, outcome: Any) -> tuple[Any, Path 
     to ``out``); a family that misses target^φ adds its warning to the stored result. The search is
     complete once this is stored."""
     from effscale.models import Coefficients
+    from effscale.search.execution.session import finish
     from effscale.search.family.members import emit_family
     from effscale.search.verdict.rounding import family_miss_warning
 
@@ -325,7 +277,7 @@ def emit_search_family(session: SearchSession, outcome: Any) -> tuple[Any, Path 
         session.store.save_result(plan.study_name, session.document, outcome.candidate_rows())
     session.store.save_family(plan.study_name, family.to_dict())
     family_path = family.save(plan.options.out) if plan.options.out else None
-    session.store.set_status(plan.study_name, "completed")
+    finish(session.run)
     return family, family_path
 
 
@@ -348,7 +300,7 @@ def _result(session: SearchSession, outcome: Any, family: Any, family_path: Path
         coefficients=Coefficients(*outcome.family_key),
         best=document["best"],
         counts=session.plan.candidates.counts(),
-        trials=trial_counts(session.study),
+        trials=trial_counts(session.study, session.confirmation),
         family=family,
         family_path=family_path,
         calibrated=calibrated,

@@ -19,8 +19,9 @@ from optuna.trial import FrozenTrial
 
 from effscale.errors import UsageError
 from effscale.search.records import optuna_access
-from effscale.search.records.schema import COMPARE_ATTR
-from effscale.search.records.status import is_comparison
+from effscale.search.records.liveness import stored_driver
+from effscale.search.records.schema import COMPARE_ATTR, CONFIRMATION_STUDY_ATTR
+from effscale.search.records.status import confirmation_of, is_comparison, is_confirmation, status_row, study_status
 from effscale.service.policy import TOKEN_ENV, LaunchPolicy
 from effscale.storage import ProjectStore, SearchRecord, open_storage, redact_url
 
@@ -75,10 +76,13 @@ class ServiceState:
     # -- reads --------------------------------------------------------------------------
 
     def study_names(self) -> list[str]:
-        """The searches: every study but the comparisons (`comparisons`), then searches not yet a study."""
-        names = [s.study_name for s in self.storage().get_all_studies() if not is_comparison(s.user_attrs)]
+        """The searches: every study but the comparisons (`comparisons`) and the searches'
+        confirmation rounds (`confirmations`), then searches not yet a study."""
+        names = [s.study_name for s in self.storage().get_all_studies()
+                 if not is_comparison(s.user_attrs) and not is_confirmation(s.user_attrs)]
         for record in self.store().list_searches():
-            if record.study_name not in names:
+            # A comparison keeps its status row in the same table (the search's engine runs it).
+            if record.study_name not in names and not is_comparison(record.config or {}):
                 names.append(record.study_name)
         for launch in self.launcher.list():
             if launch["study_name"] not in names:
@@ -96,6 +100,20 @@ class ServiceState:
             raise StudyNotFound(name)
         return study_id
 
+    def driver(self, name: str, record: SearchRecord | None) -> dict[str, Any] | None:
+        """The driver recorded on study ``name``, read only while its status row says running (what
+        `study_status` needs to tell a live driver from a dead one)."""
+        if record is None or record.status != "running":
+            return None
+        return stored_driver(self.storage(), self.study_id(name))
+
+    def status_of(self, name: str, user_attrs: dict[str, Any]) -> tuple[SearchRecord | None, dict[str, Any] | None]:
+        """The status row of study ``name`` (a confirmation round's is its search's) and the driver
+        of that row's study: what `study_status` reads besides the study itself."""
+        row = status_row(name, user_attrs)
+        record = self.store().get_search(row)
+        return record, self.driver(row, record)
+
     def load(self, name: str) -> "StudyData":
         """Everything about one study; `StudyNotFound` when nothing by that name exists."""
         storage = self.storage()
@@ -106,16 +124,18 @@ class ServiceState:
             raise StudyNotFound(name)
         result = self.store().load_result(name) if record is not None else None
         if study_id is None:
-            return StudyData(name, None, record, launch, {}, [], [], result)
+            return StudyData(name, None, record, launch, {}, [], [], result, record, self.driver(name, record))
+        user_attrs = storage.get_study_user_attrs(study_id)
         return StudyData(
             name,
             study_id,
             record,
             launch,
-            storage.get_study_user_attrs(study_id),
+            user_attrs,
             [d.name.lower() for d in storage.get_study_directions(study_id)],
             storage.get_all_trials(study_id, deepcopy=False),
             result,
+            *self.status_of(name, user_attrs),
         )
 
     def comparisons(self, *, search: str | None = None) -> list["ComparisonData"]:
@@ -128,7 +148,8 @@ class ServiceState:
                 continue
             study_id = optuna_access.study_id(study)
             trials = storage.get_all_trials(study_id, deepcopy=False)
-            found.append(ComparisonData(study.study_name, study_id, study.user_attrs, trials))
+            found.append(ComparisonData(study.study_name, study_id, study.user_attrs, trials,
+                                        *self.status_of(study.study_name, study.user_attrs)))
         return found
 
     def load_comparison(self, name: str) -> "ComparisonData":
@@ -138,7 +159,23 @@ class ServiceState:
         attrs = storage.get_study_user_attrs(study_id) if study_id is not None else {}
         if not is_comparison(attrs):
             raise StudyNotFound(name)
-        return ComparisonData(name, study_id, attrs, storage.get_all_trials(study_id, deepcopy=False))
+        return ComparisonData(name, study_id, attrs, storage.get_all_trials(study_id, deepcopy=False),
+                              *self.status_of(name, attrs))
+
+    def confirmations(self, search: str) -> list["ConfirmationData"]:
+        """``search``'s confirmation rounds (each a study linked to it by `CONFIRMATION_STUDY_ATTR`,
+        one per budget), oldest first. A search stored before keeps them among its own trials."""
+        storage = self.storage()
+        found = []
+        for study in storage.get_all_studies():
+            if confirmation_of(study.user_attrs) != search:
+                continue
+            link = study.user_attrs[CONFIRMATION_STUDY_ATTR]
+            budget = link.get("budget") if isinstance(link.get("budget"), dict) else {}
+            study_id = optuna_access.study_id(study)
+            found.append(ConfirmationData(study.study_name, study_id, budget,
+                                          storage.get_all_trials(study_id, deepcopy=False)))
+        return found
 
 
 @dataclass
@@ -151,6 +188,14 @@ class StudyData:
     directions: list[str]
     trials: list[FrozenTrial]
     result: dict[str, Any] | None = None  # the stored verdict (`ProjectStore.load_result`)
+    status_record: SearchRecord | None = None  # the row its status is in: its own (a confirmation round's: its search's)
+    driver: dict[str, Any] | None = None  # the driver recorded on that row's study, while the row says running
+
+    @property
+    def status(self) -> str:
+        """`effscale.search.records.status.study_status`: the one rule."""
+        return study_status(record=self.status_record, launch=self.launch, user_attrs=self.user_attrs,
+                            trials=self.trials, driver=self.driver)
 
 
 @dataclass
@@ -158,6 +203,23 @@ class ComparisonData:
     name: str
     study_id: int
     user_attrs: dict[str, Any]  # the identity (`COMPARE_ATTR`) and, once done, the result
+    trials: list[FrozenTrial]
+    record: SearchRecord | None = None  # its status row (None: a comparison stored before it had one)
+    driver: dict[str, Any] | None = None  # the driver recorded on its study, while the row says running
+
+    @property
+    def status(self) -> str:
+        """`effscale.search.records.status.study_status`: the one rule."""
+        return study_status(record=self.record, user_attrs=self.user_attrs, trials=self.trials, driver=self.driver)
+
+
+@dataclass
+class ConfirmationData:
+    """A search's confirmation round: its own study, at one budget."""
+
+    name: str
+    study_id: int
+    budget: dict[str, Any]
     trials: list[FrozenTrial]
 
 
@@ -233,6 +295,7 @@ def require_token(
 
 __all__ = [
     "ComparisonData",
+    "ConfirmationData",
     "NO_TOKEN_MESSAGE",
     "TOKEN_ENV",
     "ServiceState",

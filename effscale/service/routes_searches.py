@@ -69,7 +69,8 @@ def _status(state: ServiceState, name: str) -> dict[str, Any] | None:
     launch = state.launcher.get(name)
     if record is None and launch is None:
         return None
-    return ser.search_status(name, record=record, launch=launch, study_url=study_url(name))
+    return ser.search_status(name, record=record, launch=launch, study_url=study_url(name),
+                             driver=state.driver(name, record))
 
 
 @router.post(
@@ -184,6 +185,7 @@ def cancel_search(study_name: str = StudyName, state: ServiceState = Depends(get
     if record is not None:
         record = store.get_search(study_name) or record
     launch = state.launcher.get(study_name) or launch
-    found = ser.search_status(study_name, record=record, launch=launch, study_url=study_url(study_name))
+    found = ser.search_status(study_name, record=record, launch=launch, study_url=study_url(study_name),
+                              driver=state.driver(study_name, record))
     found["cancel_requested"] = True
     return found

@@ -70,8 +70,9 @@ def get_study(data: StudyData = Depends(load_study), state: ServiceState = Depen
     over repeats with its ties, `best_source`, `fidelity`, `warnings`, `failures`) and the
     comparisons of its winner."""
     comparisons = [ser.comparison_link(c, url=comparison_url(c.name)) for c in state.comparisons(search=data.name)]
+    confirmations = [ser.confirmation_link(c, url=study_url(c.name)) for c in state.confirmations(data.name)]
     return ser.study_detail(data, has_family=_has_family(state, data.name), url=study_url(data.name),
-                            comparisons=comparisons)
+                            comparisons=comparisons, confirmations=confirmations)
 
 
 MAX_PAGE = 1000
@@ -89,7 +90,10 @@ MAX_PAGE = 1000
         "last epoch's), `flops` the measured FLOPs, `number` the trial number; a `-` prefix "
         "sorts descending; nulls come last, ties go by trial number. The filter, the order and "
         "the page are applied in the database, and only the page's trials are read, so a page "
-        "costs the same in a study of ten trials or ten thousand."
+        "costs the same in a study of ten trials or ten thousand. A search's trials are its race: its "
+        "confirmation rounds train at a longer budget in studies of their own (listed as `confirmations` by "
+        "GET /api/studies/{study_name}, their trials at /api/studies/{confirmation}/trials), so that one "
+        "study holds one objective; a search stored before keeps its confirmation trials here."
     ),
 )
 def list_trials(
@@ -160,7 +164,7 @@ def get_ranking(data: StudyData = Depends(load_study), state: ServiceState = Dep
     verdict (`source` "verdict"); before the search has one, computed from its trials so far
     (`source` "trials", standing null)."""
     stored = state.store().load_candidates(data.name) if data.result is not None else []
-    return ser.candidate_ranking(data, stored)
+    return ser.candidate_ranking(data, stored, state.confirmations(data.name))
 
 
 def _family(state: ServiceState, data: StudyData) -> dict[str, Any]:
@@ -168,7 +172,7 @@ def _family(state: ServiceState, data: StudyData) -> dict[str, Any]:
     if family is None:
         raise not_found(
             f"study {data.name!r} has no family yet: it is emitted when the search completes "
-            f"(status {ser.study_status(record=data.record, launch=data.launch, user_attrs=data.user_attrs, trials=data.trials)})"
+            f"(status {data.status})"
         )
     return ser.json_safe(family)
 

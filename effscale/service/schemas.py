@@ -220,7 +220,9 @@ class ComparisonLink(BaseModel):
 
     name: str
     url: str = Field(..., description="GET this for the comparison's result")
-    status: str = Field(..., description="completed, running or incomplete (re-run the command to resume)")
+    status: str = Field(..., description="its status row's, as a search's: running, completed, interrupted, cancelled "
+                                         "or failed (re-run the command to resume); for a comparison stored before "
+                                         "it had one: completed, running or incomplete")
     search: str | None = Field(None, description="the search whose winner it compares; null for given coefficients")
     baseline: str | None = None
     data: str | None = None
@@ -228,6 +230,16 @@ class ComparisonLink(BaseModel):
     repeats: int | None = Field(None, description="paired seeds per arm")
     n_trials: int = 0
     verdicts: list[PhiVerdict] = Field([], description="one verdict per φ, once completed")
+
+
+class ConfirmationLink(BaseModel):
+    """A search's confirmation round: its top candidates retrained for longer, in a study of its
+    own (one budget per study), so the search's study keeps one objective."""
+
+    name: str = Field(..., description="the confirmation study's name")
+    url: str = Field(..., description="GET this study; its /trials lists the confirmation trials")
+    budget: dict[str, Any] = Field({}, description='the longer budget: {"epochs": N} or {"steps": N}')
+    n_trials: int = 0
 
 
 class StudySummary(BaseModel):
@@ -266,6 +278,9 @@ class StudyDetail(StudySummary):
     directions: list[str] = []
     launch: dict[str, Any] | None = None
     comparisons: list[ComparisonLink] = Field([], description="comparisons of this search's winner")
+    confirmations: list[ConfirmationLink] = Field(
+        [], description="the search's confirmation rounds, each its own study: the search's trial pages list the race "
+                        "(a search stored before keeps its confirmation trials there), these the confirmation trials")
 
 
 class StudyList(BaseModel):

@@ -39,7 +39,7 @@ from effscale.search.records.study import candidate_key
 from effscale.storage import SearchRecord, redact_url
 
 if TYPE_CHECKING:
-    from effscale.service.deps import ComparisonData, StudyData
+    from effscale.service.deps import ComparisonData, ConfirmationData, StudyData
 
 DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -132,7 +132,7 @@ def study_summary(data: StudyData, *, has_family: bool, url: str) -> dict[str, A
     counts = data.user_attrs.get(COUNTS_ATTR)
     return {
         "name": data.name,
-        "status": study_status(record=data.record, launch=data.launch, user_attrs=data.user_attrs, trials=data.trials),
+        "status": data.status,
         "baseline": config.get("baseline") if isinstance(config.get("baseline"), str) else None,
         "created_at": iso_utc(data.record.created_at) if data.record is not None else None,
         "n_trials": len(data.trials),
@@ -144,10 +144,11 @@ def study_summary(data: StudyData, *, has_family: bool, url: str) -> dict[str, A
 
 
 def study_detail(
-    data: StudyData, *, has_family: bool, url: str, comparisons: Sequence[dict[str, Any]] = ()
+    data: StudyData, *, has_family: bool, url: str, comparisons: Sequence[dict[str, Any]] = (),
+    confirmations: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
-    """`study_summary` plus the configuration, counts, search record, launch and the comparisons
-    (`comparison_link`) of its winner."""
+    """`study_summary` plus the configuration, counts, search record, launch, the comparisons
+    (`comparison_link`) of its winner and its confirmation studies (`confirmation_link`)."""
     summary = study_summary(data, has_family=has_family, url=url)
     record = data.record
     counts = data.user_attrs.get(COUNTS_ATTR)
@@ -166,6 +167,7 @@ def study_detail(
         directions=list(data.directions),
         launch=data.launch,
         comparisons=list(comparisons),
+        confirmations=list(confirmations),
     )
     return summary
 
@@ -254,12 +256,20 @@ def candidate_map(study: str, user_attrs: dict[str, Any], trials: Sequence[Froze
     }
 
 
-def candidate_ranking(data: StudyData, stored: list[dict[str, Any]]) -> dict[str, Any]:
-    """`queries.ranking`: the aggregates stored with the verdict, else computed from the trials
-    (confirmation runs at the search's configured budget only, as the search counts them)."""
+def candidate_ranking(data: StudyData, stored: list[dict[str, Any]],
+                      confirmations: Sequence[ConfirmationData] = ()) -> dict[str, Any]:
+    """`queries.ranking`: the aggregates stored with the verdict, else computed from the trials,
+    the confirmation studies' included (confirmation runs at the search's configured budget only,
+    as the search counts them)."""
     budget = _config(data).get("confirm_budget")
-    return {"study": data.name, **ranking(stored, has_verdict=data.result is not None, trials=data.trials,
+    trials = [*data.trials, *(t for c in confirmations for t in c.trials)]
+    return {"study": data.name, **ranking(stored, has_verdict=data.result is not None, trials=trials,
                                           confirm_budget=budget if isinstance(budget, dict) else None)}
+
+
+def confirmation_link(data: ConfirmationData, *, url: str) -> dict[str, Any]:
+    """A search's confirmation round in its study's detail."""
+    return {"name": data.name, "url": url, "budget": json_safe(data.budget), "n_trials": len(data.trials)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,7 +284,7 @@ def comparison_link(data: ComparisonData, *, url: str) -> dict[str, Any]:
     return {
         "name": data.name,
         "url": url,
-        "status": study_status(user_attrs=data.user_attrs, trials=data.trials),
+        "status": data.status,
         "search": identity.get("search") if isinstance(identity.get("search"), str) else None,
         "baseline": identity.get("baseline") if isinstance(identity.get("baseline"), str) else None,
         "data": identity.get("data") if isinstance(identity.get("data"), str) else None,
@@ -306,8 +316,11 @@ def search_status(
     record: SearchRecord | None,
     launch: dict[str, Any] | None,
     study_url: str,
+    driver: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    status = study_status(record=record, launch=launch)
+    """A search's run as ``GET /api/searches/{name}`` shows it; ``driver`` is the one recorded on
+    its study (`ServiceState.driver`), so that a dead driver's "running" reads interrupted."""
+    status = study_status(record=record, launch=launch, driver=driver)
     # Public: the stored one-line error, never the process's output (GET .../log, with the token).
     error = record.error if record is not None and record.error else (launch or {}).get("error")
     return {

@@ -3,14 +3,19 @@
 At each φ, the compound member (d=α^φ, w=β^φ, r=γ^φ) trains against the single-dimension arms
 matched to it in measured FLOPs (`effscale.search.compare.arms`: depth only, width only, resolution only;
 for EfficientNet-B0 also the paper's triple and the published row), every arm on the same paired
-seeds, recipe and Ray runner as a search. Each arm's difference to compound is a paired mean with
-a 95% t-interval over the shared seeds, and the verdict per φ follows from those intervals
-(`verdict`): an arm whose interval lies above zero beats compound, compound wins when every
-interval lies below zero, anything else is a tie.
+seeds and recipe as a search, on the search's own engine (`effscale.search.execution.session`:
+Ray, the measured memory and GPU share each trial asks for, the status row and heartbeat, orphan
+reaping, Ctrl-C and SIGTERM, cancel, database outages). Each arm's difference to compound is a
+paired mean with a 95% t-interval over the shared seeds, and the verdict per φ follows from those
+intervals (`effscale.search.compare.summary`).
 
 A comparison is one Optuna study (parameters phi, depth, width, resolution; user attributes arm,
 repeat, seed, the measured cost), linked to its search by name, so plain Optuna reads it; re-running
-the same command resumes it and trains nothing twice.
+the same command resumes it and trains nothing twice. Its status (running, interrupted, completed,
+...) is its row in effscale's status table, as a search's is.
+
+The modules: `options` (the settings), `arms` (matching each arm's cost), `summary` (statistics
+and verdict), and this one (running it). Their public names are re-exported here.
 """
 
 from __future__ import annotations
@@ -21,9 +26,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from effscale._settings import check_settings, number, path, setting, text, whole
 from effscale.errors import UsageError
-from effscale.models.specs import STEMS
+from effscale.search.compare.options import CompareOptions, parse_phis
+from effscale.search.compare.summary import Delta, paired_delta, summarize_comparison, verdict
 from effscale.search.records.schema import (
     ARCH_ID_ATTR,
     ARM_ATTR,
@@ -40,136 +45,14 @@ from effscale.search.records.schema import (
     REPEAT_ATTR,
     RESULT_ATTR,
 )
-from effscale.storage.url import storage_setting
 
-_WHAT, _RUN = "what to compare", "execution and storage"
-
-
-def _phis_check(value: Any, name: str) -> str:
-    parse_phis(value)
-    return str(value)
-
-
-def parse_phis(text_value: Any) -> tuple[int, ...]:
-    """``"1,2,3"`` into sorted unique integers, each 1..7 (the family's B1..B7)."""
-    items = [p.strip() for p in str(text_value).split(",") if p.strip()]
-    try:
-        phis = sorted({int(p) for p in items})
-    except ValueError:
-        raise UsageError(f"--phi {text_value!r} is not a list of whole numbers; pass e.g. 1,2,3") from None
-    if not phis or any(not 1 <= p <= 7 for p in phis):
-        raise UsageError(f"--phi {text_value!r} must list values from 1 to 7 (B1..B7); pass e.g. 1,2")
-    return tuple(phis)
-
-
-@dataclass(frozen=True)
-class CompareOptions:
-    """A comparison: of a finished search's winner (``study``), or of given coefficients; ``name``
-    is the comparison's own study."""
-
-    baseline: str | None = setting(None, positional=True, check=text(what="a baseline name"), group=_WHAT,
-                                   help="with --data and --alpha/--beta/--gamma: compare without a search")
-    study: str | None = setting(None, check=text(max_length=512, what="a study name"), group=_WHAT, metavar="NAME",
-                                help="a finished search: its baseline, data, recipe and winner")
-    data: str | None = setting(None, check=text(what="a data source"), group=_WHAT, metavar="SPEC",
-                               help="without --study: the data to train on")
-    alpha: float | None = setting(None, kind=float, check=number(1.0, example=1.2), group=_WHAT, help="without --study")
-    beta: float | None = setting(None, kind=float, check=number(1.0, example=1.1), group=_WHAT, help="without --study")
-    gamma: float | None = setting(None, kind=float, check=number(1.0, example=1.15), group=_WHAT, help="without --study")
-    base_resolution: int | None = setting(None, kind=int, check=whole(1, example=32), group=_WHAT, metavar="R",
-                                          help="B0's input size (default: the search's; without --study, the data's, within "
-                                               "the network's total stride and the baseline's own size)")
-    stem: str | None = setting(None, choices=STEMS, group=_WHAT,
-                               help="without --study: the baseline's stem, standard (default) or small; with --study: "
-                                    "the search's")
-    phi: str = setting("1", check=_phis_check, group=_WHAT, metavar="LIST", help="phi values to compare at (default 1)")
-    repeats: int = setting(3, kind=int, check=whole(1, example=3), group=_WHAT,
-                           help="paired seeds per arm (default 3)")
-    tolerance: float = setting(0.1, kind=float, check=number(0.0, above=True, below=1.0, example=0.1), group=_WHAT,
-                               help="relative tolerance: each single-dimension arm's measured FLOPs within compound's "
-                                    "x (1 ± this) (default 0.1 = 10%)")
-    bounds: str = setting("8", check=text(what="bounds"), group=_WHAT,
-                          help="how far an arm may scale its dimension: 8, or depth=4,width=3,resolution=6")
-    name: str | None = setting(None, check=text(max_length=512, what="a study name"), group=_RUN, metavar="NAME",
-                               help="the comparison's own study name (default: derived; re-run to resume)")
-    storage: str | None = storage_setting(group=_RUN)
-    ray_address: str | None = setting(None, api=False, check=text(what="a Ray address"), group=_RUN, metavar="ADDR",
-                                      help="join this Ray cluster (default: a local in-process Ray)")
-    cpus_per_trial: float = setting(1.0, kind=float, check=number(0.0, above=True, example=1), group=_RUN,
-                                    help="CPUs per trial (default 1)")
-    max_concurrent: int | None = setting(None, kind=int, check=whole(1, example=2), group=_RUN, metavar="N",
-                                         help="trials at once (default: as many as Ray fits)")
-    out: str | None = setting(None, api=False, check=path(), group=_RUN, metavar="FILE",
-                              help="also write the comparison as JSON to this file")
-
-    def __post_init__(self) -> None:
-        check_settings(self)
-        if self.study is None and None in (self.baseline, self.data, self.alpha, self.beta, self.gamma):
-            raise UsageError("compare needs --study NAME (a finished search), or BASELINE --data SPEC --alpha A "
-                             "--beta B --gamma G")
-        if self.study is not None and self.baseline is not None:
-            raise UsageError(f"pass either --study {self.study} or a baseline ({self.baseline}), not both")
-
-    @property
-    def phis(self) -> tuple[int, ...]:
-        return parse_phis(self.phi)
-
-
-# ---------------------------------------------------------------------------------------------
-# statistics and verdict
-
-
-@dataclass(frozen=True)
-class Delta:
-    """Paired difference arm - compound over shared seeds: mean ± half-width of the 95% interval."""
-
-    mean: float
-    half_width: float | None
-    n: int
-
-    @property
-    def low(self) -> float:
-        return self.mean - (self.half_width if self.half_width is not None else math.inf)
-
-    @property
-    def high(self) -> float:
-        return self.mean + (self.half_width if self.half_width is not None else math.inf)
-
-
-def paired_delta(arm: dict[int, float], compound: dict[int, float]) -> Delta | None:
-    from scipy import stats
-
-    from effscale.search.stats import summarize
-
-    shared = sorted(set(arm) & set(compound))
-    if not shared:
-        return None
-    s = summarize([arm[r] - compound[r] for r in shared])
-    if s.stderr is None:
-        return Delta(s.mean, None, s.n)
-    return Delta(s.mean, float(stats.t.ppf(0.975, s.n - 1)) * s.stderr, s.n)
-
-
-def verdict(deltas: dict[str, Delta | None]) -> str:
-    """The sentence for one φ: which arm (if any) is better than compound, with its interval."""
-    better = {a: d for a, d in deltas.items() if d is not None and d.low > 0}
-    if better:
-        arm, d = max(better.items(), key=lambda kv: kv[1].mean)
-        return f"{arm}-only better by {d.mean:.3f} ± {d.half_width:.3f}"
-    known = [d for d in deltas.values() if d is not None]
-    if known and all(d.high < 0 for d in known):
-        return "compound best"
-    tied = sorted(a for a, d in deltas.items() if d is None or d.high >= 0)
-    return f"tied (compound not separable from {', '.join(tied)} on these seeds)"
+__all__ = ["CompareContext", "CompareOptions", "CompareSchedule", "Delta", "comparison_name", "paired_delta",
+           "parse_phis", "plan_comparison", "resolve_context", "run_compare", "summarize_comparison", "verdict"]
 
 
 def comparison_name(identity: dict[str, Any]) -> str:
     digest = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
     return f"compare-{identity.get('search') or identity['baseline']}-{digest}"
-
-
-# ---------------------------------------------------------------------------------------------
-# running a comparison
 
 
 @dataclass(frozen=True)
@@ -260,10 +143,14 @@ def _distributions() -> dict[str, Any]:
 
 
 class CompareSchedule:
-    """Every (arm, φ, repeat) once: one round, read back from the study (so a rerun resumes)."""
+    """Every (arm, φ, repeat) once: one round, read back from the study (so a rerun resumes).
 
-    def __init__(self, study: Any, arms: dict[int, list[Any]], context: CompareContext, repeats: int) -> None:
-        self.study, self.arms, self.context, self.repeats = study, arms, context, repeats
+    ``fit`` (`effscale.search.planning.resources.TrialFit`) is the batch, lr and Ray memory the
+    session planned for every trial, as a search's; None: the recipe's, no memory request."""
+
+    def __init__(self, study: Any, arms: dict[int, list[Any]], context: CompareContext, repeats: int,
+                 *, fit: Any = None) -> None:
+        self.study, self.arms, self.context, self.repeats, self.fit = study, arms, context, repeats, fit
 
     def records(self) -> dict[tuple[str, int], dict[int, float]]:
         from optuna.trial import TrialState
@@ -287,7 +174,7 @@ class CompareSchedule:
         from effscale.search.execution.objective import trial_seed
         from effscale.search.execution.runner import TrialSpec
 
-        recipe = self.context.recipe
+        recipe, fit = self.context.recipe, self.fit
         attrs = {ARM_ATTR: arm.name, PHI_ATTR: phi, FLOPS_ATTR: arm.flops, PARAMS_ATTR: arm.params,
                  RATIO_ATTR: arm.ratio, FLOPS_RATIO_ATTR: arm.flops_ratio, ARCH_ID_ATTR: arm.arch_id,
                  CONFIRMATION_ATTR: False, LABEL_ATTR: f"{arm.name} at phi={phi}"}
@@ -295,51 +182,19 @@ class CompareSchedule:
             key=(arm.name, phi), repeat=repeat, seed=trial_seed(recipe.seed, repeat),
             params={"phi": phi, "depth": arm.depth, "width": arm.width, "resolution": arm.resolution}, attrs=attrs,
             depth=arm.depth, width=arm.width, resolution=arm.resolution, budget=recipe.budget.as_dict(),
-            batch_size=recipe.batch_size, lr=recipe.peak_lr,
+            batch_size=fit.batch_size if fit else recipe.batch_size, lr=fit.lr if fit else recipe.peak_lr,
+            memory=fit.memory if fit else None,
         )
-
-
-def summarize_comparison(name: str, context: CompareContext, arms: dict[int, list[Any]],
-                         values: dict[tuple[str, int], dict[int, float]], repeats: int) -> dict[str, Any]:
-    """The comparison as `compare --json`, the REST API and the study's user attribute show it."""
-    from effscale.models.cost import flops_convention
-    from effscale.search.stats import summarize
-
-    phis = []
-    for phi, phi_arms in arms.items():
-        compound = {r: v for r, v in values.get(("compound", phi), {}).items() if r >= 0}
-        rows, deltas = [], {}
-        for arm in phi_arms:
-            mine = {r: v for r, v in values.get((arm.name, phi), {}).items() if r >= 0}
-            s = summarize([mine[r] for r in sorted(mine)])
-            delta = None if arm.name == "compound" else paired_delta(mine, compound)
-            if arm.name in ("depth", "width", "resolution"):
-                deltas[arm.name] = delta
-            rows.append({**arm.as_dict(), "arm": arm.name, "repeats": s.n, "val_top1_mean": s.mean if s.n else None,
-                         "val_top1_stderr": s.stderr, "delta_mean": delta.mean if delta else None,
-                         "delta_half_width": delta.half_width if delta else None})
-        phis.append({"phi": phi, "arms": rows, "verdict": verdict(deltas)})
-    c = context.coefficients
-    return {
-        "comparison": name, "search": context.search, "baseline": context.baseline.name,
-        "stem": context.baseline.stem, "data": context.data.spec, "num_classes": context.data.num_classes, "base_resolution": context.base_resolution,
-        "coefficients": {"alpha": c.alpha, "beta": c.beta, "gamma": c.gamma}, "repeats": repeats,
-        "budget": context.recipe.budget.as_dict(), "flops_convention": flops_convention(context.data.num_classes),
-        "interval": "95% paired t-interval of (arm - compound) over the shared seeds", "phis": phis,
-    }
 
 
 def run_compare(options: CompareOptions, recipe_settings: dict[str, Any] | None = None, *,
                 progress: bool | None = None) -> dict[str, Any]:
-    """Plan the arms (refusing what cannot be matched), then train every arm on paired seeds."""
-    import optuna
-
-    from effscale.errors import SearchInterrupted
-    from effscale.search.execution.cluster import Resources, check_fits, ensure_ray, node_resources, shutdown_ray
-    from effscale.search.execution.execute import execute
-    from effscale.search.execution.logs import search_log_path
-    from effscale.storage import open_storage, resolve_storage, validate_url
-    from effscale.storage.retry import RetryingStorage
+    """Plan the arms (refusing what cannot be matched), then train every arm on paired seeds, on
+    the search's engine: the same session, status row, heartbeat and signal handling."""
+    from effscale.search.compare.workload import plan_trials
+    from effscale.search.execution.execute import Stage
+    from effscale.search.execution.session import RunTarget, finish, open_session, run, start
+    from effscale.storage import resolve_storage, validate_url
 
     url = resolve_storage(options.storage)
     validate_url(url)
@@ -347,26 +202,20 @@ def run_compare(options: CompareOptions, recipe_settings: dict[str, Any] | None 
     arms = plan_comparison(options, context)
     identity = _identity(options, context)
     name = options.name or comparison_name(identity)
-    started = ensure_ray(options.ray_address)
-    try:
-        gpus = 1.0 if any(n.get("GPU", 0.0) > 0 for n in node_resources()) else 0.0  # a GPU each where there are GPUs
-        resources = Resources(options.cpus_per_trial, gpus, options.max_concurrent, 2)
-        check_fits(resources)
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = _open_comparison(RetryingStorage(optuna.storages.get_storage(open_storage(url))), name, identity)
-        schedule = CompareSchedule(study, arms, context, options.repeats)
-        run = execute(name=name, study=study, distributions=_distributions(), next_batch=schedule.next_batch,
-                      baseline=context.baseline.name, stem=context.baseline.stem, recipe=context.recipe,
-                      data=context.data, resources=resources,
-                      log_path=search_log_path(name), progress=progress)
-        if run.stop_reason is not None:
-            raise SearchInterrupted(f"comparison {name!r} was {run.stop_reason}; re-run the same command to resume it",
-                                    exit_code=run.exit_code)
+    target = RunTarget("comparison", name, url, options, context.recipe,
+                       plan_trials=lambda: plan_trials(options, context, arms, name=name),
+                       open_study=lambda storage: _open_comparison(storage, name, identity))
+    with open_session(target) as session:
+        # The status row holds the identity too: how a reader tells a comparison's row from a search's.
+        start(session, config={COMPARE_ATTR: identity},
+              create_study=lambda storage: _create_comparison(storage, name, identity))
+        schedule = CompareSchedule(session.study, arms, context, options.repeats, fit=session.fit)
+        run(session, [Stage(session.study, _distributions(), schedule.next_batch)], baseline=context.baseline.name,
+            stem=context.baseline.stem, recipe=context.recipe, data=context.data, progress=progress,
+            partial="no verdict from a partial comparison; ")
         document = summarize_comparison(name, context, arms, schedule.records(), options.repeats)
-        study.set_user_attr(RESULT_ATTR, document)
-    finally:
-        if started:
-            shutdown_ray()
+        session.study.set_user_attr(RESULT_ATTR, document)
+        finish(session)
     if options.out:
         _write_json(options.out, document)
     return document
@@ -384,16 +233,23 @@ def _identity(options: CompareOptions, context: CompareContext) -> dict[str, Any
 
 
 def _open_comparison(storage: Any, name: str, identity: dict[str, Any]) -> Any:
+    """The comparison study ``name`` when it holds this comparison; None when there is none."""
     import optuna
 
     try:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
-        study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
-        study.set_user_attr(COMPARE_ATTR, identity)
-        return study
+        return None
     if study.user_attrs.get(COMPARE_ATTR) != identity:
         raise UsageError(f"study {name!r} already holds another comparison (or is not one); pass another --name")
+    return study
+
+
+def _create_comparison(storage: Any, name: str, identity: dict[str, Any]) -> Any:
+    import optuna
+
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+    study.set_user_attr(COMPARE_ATTR, identity)
     return study
 
 

@@ -66,14 +66,16 @@ def captured_logs(path: Path | None) -> Iterator[None]:
             handler.close()
 
 
-def failure_summary(study: Any, log_path: Path | None) -> list[str]:
-    """One line per kind of FAIL in the study (step numbers folded), most frequent first."""
+def failure_summary(study: Any, log_path: Path | None, *, also: Any = ()) -> list[str]:
+    """One line per kind of FAIL in the study and the studies ``also`` (a search's confirmation
+    study; None skipped), step numbers folded, most frequent first."""
     from optuna.trial import TrialState
 
     from effscale.search.records.schema import FAIL_REASON_ATTR, REAPED_ATTR
 
     kinds: Counter[str] = Counter()
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+    failed = [t for s in (study, *also) if s is not None for t in s.get_trials(deepcopy=False, states=(TrialState.FAIL,))]
+    for trial in failed:
         reason = trial.user_attrs.get(FAIL_REASON_ATTR) or ("orphaned by a driver that died" if
                                                             trial.system_attrs.get(REAPED_ATTR) else "failed")
         kinds[re.sub(r"\b\d+(\.\d+)?\b", "N", reason)] += 1

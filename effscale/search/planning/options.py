@@ -88,7 +88,8 @@ class SearchOptions:
     )
     tolerance: float = setting(
         DEFAULT_TOLERANCE, kind=float, check=check_tolerance, group=_GRID,
-        help=f"relative tolerance: a candidate's FLOPs ratio within --target-ratio x (1 ± this) "
+        help=f"relative tolerance of each candidate's FLOPs ratio (measured, or the formula's): within "
+             "--target-ratio x (1 ± this) "
              f"(default {DEFAULT_TOLERANCE:g} = {DEFAULT_TOLERANCE:.0%})",
     )
     constraint: str = setting(

@@ -3,7 +3,9 @@
 Optuna's own heartbeat covers ``optimize`` only, not the ask/tell a Ray searcher uses, so the
 driver beats in effscale's ``effscale_searches`` row and records its host and pid on the study.
 A second driver for the same study is refused while the first lives; a dead one's RUNNING trials
-are orphans (`effscale.search.records.study.reap_orphans`).
+are orphans (`effscale.search.records.study.reap_orphans`), and a reader shows its "running" row
+as interrupted (`effscale.search.records.status.study_status`). The same rule serves a search and
+a comparison: both run on one engine (`effscale.search.execution.session`).
 """
 
 from __future__ import annotations
@@ -35,9 +37,24 @@ def driver_alive(study: Any, heartbeat_at: Any) -> bool:
     (killed: its trials are orphans)."""
     from effscale.search.records.optuna_access import study_system_attrs
 
-    if heartbeat_at is None or time.time() - heartbeat_at.timestamp() > STALE_AFTER_SECONDS:
+    if not heartbeat_fresh(heartbeat_at):
         return False
-    driver = study_system_attrs(study).get(DRIVER_ATTR) or {}
+    return driver_process_alive(study_system_attrs(study).get(DRIVER_ATTR))
+
+
+def recorded_driver_alive(driver: dict[str, Any] | None, heartbeat_at: Any) -> bool:
+    """`driver_alive` from what is already read: the study's `DRIVER_ATTR` (None: not known, and
+    the heartbeat alone decides) and its status row's ``heartbeat_at``."""
+    return heartbeat_fresh(heartbeat_at) and driver_process_alive(driver)
+
+
+def heartbeat_fresh(heartbeat_at: Any) -> bool:
+    return heartbeat_at is not None and time.time() - heartbeat_at.timestamp() <= STALE_AFTER_SECONDS
+
+
+def driver_process_alive(driver: dict[str, Any] | None) -> bool:
+    """False only when ``driver`` ran on this host and its process is gone."""
+    driver = driver if isinstance(driver, dict) else {}
     if driver.get("host") == socket.gethostname() and driver.get("pid"):
         try:
             os.kill(int(driver["pid"]), 0)
@@ -46,6 +63,15 @@ def driver_alive(study: Any, heartbeat_at: Any) -> bool:
         except PermissionError:
             return True
     return True
+
+
+def stored_driver(storage: Any, study_id: int | None) -> dict[str, Any] | None:
+    """The driver recorded on the study with id ``study_id`` (`claim_driver`), read through
+    Optuna's public storage API; None when there is none."""
+    if study_id is None:
+        return None
+    driver = storage.get_study_system_attrs(study_id).get(DRIVER_ATTR)
+    return driver if isinstance(driver, dict) else None
 
 
 class Heartbeat:

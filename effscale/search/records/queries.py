@@ -22,8 +22,9 @@ from optuna.trial import FrozenTrial, TrialState
 from effscale.errors import UsageError
 from effscale.search.family.members import Family
 from effscale.search.records import schema
+from effscale.search.records.liveness import stored_driver
 from effscale.search.records.optuna_access import study_id
-from effscale.search.records.status import is_comparison, study_status
+from effscale.search.records.status import is_comparison, is_confirmation, status_row, study_status
 from effscale.search.records.study import best_trial, candidate_key, trial_params
 from effscale.search.records.options import SORTS
 
@@ -335,20 +336,24 @@ def load_search_study(url: str | None, study_name: str) -> optuna.Study:
 
 def list_studies(url: str | None) -> list[dict[str, Any]]:
     """One row per study (`effscale studies`): a search with its verdict (``best`` as mean ± se
-    with n, ``best_source``, ``kendall_tau`` and ``tau_interval``), or a comparison (``kind``)."""
+    with n, ``best_source``, ``kendall_tau`` and ``tau_interval``), a comparison, or a search's
+    confirmation round (``kind``; its status is its search's)."""
     storage = _storage(url)
     store = _store(url)
     records = {r.study_name: r for r in store.list_searches()}
+    summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
+    ids = {s.study_name: study_id(s) for s in summaries}
     rows = []
-    for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
+    for summary in summaries:
         record = records.get(summary.study_name)
-        trials = storage.get_all_trials(study_id(summary), deepcopy=False)
+        trials = storage.get_all_trials(ids[summary.study_name], deepcopy=False)
         row = {"study": summary.study_name, "n_trials": summary.n_trials,
                "created_at": record.created_at.isoformat() if record and record.created_at else None}
-        status = study_status(record=record, user_attrs=summary.user_attrs, trials=trials)
-        if is_comparison(summary.user_attrs):
-            compare = summary.user_attrs[schema.COMPARE_ATTR]
-            rows.append({**row, "kind": "comparison", "baseline": compare.get("baseline"), "data": compare.get("data"),
+        status = _stored_status(storage, ids, records, summary, trials)
+        if is_comparison(summary.user_attrs) or is_confirmation(summary.user_attrs):
+            compare = summary.user_attrs.get(schema.COMPARE_ATTR) or {}
+            rows.append({**row, "kind": "comparison" if compare else "confirmation",
+                         "baseline": compare.get("baseline"), "data": compare.get("data"),
                          "status": status, "best": None, "best_source": None,
                          "kendall_tau": None, "tau_interval": None, "effscale": True})
             continue
@@ -363,6 +368,17 @@ def list_studies(url: str | None) -> list[dict[str, Any]]:
             "tau_interval": fidelity.get("tau_interval"), "effscale": bool(config),
         })
     return rows
+
+
+def _stored_status(storage: Any, ids: dict[str, int], records: dict[str, Any], summary: Any,
+                   trials: Sequence[FrozenTrial]) -> str:
+    """`study_status` of one study in `list_studies`: its status row (a confirmation round's is its
+    search's), and the driver of that row's study only when the row says running."""
+    name = status_row(summary.study_name, summary.user_attrs)
+    record = records.get(name)
+    running = record is not None and record.status == "running"
+    driver = stored_driver(storage, ids.get(name)) if running else None
+    return study_status(record=record, user_attrs=summary.user_attrs, trials=trials, driver=driver)
 
 
 def list_trials(url: str | None, study_name: str, *, sort: str = "value", limit: int | None = None) -> list[dict[str, Any]]:

@@ -3,7 +3,8 @@
 A search is one Optuna study whose user attributes hold its configuration (`CONFIG_ATTR`), its
 candidates (`CANDIDATES_ATTR`) and their counts (`COUNTS_ATTR`); the driver that runs it is a
 study system attribute (`DRIVER_ATTR`). A comparison is a study whose user attributes hold its
-identity (`COMPARE_ATTR`) and, once finished, its result (`RESULT_ATTR`).
+identity (`COMPARE_ATTR`) and, once finished, its result (`RESULT_ATTR`). A search's confirmation
+round is a study of its own, linked to the search by `CONFIRMATION_STUDY_ATTR`.
 
 Every trial is a plain Optuna trial whose user attributes say which network it trained and how
 (the ``*_ATTR`` names below), and, for a FAIL, why (`FAIL_REASON_ATTR`) and what that means for a
@@ -82,3 +83,11 @@ COUNTS_ATTR = "counts"
 DRIVER_ATTR = "effscale_driver"
 COMPARE_ATTR = "effscale_compare"
 RESULT_ATTR = "effscale_compare_result"
+# A search's confirmation round (the top candidates retrained for longer) is a study of its own, so
+# that the search's study holds one objective at one budget: Optuna's `best_trial` and
+# optuna-dashboard's history then compare like with like. This study user attribute links it to
+# the search: {"search": NAME, "budget": {"epochs": N} or {"steps": N}}; its status is the
+# search's. (Not to be confused with the trial attribute `CONFIRMATION_ATTR`, which every
+# confirmation trial still carries.) Searches stored before this kept their confirmation trials in
+# their own study (trial attribute `CONFIRMATION_ATTR` true); readers take both.
+CONFIRMATION_STUDY_ATTR = "effscale_confirmation"

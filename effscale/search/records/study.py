@@ -1,5 +1,6 @@
-"""One search is one Optuna study: its configuration, its candidates, and its trials, one for each
-(candidate, seed) the race or the confirmation round asks for (another after an interruption).
+"""One search is one Optuna study: its configuration, its candidates, and its race's trials, one for
+each (candidate, seed) the race asks for (another after an interruption); its confirmation round is
+a second study (below).
 
 No Optuna sampler chooses a point: the driver's Ray Tune searcher takes each next trial from the
 race's schedule (`effscale.search.verdict.schedule`) and creates it in the study as RUNNING, with
@@ -7,6 +8,10 @@ race's schedule (`effscale.search.verdict.schedule`) and creates it in the study
 attributes (`static_attrs`), so optuna-dashboard reads a search as any study. A driver that died
 leaves RUNNING trials that nothing will finish: `reap_orphans` fails them as "interrupted", and the
 schedule trains their (candidate, seed) pairs again.
+
+The confirmation round trains at a longer budget, so its trials go to a study of their own
+(`confirmation_study_name`, linked back by `CONFIRMATION_STUDY_ATTR`): the search's study keeps one
+objective at one budget, and Optuna's ``best_trial`` names a race trial.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from effscale.search.records.schema import (
     ARCH_ID_ATTR,
     CANDIDATES_ATTR,
     CONFIG_ATTR,
+    CONFIRMATION_STUDY_ATTR,
     COUNTS_ATTR,
     DEPTH_ATTR,
     FAIL_INTERRUPTED,
@@ -93,6 +99,44 @@ def create_search_study(
     return study
 
 
+def confirmation_study_name(search: str, budget: dict[str, int]) -> str:
+    """The study of ``search``'s confirmation round at ``budget``: ``NAME-confirm-4-epochs``. One
+    study per budget (a later `effscale confirm --epochs` is another round), each one objective."""
+    import hashlib
+
+    from effscale.storage.tables import STUDY_NAME_MAX
+
+    suffix = "".join(f"-confirm-{n}-{unit}" for unit, n in sorted(budget.items()))
+    if len(search) + len(suffix) <= STUDY_NAME_MAX:
+        return search + suffix
+    digest = hashlib.sha1(search.encode()).hexdigest()[:8]  # still unique within Optuna's 512 characters
+    return f"{search[: STUDY_NAME_MAX - len(suffix) - 9]}-{digest}{suffix}"
+
+
+def open_confirmation_study(
+    storage: optuna.storages.BaseStorage, search: str, budget: dict[str, int], *, create: bool = False
+) -> optuna.Study | None:
+    """``search``'s confirmation study at ``budget``; None when it does not exist (created when
+    ``create``). `UsageError` when that name holds a study that is not this search's round."""
+    name = confirmation_study_name(search, budget)
+    link = {"search": search, "budget": dict(budget)}
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        if not create:
+            return None
+        study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+        study.set_user_attr(CONFIRMATION_STUDY_ATTR, link)
+        return study
+    found = study.user_attrs.get(CONFIRMATION_STUDY_ATTR)
+    if found is None and create and not study.get_trials(deepcopy=False):
+        study.set_user_attr(CONFIRMATION_STUDY_ATTR, link)  # created by a driver that died before linking it
+    elif not isinstance(found, dict) or found.get("search") != search:
+        raise UsageError(f"study {name!r} exists but is not the confirmation round of search {search!r}; "
+                         "rename that study, or pass another --study")
+    return study
+
+
 def reap_orphans(study: optuna.Study) -> int:
     """Fail the trials a driver that is gone left RUNNING (or, from older versions, WAITING); their
     (candidate, repeat) pairs are trained again, since ``fail_kind`` "interrupted" is not final."""
@@ -126,10 +170,12 @@ def best_trial(trials: Iterable[FrozenTrial]) -> FrozenTrial | None:
     return min(complete, key=lambda t: (-t.value, t.user_attrs.get(FLOPS_ATTR, float("inf")), t.number))
 
 
-def trial_counts(study: optuna.Study) -> dict[str, int]:
+def trial_counts(*studies: optuna.Study | None) -> dict[str, int]:
+    """Trials by state over ``studies`` (a search's and its confirmation round's)."""
     counts = {"complete": 0, "pruned": 0, "failed": 0, "running": 0, "waiting": 0}
     names = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
              TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
-    for trial in study.get_trials(deepcopy=False):
-        counts[names[trial.state]] += 1
+    for study in studies:
+        for trial in study.get_trials(deepcopy=False) if study is not None else ():
+            counts[names[trial.state]] += 1
     return counts

@@ -5,6 +5,11 @@ A trial belongs to a candidate (its α, β, γ), a repeat (its seed, `objective.
 stage (``confirmation`` false: the race at the proxy budget; true: the longer confirmation budget).
 COMPLETE trials give values; PRUNED and FAIL of kind "error" take a candidate out of its stage;
 other FAILs (interrupted, dead workers) are simply asked for again.
+
+The race's trials are the search's study; the confirmation round's are the search's confirmation
+study (`effscale.search.records.study.open_confirmation_study`), so that each study holds one
+objective at one budget. A search stored before that kept its confirmation trials in its own
+study: `records` reads both, so such a search resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -33,10 +38,14 @@ def _key(params: dict[str, Any]) -> tuple[float, float, float] | None:
 
 
 class SearchSchedule:
-    """The race, then the confirmation round, over a study's candidates."""
+    """The race, then the confirmation round, over a study's candidates.
 
-    def __init__(self, study: Any, plan: Any, fit: Any = None) -> None:
+    ``confirmation`` is the search's confirmation study (None until it exists: the driver sets it
+    when it creates it)."""
+
+    def __init__(self, study: Any, plan: Any, fit: Any = None, *, confirmation: Any = None) -> None:
         self.study = study
+        self.confirmation = confirmation
         self.plan = plan
         self.fit = fit  # effscale.search.planning.resources.TrialFit: batch, lr and Ray memory (None: the recipe's, no memory ask)
         self.options = plan.options
@@ -51,7 +60,7 @@ class SearchSchedule:
         values: dict[tuple, dict[int, float]] = {}
         out: dict[tuple, str] = {}
         confirm_budget = self.options.confirm_budget
-        for trial in self.study.get_trials(deepcopy=False):
+        for trial in self.trials():
             key = _key(trial.params)
             if key not in self.by_key:
                 continue
@@ -70,6 +79,11 @@ class SearchSchedule:
             [CandidateRecord(k, c.flops, values.get((stage, k), {}), out.get((stage, k))) for k, c in self.by_key.items()]
             for stage in (False, True)
         ]  # type: ignore[return-value]
+
+    def trials(self) -> list[Any]:
+        """The race's trials (and an older search's confirmation trials), then the confirmation study's."""
+        extra = self.confirmation.get_trials(deepcopy=False) if self.confirmation is not None else []
+        return [*self.study.get_trials(deepcopy=False), *extra]
 
     def confirm_keys(self, proxy: list[CandidateRecord]) -> list[tuple]:
         """The race's winner first (it may come from a tie, not the top mean), then by mean."""
@@ -92,6 +106,15 @@ class SearchSchedule:
             return []
         todo = missing_confirmations(confirm, self.confirm_keys(proxy), self.options.min_repeats)
         return [self.spec(key, repeat, confirmation=True) for key, repeat in todo]
+
+    def race_batch(self) -> list[Any]:
+        """`next_batch` while it is the race's round (the race's stage, in the search's study)."""
+        batch = self.next_batch()
+        return batch if batch and not batch[0].attrs[CONFIRMATION_ATTR] else []
+
+    def confirmation_batch(self) -> list[Any]:
+        """`next_batch` once it is the confirmation round's (its stage, in the confirmation study)."""
+        return [spec for spec in self.next_batch() if spec.attrs[CONFIRMATION_ATTR]]
 
     def spec(self, key: tuple, repeat: int, *, confirmation: bool) -> Any:
         from effscale.search.execution.objective import trial_seed

@@ -242,6 +242,8 @@ async function studyPage(name) {
     api(base + "/family").catch((e) => (e.status === 404 ? null : Promise.reject(e))),
   ]);
   const rows = ranking.candidates;
+  const confirmations = study.confirmations || [];
+  const confirmPages = await Promise.all(confirmations.map((c) => api(c.url + "/trials?" + new URLSearchParams({ limit: String(TABLE_LIMIT) }).toString())));
   const plots = h("div", { class: "grid2" },
     h("div", { class: "card" }, h("h2", { text: "Top-1 (mean ± se over repeats) against measured FLOPs" }), flopsPlot(rows, study.best)),
     study.fidelity ? h("div", { class: "card" }, h("h2", { id: "fidelity-title", text: `Proxy against confirmed top-1: Kendall τ ${tau(study.fidelity)}` }), fidelityPlot(rows, study.fidelity)) : null,
@@ -250,7 +252,8 @@ async function studyPage(name) {
     h("div", { class: "card" }, h("h2", {}, "Family B0..B7 ", family ? h("a", { href: base + "/family/download", text: "download JSON" }) : null), familyTable(family, study)));
   const el = h("div", {}, studyHeader(study), plots,
     h("div", { class: "card", style: "margin-top:14px" }, candidateTable(ranking)),
-    h("div", { class: "card" }, trialTable(page, rows)));
+    h("div", { class: "card" }, trialTable(page, rows)),
+    ...confirmationTables(confirmations, confirmPages, rows));
   return { el, live: LIVE_STATUSES.has(study.status) };
 }
 
@@ -351,17 +354,13 @@ function candidateTable(ranking) {
 // ------------------------------------------------------------------------------------------
 // trial table
 
-function trialTable(page, ranking) {
-  const stateSel = h("select", { id: "state-filter", onchange: (e) => { ui.state = e.target.value; render(); } },
-    ["", "complete", "pruned", "fail", "running", "waiting"].map((v) => h("option", { value: v, selected: v === ui.state, text: v || "all states" })));
-  const sortSel = h("select", { id: "sort", onchange: (e) => { ui.sort = e.target.value; render(); } },
-    [["number", "trial #"], ["-value", "top-1 (best first)"], ["value", "top-1 (worst first)"], ["flops", "FLOPs"], ["-flops", "FLOPs (largest first)"]]
-      .map(([v, t]) => h("option", { value: v, selected: v === ui.sort, text: t })));
+const TRIAL_COLUMNS = ["#", "α", "β", "γ", "d", "w", "res", "repeat", "seed", "confirm", "measured ratio", "formula ratio", "params", "FLOPs",
+  "top-1 (this run)", "candidate mean ± se (n)", "n", "time", "state"];
+
+function trialRows(trials, ranking) {
   const agg = {};
   for (const c of ranking) agg[keyOf(c)] = c;
-  const cols = ["#", "α", "β", "γ", "d", "w", "res", "repeat", "seed", "confirm", "measured ratio", "formula ratio", "params", "FLOPs",
-    "top-1 (this run)", "candidate mean ± se (n)", "n", "time", "state"];
-  const rows = page.trials.map((t) => {
+  return trials.map((t) => {
     const c = agg[keyOf(t)];
     const stats = c ? (t.confirmation ? [c.confirm_mean, c.confirm_stderr, c.confirm_n] : [c.mean, c.stderr, c.n]) : [null, null, 0];
     return h("tr", { class: "trial-row" + (t.confirmation ? " confirmation" : ""), "data-number": t.number },
@@ -377,13 +376,33 @@ function trialTable(page, ranking) {
       h("td", { text: secs(t.train_seconds ?? t.duration_s) }),
       h("td", { title: t.fail_reason || null }, badge(t.state)));
   });
+}
+
+function trialTable(page, ranking) {
+  const stateSel = h("select", { id: "state-filter", onchange: (e) => { ui.state = e.target.value; render(); } },
+    ["", "complete", "pruned", "fail", "running", "waiting"].map((v) => h("option", { value: v, selected: v === ui.state, text: v || "all states" })));
+  const sortSel = h("select", { id: "sort", onchange: (e) => { ui.sort = e.target.value; render(); } },
+    [["number", "trial #"], ["-value", "top-1 (best first)"], ["value", "top-1 (worst first)"], ["flops", "FLOPs"], ["-flops", "FLOPs (largest first)"]]
+      .map(([v, t]) => h("option", { value: v, selected: v === ui.sort, text: t })));
   return h("div", {},
     h("div", { class: "controls" }, h("h2", { style: "margin:0", text: "Trials" }), stateSel, sortSel,
       h("span", { class: "muted", id: "trial-count", text: `${page.trials.length} of ${page.total} shown · one row per trial (repeat); the candidate's mean is over its stage's repeats` })),
     h("div", { class: "scroll trials" },
       h("table", { id: "trial-table" },
-        h("thead", {}, h("tr", {}, cols.map((c) => h("th", { text: c })))),
-        h("tbody", {}, rows))));
+        h("thead", {}, h("tr", {}, TRIAL_COLUMNS.map((c) => h("th", { text: c })))),
+        h("tbody", {}, trialRows(page.trials, ranking)))));
+}
+
+// The confirmation rounds' trials: each round is a study of its own (one budget, one objective),
+// listed under the search's race trials.
+function confirmationTables(confirmations, pages, ranking) {
+  return confirmations.map((c, i) => h("div", { class: "card" },
+    h("div", { class: "controls" }, h("h2", { style: "margin:0", text: "Confirmation trials" }),
+      h("span", { class: "muted", text: `study ${c.name}: the top candidates retrained for ${Object.entries(c.budget).map(([k, v]) => `${v} ${k}`).join(", ")}, in a study of their own so that the search's study holds one objective · ${pages[i].trials.length} of ${pages[i].total} shown` })),
+    h("div", { class: "scroll trials" },
+      h("table", { class: "confirmation-table", "data-study": c.name },
+        h("thead", {}, h("tr", {}, TRIAL_COLUMNS.map((t) => h("th", { text: t })))),
+        h("tbody", {}, trialRows(pages[i].trials, ranking))))));
 }
 
 // ------------------------------------------------------------------------------------------
