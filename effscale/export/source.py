@@ -12,17 +12,18 @@ same parameter names, shapes and outputs as `effscale.build_member` (tests/test_
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
 import textwrap
 from typing import Any
 
 from effscale.models import blocks, network, scaling
-from effscale.models.specs import ScaledSpec
+from effscale.models.specs import ScaledSpec, ScaledStage
 
 # Where the definitions an exported file may need live, in the order they are written out.
 _SOURCES = (scaling, blocks, network)
 _ROOTS = ("ScalableNet",)
-_WRITTEN_BY_EXPORT = {"BLOCKS", "NetworkLayout", "StageLayout"}
+_WRITTEN_BY_EXPORT = {"BLOCKS", "LAYOUT_FIELDS"}
 
 
 def member_source(layout: ScaledSpec, *, num_classes: int, resolution: int, provenance: dict[str, Any]) -> str:
@@ -73,55 +74,24 @@ def _header(provenance: dict[str, Any]) -> str:
 
 
 def _layout_code(layout: ScaledSpec, *, num_classes: int, resolution: int) -> str:
-    rows = "\n".join(
-        f"        StageLayout({s.block!r}, {s.repeats}, {s.in_channels}, {s.out_channels}, {s.stride}, {s.kernel}, "
-        f"{float(s.expansion)!r}, {float(s.se_ratio)!r}),"
-        for s in layout.stages
-    )
-    return textwrap.dedent('''
-        @dataclass(frozen=True)
-        class StageLayout:
-            block: str
-            repeats: int
-            in_channels: int
-            out_channels: int
-            stride: int
-            kernel: int
-            expansion: float
-            se_ratio: float
-
-
-        @dataclass(frozen=True)
-        class NetworkLayout:
-            stem_channels: int
-            stem_kernel: int
-            stem_stride: int
-            stem_pool: bool
-            stages: tuple[StageLayout, ...]
-            head_channels: int | None
-            act: str
-            dropout: float
-            drop_path: float
-
-            @property
-            def num_blocks(self) -> int:
-                return sum(s.repeats for s in self.stages)
-
-
-        # The stage table, every rounding applied:
-        #   StageLayout(block, repeats, in channels, out channels, stride of its first block, kernel, expansion, SE ratio)
-    ''').strip() + "\n" + textwrap.dedent(f'''
-        LAYOUT = NetworkLayout(
-            stem_channels={layout.stem_channels}, stem_kernel={layout.stem_kernel}, stem_stride={layout.stem_stride},
-            stem_pool={layout.stem_pool}, head_channels={layout.head_channels}, act={layout.act!r},
-            dropout={float(layout.dropout)!r}, drop_path={float(layout.drop_path)!r},
-            stages=(
-        ''').rstrip("\n") + "\n" + rows + textwrap.dedent(f'''
-            ),
-        )
-        NUM_CLASSES = {num_classes}
-        RESOLUTION = {resolution}  # the input side this member was measured and trained at
-    ''').rstrip("\n")
+    """The layout as plain data: `ScaledStage` and `ScaledSpec` as small dataclasses with exactly the
+    fields `ScalableNet` reads (their names and types taken from effscale's own declarations), then
+    this network's values."""
+    stage_fields = [(f.name, f.type) for f in dataclasses.fields(ScaledStage)]
+    spec_types = {f.name: f.type for f in dataclasses.fields(ScaledSpec)}
+    spec_fields = [(n, spec_types.get(n) or type(getattr(layout, n)).__name__) for n in network.LAYOUT_FIELDS]
+    rows = "\n".join(f"        ScaledStage({', '.join(repr(getattr(s, n)) for n, _ in stage_fields)})," for s in layout.stages)
+    values = ", ".join(f"{n}={getattr(layout, n)!r}" for n, _ in spec_fields if n != "stages")
+    return "\n".join([
+        "@dataclass(frozen=True)", "class ScaledStage:", *(f"    {n}: {t}" for n, t in stage_fields), "", "",
+        "@dataclass(frozen=True)", "class ScaledSpec:", *(f"    {n}: {t}" for n, t in spec_fields), "",
+        "    @property", "    def num_blocks(self) -> int:", "        return sum(s.repeats for s in self.stages)", "", "",
+        f"# The stage table, every rounding applied: ScaledStage({', '.join(n for n, _ in stage_fields)})",
+        "LAYOUT = ScaledSpec(", *textwrap.wrap(values + ",", 110, initial_indent="    ", subsequent_indent="    "),
+        "    stages=(", rows, "    ),", ")",
+        f"NUM_CLASSES = {num_classes}",
+        f"RESOLUTION = {resolution}  # the input side this member was measured and trained at",
+    ])
 
 
 def _definitions() -> dict[str, str]:
@@ -151,8 +121,8 @@ def _defined(node: ast.stmt) -> list[str]:
 
 def _closure(roots: set[str], definitions: dict[str, str]) -> set[str]:
     """``roots`` and every definition they refer to, transitively. Left out: the block registry
-    (``BLOCKS``: the file writes its own, with the blocks this network uses) and the layout's
-    protocols (the file defines the layout as dataclasses of the same names)."""
+    (``BLOCKS``: the file writes its own, with the blocks this network uses) and `LAYOUT_FIELDS`
+    (the file's `ScaledSpec` has exactly those fields)."""
     wanted, todo = set(), list(roots)
     while todo:
         name = todo.pop()

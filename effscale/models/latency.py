@@ -95,10 +95,11 @@ def device_description(device: str) -> str:
         index = torch.cuda.current_device()
         major, minor = torch.cuda.get_device_capability(index)
         return f"{torch.cuda.get_device_name(index)} (sm_{major}{minor})"
-    return f"{_cpu_model()} ({os.cpu_count()} cores, {platform.machine()})"
+    return f"{cpu_model()} ({os.cpu_count()} cores, {platform.machine()})"
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """This machine's CPU model, as /proc/cpuinfo names it (what a timing was measured on)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:

@@ -1,50 +1,26 @@
 """Build an `nn.Module` from a network layout: stem, stages of blocks, optional head conv, classifier.
 
-The layout is a `ScaledSpec` (a baseline after scaling and rounding) or anything with the same flat
-fields (`NetworkLayout`): `effscale.export` writes this class out verbatim, beside the layout as
+The layout is a `ScaledSpec` (a baseline after scaling and rounding), read through its flat fields
+only (`LAYOUT_FIELDS`): `effscale.export` writes this class out verbatim, beside those fields as
 plain data, so an exported member is built by the very code that builds it here.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
-
 import torch
 from torch import Tensor, nn
 
 from effscale.models.blocks import BLOCKS, conv_bn_act
+from effscale.models.specs import ScaledSpec
 
 
-class StageLayout(Protocol):
-    block: str
-    repeats: int
-    in_channels: int
-    out_channels: int
-    stride: int
-    kernel: int
-    expansion: float
-    se_ratio: float
-
-
-class NetworkLayout(Protocol):
-    """What `ScalableNet` reads: `effscale.models.specs.ScaledSpec` has exactly these fields."""
-
-    stem_channels: int
-    stem_kernel: int
-    stem_stride: int
-    stem_pool: bool
-    stages: Sequence[StageLayout]
-    head_channels: int | None
-    act: str
-    dropout: float
-    drop_path: float
-
-    @property
-    def num_blocks(self) -> int: ...
+# What `ScalableNet` reads of its layout (besides each stage's `ScaledStage` fields and `num_blocks`).
+LAYOUT_FIELDS = ("stem_channels", "stem_kernel", "stem_stride", "stem_pool", "stages", "head_channels", "act",
+                 "dropout", "drop_path")
 
 
 class ScalableNet(nn.Module):
-    def __init__(self, layout: NetworkLayout, num_classes: int = 1000) -> None:
+    def __init__(self, layout: ScaledSpec, num_classes: int = 1000) -> None:
         super().__init__()
         self.layout = layout
         stem: list[nn.Module] = [conv_bn_act(3, layout.stem_channels, layout.stem_kernel, layout.stem_stride,

@@ -31,6 +31,7 @@ from torch import nn
 
 from effscale.errors import UsageError
 from effscale.models.diskcache import DiskCache
+from effscale.models.latency import cpu_model
 from effscale.models.probe import threads as _threads
 from effscale.models.registry import Baseline, SpecBaseline, get_baseline
 from effscale.trainer import proxy
@@ -76,7 +77,7 @@ def probe_step_time(
     resolution, threads, optimizer and CPU model."""
     base = get_baseline(baseline)
     key = ["cpu-step", base.signature(depth, width), resolution, num_classes, recipe.batch_size, threads,
-           recipe.optimizer, _cpu_name()]
+           recipe.optimizer, cpu_model()]
 
     def measure() -> StepTime:
         model = base.build(depth, width, num_classes)
@@ -132,19 +133,6 @@ def _training_step(
             torch.cuda.synchronize(device)
 
     return step
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
 
 
 # ---------------------------------------------------------------------------------------------
