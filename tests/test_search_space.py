@@ -39,11 +39,13 @@ def test_parse_grid_rejects(text: str, message: str) -> None:
 
 def test_constraint_is_relative_to_target() -> None:
     rule = Constraint("measured", 2.0, 0.05)
-    assert rule.accepts(flops_ratio=2.09, formula_ratio=9.0)
-    assert not rule.accepts(flops_ratio=2.11, formula_ratio=2.0)
-    assert Constraint("formula", 2.0, 0.05).accepts(flops_ratio=9.0, formula_ratio=1.92)
-    with pytest.raises(UsageError, match="--constraint 'flops'"):
-        Constraint("flops")
+    assert rule.accepts(cost_ratio=2.09, formula_ratio=9.0)
+    assert not rule.accepts(cost_ratio=2.11, formula_ratio=2.0)
+    assert Constraint("formula", 2.0, 0.05).accepts(cost_ratio=9.0, formula_ratio=1.92)
+    assert rule.kind == "flops"  # "measured" is the FLOPs constraint's older name
+    assert Constraint("activations", 2.0, 0.05).measured and not Constraint("formula").measured
+    with pytest.raises(UsageError, match="--constraint 'bogus'"):
+        Constraint("bogus")
     with pytest.raises(UsageError, match="--tolerance -0.1"):
         Constraint(tolerance=-0.1)
     with pytest.raises(UsageError, match="--target-ratio 0"):

@@ -107,21 +107,23 @@ def _latency_rows(latency: Any) -> list[tuple[str, str]]:
 
 
 def family_settings() -> tuple[type, ...]:
+    from effscale.models.options import LatencyOptions
     from effscale.search.family.options import FamilyOptions
 
-    return (FamilyOptions,)
+    return (FamilyOptions, LatencyOptions)
 
 
 def cmd_family(args: argparse.Namespace) -> int:
     from effscale.search.family.calibrate import calibrate_family
     from effscale.search.family.members import family_regime
+    from effscale.models.options import LatencyOptions
     from effscale.search.family.options import FamilyOptions
     from effscale.search.planning.report import regime_document
     from effscale.search.planning.ways_out import unplanned_ways_out
     from effscale.search.verdict.rounding import family_miss_warning
 
     o = options(args, FamilyOptions)  # checked before anything is measured: eight traces can wait
-    family = _family(o)
+    family = _family(o, options(args, LatencyOptions))
     calibrated = calibrate_family(family, target_ratio=o.target) if o.calibrate else None
     regime = family_regime(family)
     ways = unplanned_ways_out(family.baseline_object, family.base_resolution, num_classes=family.num_classes) \
@@ -149,7 +151,7 @@ def cmd_family(args: argparse.Namespace) -> int:
     return 0
 
 
-def _family(o: Any) -> Any:
+def _family(o: Any, latency: Any) -> Any:
     """The family ``o`` names: a stored search's, the published table, or emitted from coefficients."""
     from effscale.models import Coefficients, get_baseline
     from effscale.search.family.members import emit_family, published_efficientnet_family
@@ -159,7 +161,7 @@ def _family(o: Any) -> Any:
 
         return load_family(o.storage, o.study)
     if o.published:
-        return published_efficientnet_family(num_classes=o.num_classes)
+        return published_efficientnet_family(num_classes=o.num_classes, cost=o.cost, latency=latency)
     coefficients = Coefficients(*o.coefficients, allow_scale_down=o.allow_scale_down)
     return emit_family(get_baseline(o.baseline, stem=o.stem), coefficients, phis=range(o.max_phi + 1),
-                       base_resolution=o.base_resolution, num_classes=o.num_classes)
+                       base_resolution=o.base_resolution, num_classes=o.num_classes, cost=o.cost, latency=latency)

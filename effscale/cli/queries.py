@@ -11,7 +11,7 @@ from effscale.cli.output import emit_json, mean_se, print_table, triple
 # The table's columns: a subset of `trial_row`'s fields, under the same names (`--json` prints
 # every field). The per-trial run attributes (seed, node, ...) join them when any row has one.
 TRIAL_COLUMNS = ("number", "state", "alpha", "beta", "gamma", "depth", "width", "resolution", "flops",
-                 "flops_ratio", "formula_ratio", "val_top1", "train_seconds")
+                 "flops_ratio", "formula_ratio", "activations", "val_top1", "train_seconds")
 
 
 def studies_settings() -> tuple[type, ...]:

@@ -14,11 +14,12 @@ from effscale.cli.output import emit_json, mean_se, num, print_table, triple
 
 
 def search_settings() -> tuple[type, ...]:
-    """`search` and `plan` take exactly the same options: `SearchOptions` and `ProxyRecipe`."""
+    """`search` and `plan` take exactly the same options: `SearchOptions`, `ProxyRecipe` and `LatencyOptions`."""
+    from effscale.models.options import LatencyOptions
     from effscale.search.planning.options import SearchOptions
     from effscale.trainer.recipe import ProxyRecipe
 
-    return (SearchOptions, ProxyRecipe)
+    return (SearchOptions, ProxyRecipe, LatencyOptions)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -64,13 +65,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def print_plan(plan: Any, *, file: Any = None) -> None:
     """The plan's table and summary (`effscale plan`; `effscale search` prints it on stderr first)."""
+    from effscale.models.measures import LABELS
     from effscale.search.planning.report import format_duration
 
     gib, gpu = 1024**3, plan.device == "cuda"
-    headers = ("(alpha, beta, gamma)", "d", "w", "res", "measured", "formula", "params", "mem/trial",
-               *(("GPU mem",) if gpu else ()), "batch", "s/trial", "aliases")
+    timed = any(n.candidate.latency_ms is not None for n in plan.networks)
+    headers = ("(alpha, beta, gamma)", "d", "w", "res", "measured FLOPs", "activations", *(("latency",) if timed else ()),
+               "formula", "params", "mem/trial", *(("GPU mem",) if gpu else ()), "batch", "s/trial", "aliases")
     rows = [
         (f"({c.alpha:g}, {c.beta:g}, {c.gamma:g})", f"{c.depth:g}", f"{c.width:g}", c.resolution, f"{c.flops_ratio:.2f}x",
+         f"{c.activations_ratio:.2f}x",
+         *((f"{c.latency_ms:.2f} ms ({c.latency_ratio:.2f}x)",) if timed else ()),
          f"{c.formula_ratio:.2f}x", f"{c.params:,}", f"{n.footprint.memory_request_bytes / gib:.2f} GiB",
          *((f"{(n.footprint.gpu_memory_bytes or 0) / gib:.2f} GiB",) if gpu else ()),
          n.footprint.batch_size, f"{n.trial_seconds:.0f}", len(n.aliases) - 1)
@@ -78,7 +83,11 @@ def print_plan(plan: Any, *, file: Any = None) -> None:
     ]
     print_table(f"plan for {plan.study} ({plan.device})", headers, rows, file=file)
     counts, nodes = plan.counts, ", ".join(f"{n.name} {plan.concurrency[n.name]}" for n in plan.nodes)
-    print(f"FLOPs: {plan.flops_convention}; mem/trial includes the margin asked of Ray", file=file)
+    print(f"FLOPs: {plan.flops_convention}; activations: fvcore's count, same trace; ratios to B0; "
+          f"mem/trial includes the margin asked of Ray", file=file)
+    if plan.networks:
+        print(f"cost: {LABELS[plan.networks[0].candidate.cost]} (the constraint, the verdict and the family are in it)",
+              file=file)
     if plan.regime is not None and not plan.regime.degenerate:
         print(f"regime: {plan.regime.describe()}", file=file)
     for warning in plan.warnings:
@@ -119,6 +128,8 @@ def print_verdict(result: Any) -> None:
     print(
         f"winner: alpha={best['alpha']:g} beta={best['beta']:g} gamma={best['gamma']:g}  "
         f"val top-1 {mean_se(best)}  measured {best['flops_ratio']:.2f}x / formula {best['formula_ratio']:.2f}x"
+        + (f"  activations {best['activations_ratio']:.2f}x" if best.get("activations_ratio") else "")
+        + (f"  latency {best['latency_ratio']:.2f}x" if best.get("latency_ratio") else "")
         + (f"  confirmed {mean_se(best['confirmed'])}" if best.get("confirmed") else "")
     )
     tied = best["tied_with"]

@@ -268,7 +268,8 @@ def emit_search_family(session: SearchSession, outcome: Any) -> tuple[Any, Path 
     plan = session.plan
     family = emit_family(
         plan.baseline, Coefficients(*outcome.family_key), phis=range(plan.options.max_phi + 1),
-        base_resolution=plan.base_resolution, num_classes=plan.data.num_classes,
+        base_resolution=plan.base_resolution, num_classes=plan.data.num_classes, cost=plan.options.cost_kind,
+        latency=plan.options.latency,
     )
     missed = family_miss_warning(family, plan.options.target_ratio)
     if missed and session.document is not None:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from effscale._settings import check_value, flag, settings_of
+from effscale.models.options import LatencyOptions
 from effscale.search.planning.options import SearchOptions
 from effscale.search.records.queries import BEST_SOURCES, RANKING_SOURCES, STANDINGS
 from effscale.trainer.recipe import ProxyRecipe
@@ -29,7 +30,8 @@ _API_PATTERNS = {"baseline": BASELINE_PATTERN, "study": STUDY_NAME_PATTERN}
 
 
 def _api_settings() -> list[tuple[str, Any]]:
-    return [(f.name, meta) for cls in (SearchOptions, ProxyRecipe) for f, meta in settings_of(cls) if meta.api]
+    return [(f.name, meta) for cls in (SearchOptions, ProxyRecipe, LatencyOptions) for f, meta in settings_of(cls)
+            if meta.api]
 
 
 def _field(name: str, meta: Any) -> tuple[Any, Any]:
@@ -137,6 +139,10 @@ class TrialSummary(BaseModel):
     params: int | None = None
     flops_ratio: float | None = Field(None, description="measured FLOPs / the baseline's")
     formula_ratio: float | None = Field(None, description="α·β²·γ²")
+    activations: int | None = Field(None, description="fvcore's activation count of the network built")
+    activations_ratio: float | None = Field(None, description="measured activations / the baseline's")
+    latency_ms: float | None = Field(None, description="median forward pass, when the search measures latency")
+    latency_ratio: float | None = Field(None, description="measured latency / the baseline's")
     val_top1: float | None = Field(None, description="validation top-1: the objective when complete, else the last epoch's")
     val_loss: float | None = None
     train_seconds: float | None = Field(None, description="seconds spent training")

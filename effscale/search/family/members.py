@@ -20,6 +20,7 @@ from torch import nn
 from effscale.errors import UsageError
 from effscale.models import FLOPS_CONVENTION, Coefficients, get_baseline, measure_cost, scale_resolution
 from effscale.models.cost import flops_convention
+from effscale.models.measures import DEFAULT_COST
 from effscale.models.regime import Regime, measure_regime
 from effscale.models.registry import Baseline
 from effscale.models.scaling import formula_ratio
@@ -42,6 +43,14 @@ class FamilyMember:
     dropout: float | None = None  # set for the published table only
     last_map: int | None = None  # side of the last feature map at ``resolution`` (`effscale.models.regime`)
     step_ratio: float | None = None  # measured FLOPs at resolution + 1 over those at resolution
+    activations: int | None = None  # fvcore's activation count (None in family files written before it)
+    activations_ratio: float | None = None  # measured activations / B0's
+    latency_ms: float | None = None  # measured when the family is in latency (`Family.cost`)
+    latency_ratio: float | None = None
+
+    def ratio(self, cost: str) -> float | None:
+        """The measured ratio to B0 in ``cost`` (`effscale.models.measures.COSTS`)."""
+        return {"flops": self.flops_ratio, "activations": self.activations_ratio, "latency": self.latency_ratio}[cost]
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,7 @@ class Family:
     source: str = "compound scaling"
     extra: dict[str, Any] = field(default_factory=dict)
     stem: str = "standard"  # the baseline's stem (`effscale.models.STEMS`): part of what every member builds
+    cost: str = DEFAULT_COST  # the cost its targets and calibration are in (`effscale.models.measures.COSTS`)
 
     @property
     def baseline_object(self) -> Baseline:
@@ -108,36 +118,58 @@ def emit_family(
     phis: Iterable[float] = range(8),
     base_resolution: int | None = None,
     num_classes: int = 1000,
+    cost: str = DEFAULT_COST,
+    latency: Any = None,
 ) -> Family:
-    """Members B<φ> for each φ: d=α^φ, w=β^φ, r=γ^φ, built and measured with fvcore."""
+    """Members B<φ> for each φ: d=α^φ, w=β^φ, r=γ^φ, built and measured with fvcore (params, FLOPs,
+    activations), and timed when ``cost`` is latency (``latency``: `LatencyOptions`)."""
     base = get_baseline(baseline)
     base_resolution = base.base_resolution if base_resolution is None else base_resolution
     # Coefficients.scale validates each phi: all of them, before anything is measured.
     scaled = [(phi, coefficients.scale(phi)) for phi in phis]
     if not scaled:
         raise UsageError("phis is empty; pass e.g. 0..7")
-    b0 = measure_cost(base, base_resolution, num_classes=num_classes)
-    members = []
-    for phi, factors in scaled:
-        resolution = scale_resolution(base_resolution, factors.resolution)
-        cost = measure_cost(base, resolution, depth=factors.depth, width=factors.width, num_classes=num_classes)
-        members.append(
-            FamilyMember(
-                name=f"B{phi:g}",
-                phi=float(phi),
-                depth=factors.depth,
-                width=factors.width,
-                resolution=resolution,
-                params=cost.params,
-                flops=cost.flops,
-                flops_ratio=cost.flops / b0.flops,
-                formula_ratio=factors.formula_ratio,
-                arch_id=cost.arch_id,
-                **_regime_fields(base, factors.depth, factors.width, resolution, num_classes),
-            )
+    meter = MemberMeter(base, base_resolution, num_classes, cost=cost, latency=latency)
+    members = tuple(
+        meter.member(f"B{phi:g}", float(phi), factors.depth, factors.width,
+                     scale_resolution(base_resolution, factors.resolution), formula=factors.formula_ratio)
+        for phi, factors in scaled
+    )
+    return Family(base.name, coefficients.as_dict(), base_resolution, num_classes, members,
+                  flops_convention=flops_convention(num_classes), stem=base.stem, cost=cost)
+
+
+class MemberMeter:
+    """Measures family members against one B0: params, FLOPs, activations and the regime, and the
+    latency when the family's cost is latency. Emission, the published table and calibration all
+    measure through it, so every member carries the same figures."""
+
+    def __init__(self, base: Baseline, base_resolution: int, num_classes: int, *, cost: str = DEFAULT_COST,
+                 latency: Any = None) -> None:
+        from effscale.models.options import LatencyOptions
+
+        self.base, self.base_resolution, self.num_classes, self.cost = base, base_resolution, num_classes, cost
+        self.latency = (latency or LatencyOptions()) if cost == "latency" else None
+        self.b0 = measure_cost(base, base_resolution, num_classes=num_classes)
+        self.b0_latency_ms = self.latency_ms(1.0, 1.0, base_resolution)
+
+    def latency_ms(self, depth: float, width: float, resolution: int) -> float | None:
+        if self.latency is None:
+            return None
+        timed = self.latency.measure(self.base, resolution, depth=depth, width=width, num_classes=self.num_classes)
+        return timed.median_s * 1e3
+
+    def member(self, name: str, phi: float, depth: float, width: float, resolution: int, *, formula: float,
+               **extra: Any) -> FamilyMember:
+        cost = measure_cost(self.base, resolution, depth=depth, width=width, num_classes=self.num_classes)
+        latency = self.latency_ms(depth, width, resolution)
+        return FamilyMember(
+            name=name, phi=phi, depth=depth, width=width, resolution=resolution, params=cost.params, flops=cost.flops,
+            flops_ratio=cost.flops / self.b0.flops, formula_ratio=formula, arch_id=cost.arch_id,
+            activations=cost.activations, activations_ratio=cost.activations / self.b0.activations,
+            latency_ms=latency, latency_ratio=latency / self.b0_latency_ms if latency is not None else None,
+            **_regime_fields(self.base, depth, width, resolution, self.num_classes), **extra,
         )
-    return Family(base.name, coefficients.as_dict(), base_resolution, num_classes, tuple(members),
-                  flops_convention=flops_convention(num_classes), stem=base.stem)
 
 
 # As released in the official code and torchvision (width, depth, resolution, dropout); not α^φ.
@@ -153,30 +185,16 @@ PUBLISHED_EFFICIENTNET: tuple[tuple[str, float, float, int, float], ...] = (
 )
 
 
-def published_efficientnet_family(*, num_classes: int = 1000) -> Family:
+def published_efficientnet_family(*, num_classes: int = 1000, cost: str = DEFAULT_COST, latency: Any = None) -> Family:
     """The released EfficientNet-B0..B7, measured the same way, to compare with an α^φ family."""
-    b0 = measure_cost("efficientnet_b0", 224, num_classes=num_classes)
-    members = []
-    for phi, (name, width, depth, resolution, dropout) in enumerate(PUBLISHED_EFFICIENTNET):
-        cost = measure_cost("efficientnet_b0", resolution, depth=depth, width=width, num_classes=num_classes)
-        members.append(
-            FamilyMember(
-                name=name,
-                phi=float(phi),
-                depth=depth,
-                width=width,
-                resolution=resolution,
-                params=cost.params,
-                flops=cost.flops,
-                flops_ratio=cost.flops / b0.flops,
-                formula_ratio=formula_ratio(depth, width, resolution, 224),
-                arch_id=cost.arch_id,
-                dropout=dropout,
-                **_regime_fields(get_baseline("efficientnet_b0"), depth, width, resolution, num_classes),
-            )
-        )
-    return Family("efficientnet_b0", None, 224, num_classes, tuple(members), source="published (official code)",
-                  flops_convention=flops_convention(num_classes))
+    meter = MemberMeter(get_baseline("efficientnet_b0"), 224, num_classes, cost=cost, latency=latency)
+    members = tuple(
+        meter.member(name, float(phi), depth, width, resolution, formula=formula_ratio(depth, width, resolution, 224),
+                     dropout=dropout)
+        for phi, (name, width, depth, resolution, dropout) in enumerate(PUBLISHED_EFFICIENTNET)
+    )
+    return Family("efficientnet_b0", None, 224, num_classes, members, source="published (official code)",
+                  flops_convention=flops_convention(num_classes), cost=cost)
 
 
 def _regime_fields(base: Baseline, depth: float, width: float, resolution: int, num_classes: int) -> dict[str, Any]:
@@ -193,10 +211,13 @@ def family_regime(family: Family) -> Regime:
 def family_document(family: Family) -> dict[str, Any]:
     """The JSON view `effscale family --json` and `effscale search --json` print."""
     keys = ("name", "phi", "depth", "width", "resolution", "params", "flops", "flops_ratio", "formula_ratio", "arch_id",
-            "last_map", "step_ratio", *(("dropout",) if any(m.dropout is not None for m in family.members) else ()))
+            "last_map", "step_ratio", "activations", "activations_ratio",
+            *(("latency_ms", "latency_ratio") if family.cost == "latency" else ()),
+            *(("dropout",) if any(m.dropout is not None for m in family.members) else ()))
     return {
         "baseline": family.baseline,
         "stem": family.stem,
+        "cost": family.cost,
         "coefficients": family.coefficients,
         "base_resolution": family.base_resolution,
         "num_classes": family.num_classes,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from effscale._settings import check_settings, number, path, setting, text, whole
 from effscale.errors import UsageError
+from effscale.models.measures import COSTS, DEFAULT_COST
 from effscale.models.options import baseline_setting, stem_setting
 from effscale.storage.url import storage_setting
 
@@ -48,14 +49,17 @@ class FamilyOptions:
     storage: str | None = storage_setting(what="with --study: the database of a finished search")
     study: str | None = setting(None, check=text(max_length=512, what="a study name"), metavar="NAME",
                                 help="print the family emitted by this search")
+    cost: str = setting(DEFAULT_COST, choices=COSTS,
+                        help="the cost the targets and the calibration are in: flops (default), activations or "
+                             "latency (--latency-device, --latency-batch, --latency-threads); all are reported")
     calibrate: bool = setting(
         False, kind=bool,
-        help="also show the family with each member's input size chosen so its measured FLOPs come nearest "
+        help="also show the family with each member's input size chosen so its measured cost (--cost) comes nearest "
              "target^phi x B0's (depth and width stay alpha^phi, beta^phi)",
     )
     target_ratio: float | None = setting(
         None, kind=float, check=check_target_ratio, metavar="X",
-        help=f"with --calibrate: FLOPs multiplier per step of phi (default {DEFAULT_TARGET_RATIO:g}, must be above 1)",
+        help=f"with --calibrate: cost multiplier per step of phi (default {DEFAULT_TARGET_RATIO:g}, must be above 1)",
     )
 
     def __post_init__(self) -> None:

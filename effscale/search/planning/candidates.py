@@ -1,12 +1,13 @@
 """The candidates: every point of the (α, β, γ) grid built at φ=1, measured, kept or dropped by
-the FLOPs constraint, and grouped by the network it builds.
+the constraint, and grouped by the network it builds.
 
 The grid and the constraint themselves are arithmetic on numbers (`effscale.search.planning.grid`,
 whose names this module re-exports); here each point becomes a network: d=α, w=β, r=γ at the base
-resolution, with the data's head. The constraint keeps a point when its FLOPs ratio to the baseline
-lies within ``tolerance`` (relative) of ``target_ratio``, where the ratio is either measured with
-fvcore on the network actually built (``measured``, the default) or the paper's α·β²·γ²
-(``formula``). Points that round to the same network are aliases: one of them is trained, and the
+resolution, with the data's head, measured in params, FLOPs and activations (one fvcore trace) and,
+when the search's cost or constraint is latency, timed. The constraint keeps a point when its cost
+ratio to the baseline lies within ``tolerance`` (relative) of ``target_ratio``, where the ratio is
+measured on the network actually built (``flops``, the default; ``activations``; ``latency``) or
+the paper's α·β²·γ² (``formula``). Points that round to the same network are aliases: one of them is trained, and the
 rule `REPRESENTATIVE_RULE` picks which, since it fixes the family's growth. When no point is kept,
 the error names the closest ratios and a tolerance that would admit them.
 """
@@ -15,9 +16,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from effscale.errors import UsageError
 from effscale.models import Coefficients, get_baseline, measure_cost, scale_resolution
+from effscale.models.measures import DEFAULT_COST, LABELS
 from effscale.models.registry import Baseline
 from effscale.search.planning.grid import CONSTRAINTS, DEFAULT_GRID, Constraint, Grid, parse_grid
 
@@ -51,10 +54,23 @@ class Candidate:
     arch_id: str
     feasible: bool
     representative: bool = False
+    activations: int = 0
+    activations_ratio: float = 0.0
+    latency_ms: float | None = None  # measured only when the search is timed
+    latency_ratio: float | None = None
+    cost: str = DEFAULT_COST  # the cost the search measures in (`effscale.models.measures.COSTS`)
 
     @property
     def key(self) -> tuple[float, float, float]:
         return (self.alpha, self.beta, self.gamma)
+
+    @property
+    def cost_ratio(self) -> float:
+        """The measured ratio to B0 in the search's cost."""
+        return self.ratio(self.cost)
+
+    def ratio(self, cost: str) -> float:
+        return {"flops": self.flops_ratio, "activations": self.activations_ratio, "latency": self.latency_ratio}[cost]
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -95,29 +111,27 @@ def enumerate_candidates(
     *,
     base_resolution: int | None = None,
     num_classes: int = 1000,
+    cost: str = DEFAULT_COST,
+    latency: Any = None,
 ) -> CandidateSet:
     """Measure every grid point at φ=1 (cached by network) and apply the constraint.
 
     ``num_classes`` is the head of the network that will be trained (the data's class count), so
-    the constraint sees the cost of the network a trial trains. Raises `UsageError` when nothing is
-    feasible, naming the closest ratios and a tolerance that would admit some.
+    the constraint sees the cost of the network a trial trains. ``latency`` (an
+    `effscale.models.options.LatencyOptions`) times each distinct network when ``cost`` or the
+    constraint is latency. Raises `UsageError` when nothing is feasible, naming the closest ratios
+    and a tolerance that would admit some.
     """
     base = get_baseline(baseline)
     base_resolution = base.base_resolution if base_resolution is None else base_resolution
-    base_cost = measure_cost(base, base_resolution, num_classes=num_classes)
+    timer = _Timer(base, num_classes, latency) if "latency" in (cost, constraint.kind) else None
+    b0 = _Measured(measure_cost(base, base_resolution, num_classes=num_classes), timer, base_resolution, 1.0, 1.0)
     measured: list[Candidate] = []
     for a, b, g in grid.points():
         resolution = scale_resolution(base_resolution, g)
-        cost = measure_cost(base, resolution, depth=a, width=b, num_classes=num_classes)
-        flops_ratio = cost.flops / base_cost.flops
-        formula_ratio = Coefficients(a, b, g).formula_ratio
-        measured.append(
-            Candidate(
-                alpha=a, beta=b, gamma=g, depth=a, width=b, resolution=resolution,
-                params=cost.params, flops=cost.flops, flops_ratio=flops_ratio, formula_ratio=formula_ratio,
-                arch_id=cost.arch_id, feasible=constraint.accepts(flops_ratio=flops_ratio, formula_ratio=formula_ratio),
-            )
-        )
+        here = _Measured(measure_cost(base, resolution, depth=a, width=b, num_classes=num_classes), timer,
+                         resolution, a, b)
+        measured.append(here.candidate(b0, a, b, g, constraint=constraint, cost=cost))
     by_arch: dict[str, list[Candidate]] = {}
     for c in measured:
         if c.feasible:
@@ -133,16 +147,65 @@ def enumerate_candidates(
     for c in sorted((c for c in candidates if c.feasible), key=lambda c: (not c.representative, c.key)):
         groups.setdefault(c.arch_id, ())
         groups[c.arch_id] += (c,)
-    return CandidateSet(candidates, groups, base_cost.flops)
+    return CandidateSet(candidates, groups, b0.cost.flops)
+
+
+class _Timer:
+    """Latency per distinct network (its arch id), measured once in this enumeration."""
+
+    def __init__(self, base: Baseline, num_classes: int, latency: Any) -> None:
+        if latency is None:
+            from effscale.models.options import LatencyOptions
+
+            latency = LatencyOptions()
+        self.base, self.num_classes, self.latency, self.seen = base, num_classes, latency, {}
+
+    def ms(self, arch_id: str, resolution: int, depth: float, width: float) -> float:
+        if arch_id not in self.seen:
+            timed = self.latency.measure(self.base, resolution, depth=depth, width=width, num_classes=self.num_classes)
+            self.seen[arch_id] = timed.median_s * 1e3
+        return self.seen[arch_id]
+
+
+@dataclass(frozen=True)
+class _Measured:
+    """One network's measured costs (the latency only when timed)."""
+
+    cost: Any  # effscale.models.Cost
+    timer: _Timer | None
+    resolution: int
+    depth: float
+    width: float
+
+    @property
+    def latency_ms(self) -> float | None:
+        return None if self.timer is None else self.timer.ms(self.cost.arch_id, self.resolution, self.depth, self.width)
+
+    def candidate(self, b0: "_Measured", a: float, b: float, g: float, *, constraint: Constraint, cost: str) -> Candidate:
+        latency, b0_latency = self.latency_ms, b0.latency_ms
+        ratios = {"flops": self.cost.flops / b0.cost.flops,
+                  "activations": self.cost.activations / b0.cost.activations,
+                  "latency": latency / b0_latency if latency is not None and b0_latency else None}
+        formula = Coefficients(a, b, g).formula_ratio
+        return Candidate(
+            alpha=a, beta=b, gamma=g, depth=a, width=b, resolution=self.resolution, params=self.cost.params,
+            flops=self.cost.flops, flops_ratio=ratios["flops"], formula_ratio=formula, arch_id=self.cost.arch_id,
+            feasible=constraint.accepts(cost_ratio=ratios.get(constraint.kind) or 0.0, formula_ratio=formula),
+            activations=self.cost.activations, activations_ratio=ratios["activations"], latency_ms=latency,
+            latency_ratio=ratios["latency"], cost=cost,
+        )
 
 
 def _infeasible_message(measured: list[Candidate], constraint: Constraint) -> str:
-    field = "flops_ratio" if constraint.kind == "measured" else "formula_ratio"
-    closest = sorted(measured, key=lambda c: constraint.deviation(getattr(c, field)))[:3]
-    shown = ", ".join(f"{getattr(c, field):.2f} at ({c.alpha:g}, {c.beta:g}, {c.gamma:g})" for c in closest)
-    needed = constraint.deviation(getattr(closest[0], field))
+    def ratio(c: Candidate) -> float:
+        return c.ratio(constraint.kind) if constraint.measured else c.formula_ratio
+
+    closest = sorted(measured, key=lambda c: constraint.deviation(ratio(c)))[:3]
+    shown = ", ".join(f"{ratio(c):.2f} at ({c.alpha:g}, {c.beta:g}, {c.gamma:g})" for c in closest)
+    needed = constraint.deviation(ratio(closest[0]))
+    what = f"measured {LABELS[constraint.kind]}" if constraint.measured else "formula"
     return (
-        f"no feasible candidate: no grid point's {constraint.kind} FLOPs ratio is within "
+        f"no feasible candidate: no grid point's {what} ratio is within "
         f"{constraint.tolerance:.0%} of {constraint.target_ratio:g}; closest: {shown}; "
         f"widen the grid or pass --tolerance {math.ceil(needed * 100 + 0.5) / 100:.2f}"
     )

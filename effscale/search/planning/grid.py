@@ -1,4 +1,4 @@
-"""The (α, β, γ) grid and the FLOPs constraint: pure arithmetic on numbers, no networks.
+"""The (α, β, γ) grid and the cost constraint: pure arithmetic on numbers, no networks.
 
 Kept apart from `effscale.search.planning.candidates` (which builds and measures networks) so that parsing a
 grid, as the CLI's and the REST API's option checks do, loads neither torch nor fvcore.
@@ -12,8 +12,12 @@ from dataclasses import dataclass
 
 from effscale._settings import number
 from effscale.errors import UsageError
+from effscale.models.measures import COSTS, DEFAULT_COST
 
-CONSTRAINTS = ("measured", "formula")
+# A measured cost (`effscale.models.measures.COSTS`), or the paper's formula. "measured" is what
+# the measured FLOPs constraint was called before activations and latency: an alias of "flops".
+CONSTRAINTS = (*COSTS, "formula", "measured")
+CONSTRAINT_ALIASES = {"measured": "flops"}
 DEFAULT_GRID = {"alpha": "1.0:1.4:0.05", "beta": "1.0:1.3:0.05", "gamma": "1.0:1.3:0.05"}
 _MAX_GRID_POINTS = 100_000
 
@@ -90,21 +94,28 @@ check_tolerance = number(0.0, example=DEFAULT_TOLERANCE)
 
 @dataclass(frozen=True)
 class Constraint:
-    """Keep a candidate whose FLOPs ratio is within ``tolerance`` (relative) of ``target_ratio``."""
+    """Keep a candidate whose cost ratio to the baseline is within ``tolerance`` (relative) of
+    ``target_ratio``: measured in ``kind`` (flops, activations, latency), or the formula's."""
 
-    kind: str = "measured"
+    kind: str = DEFAULT_COST
     target_ratio: float = DEFAULT_TARGET_RATIO
     tolerance: float = DEFAULT_TOLERANCE
 
     def __post_init__(self) -> None:
         if self.kind not in CONSTRAINTS:
             raise UsageError(f"--constraint {self.kind!r} is not one of {', '.join(CONSTRAINTS)}; pass one of them")
+        object.__setattr__(self, "kind", CONSTRAINT_ALIASES.get(self.kind, self.kind))
         check_target_ratio(self.target_ratio, "--target-ratio")
         check_tolerance(self.tolerance, "--tolerance")
+
+    @property
+    def measured(self) -> bool:
+        return self.kind in COSTS
 
     def deviation(self, ratio: float) -> float:
         return abs(ratio / self.target_ratio - 1.0)
 
-    def accepts(self, *, flops_ratio: float, formula_ratio: float) -> bool:
-        ratio = flops_ratio if self.kind == "measured" else formula_ratio
+    def accepts(self, *, cost_ratio: float, formula_ratio: float) -> bool:
+        """``cost_ratio`` is the candidate's measured ratio in this constraint's cost."""
+        ratio = cost_ratio if self.measured else formula_ratio
         return self.deviation(ratio) <= self.tolerance + 1e-12

@@ -30,7 +30,8 @@ from effscale.search.planning.grid import (
     check_tolerance,
     parse_grid,
 )
-from effscale.models.options import BASELINE_HELP
+from effscale.models.measures import COSTS, DEFAULT_COST
+from effscale.models.options import BASELINE_HELP, LatencyOptions
 from effscale.models.specs import STEMS
 from effscale.storage.url import storage_setting
 from effscale.trainer.options import DATA_HELP, check_data
@@ -92,9 +93,16 @@ class SearchOptions:
              "--target-ratio x (1 ± this) "
              f"(default {DEFAULT_TOLERANCE:g} = {DEFAULT_TOLERANCE:.0%})",
     )
-    constraint: str = setting(
-        "measured", choices=CONSTRAINTS, group=_GRID,
-        help="measured: fvcore FLOPs of the built network (default); formula: alpha*beta^2*gamma^2",
+    cost: str | None = setting(
+        None, choices=COSTS, group=_GRID,
+        help="the cost candidates and family members are ranked, reported and calibrated in: flops (fvcore), "
+             "activations (fvcore's activation count) or latency (--latency-device, --latency-batch, "
+             "--latency-threads); default: the --constraint's when it is measured, else flops",
+    )
+    constraint: str | None = setting(
+        None, choices=CONSTRAINTS, group=_GRID,
+        help="flops, activations or latency: that measured cost of the built network; formula: alpha*beta^2*gamma^2 "
+             "(default: --cost; measured is an alias of flops)",
     )
     base_resolution: int | None = setting(
         None, kind=int, check=whole(1, example=224), group=_GRID, metavar="R",
@@ -157,11 +165,14 @@ class SearchOptions:
         help="family JSON file (default family-STUDY.json)",
     )
     recipe: ProxyRecipe = field(default_factory=ProxyRecipe)
+    latency: LatencyOptions = field(default_factory=LatencyOptions)
 
     def __post_init__(self) -> None:
         check_settings(self)
         if not isinstance(self.recipe, ProxyRecipe):
             raise UsageError(f"recipe {self.recipe!r} is not a ProxyRecipe")
+        if not isinstance(self.latency, LatencyOptions):
+            raise UsageError(f"latency {self.latency!r} is not a LatencyOptions")
         self._check_repeats()
 
     def _check_repeats(self) -> None:
@@ -209,18 +220,19 @@ class SearchOptions:
     @classmethod
     def build(cls, baseline: str, *, data: str, recipe: ProxyRecipe | None = None, **settings: Any) -> "SearchOptions":
         """From flat keywords, as the CLI, the API and ``effscale.run_search`` pass them."""
-        own, recipe_fields = split_by_owner(settings, cls, ProxyRecipe)
+        own, recipe_fields, latency_fields = split_by_owner(settings, cls, ProxyRecipe, LatencyOptions)
         own.pop("recipe", None)
+        own.pop("latency", None)
         if recipe is None:
             recipe = ProxyRecipe(**recipe_fields)
         elif recipe_fields:
             recipe = recipe.replace(**recipe_fields)
-        return cls(baseline=baseline, data=data, recipe=recipe, **own)
+        return cls(baseline=baseline, data=data, recipe=recipe, latency=LatencyOptions(**latency_fields), **own)
 
     def flat(self) -> dict[str, Any]:
         """Every setting by name, the recipe's included (the inverse of `build`)."""
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "recipe"}
-        return {**values, **self.recipe.as_dict()}
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("recipe", "latency")}
+        return {**values, **self.recipe.as_dict(), **dataclasses.asdict(self.latency)}
 
     @property
     def grid(self) -> Grid:
@@ -228,7 +240,18 @@ class SearchOptions:
 
     @property
     def constraint_rule(self) -> Constraint:
-        return Constraint(self.constraint, self.target_ratio, self.tolerance)
+        return Constraint(self.constraint or self.cost or DEFAULT_COST, self.target_ratio, self.tolerance)
+
+    @property
+    def cost_kind(self) -> str:
+        """The search's cost: --cost, else its measured constraint's, else FLOPs."""
+        rule = self.constraint_rule
+        return self.cost or (rule.kind if rule.measured else DEFAULT_COST)
+
+    @property
+    def timed(self) -> bool:
+        """Whether this search measures latency (its cost, or its constraint, is latency)."""
+        return "latency" in (self.cost_kind, self.constraint_rule.kind)
 
     def identity(self, *, base_resolution: int, baseline_name: str) -> dict[str, Any]:
         """What fixes a search's results: a study holding another identity is another search."""
@@ -238,7 +261,10 @@ class SearchOptions:
             **({"stem": self.stem} if self.stem != "standard" else {}),
             "data": self.data,
             "grid": self.grid.as_dict(),
-            "constraint": self.constraint,
+            "constraint": self.constraint_rule.kind,
+            # The cost left out when FLOPs, as before costs existed; latency's settings only when timed.
+            **({"cost": self.cost_kind} if self.cost_kind != DEFAULT_COST else {}),
+            **(dataclasses.asdict(self.latency) if self.timed else {}),
             "target_ratio": self.target_ratio,
             "tolerance": self.tolerance,
             "base_resolution": base_resolution,

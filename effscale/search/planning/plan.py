@@ -64,7 +64,8 @@ def _plan(options: SearchOptions, base: Any, data: Any, storage_url: str) -> Sea
     recipe = options.recipe.for_baseline(base, num_train=data.num_train)
     base_resolution = _base_resolution(options, base, data)
     candidates = enumerate_candidates(base, options.grid, options.constraint_rule, base_resolution=base_resolution,
-                                      num_classes=data.num_classes)
+                                      num_classes=data.num_classes, cost=options.cost_kind,
+                                      latency=options.latency if options.timed else None)
     regime = measure_regime(base, base_resolution, num_classes=data.num_classes)
     confirm_top = options.confirm_top_for(len(candidates.groups))
     identity = {**options.identity(base_resolution=base_resolution, baseline_name=base.name), **_recipe_identity(recipe)}

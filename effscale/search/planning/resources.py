@@ -78,6 +78,8 @@ class PlannedNetwork:
             "alpha": c.alpha, "beta": c.beta, "gamma": c.gamma, "depth": c.depth, "width": c.width,
             "resolution": c.resolution, "arch_id": c.arch_id, "aliases": [list(a) for a in self.aliases],
             "params": c.params, "flops": c.flops, "flops_ratio": c.flops_ratio, "formula_ratio": c.formula_ratio,
+            "activations": c.activations, "activations_ratio": c.activations_ratio, "latency_ms": c.latency_ms,
+            "latency_ratio": c.latency_ratio, "cost": c.cost, "cost_ratio": c.cost_ratio,
             **self.footprint.as_dict(), "trial_seconds": self.trial_seconds, "memory_parts": self.memory_parts,
         }
 

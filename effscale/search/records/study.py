@@ -24,6 +24,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from effscale.errors import UsageError
 from effscale.search.records.schema import (
+    ACTIVATIONS_ATTR,
+    ACTIVATIONS_RATIO_ATTR,
     ALIASES_ATTR,
     ARCH_ID_ATTR,
     CANDIDATES_ATTR,
@@ -36,6 +38,8 @@ from effscale.search.records.schema import (
     FLOPS_ATTR,
     FLOPS_RATIO_ATTR,
     FORMULA_RATIO_ATTR,
+    LATENCY_MS_ATTR,
+    LATENCY_RATIO_ATTR,
     PARAMS_ATTR,
     REPRESENTATIVE_RULE_ATTR,
     RESOLUTION_ATTR,
@@ -80,6 +84,8 @@ def open_search_study(
     if stored is None:
         raise UsageError(f"study {study_name!r} exists but was not made by effscale; choose another --study")
     stored_identity = stored.get("identity", {})
+    if stored_identity.get("constraint") == "measured":  # stored before activations and latency: FLOPs
+        stored_identity = {**stored_identity, "constraint": "flops"}
     if stored_identity != identity:
         differences = sorted(k for k in set(stored_identity) | set(identity) if stored_identity.get(k) != identity.get(k))
         raise UsageError(
@@ -153,6 +159,10 @@ def static_attrs(candidate: Candidate, candidates: CandidateSet) -> dict[str, An
         PARAMS_ATTR: candidate.params,
         FLOPS_RATIO_ATTR: candidate.flops_ratio,
         FORMULA_RATIO_ATTR: candidate.formula_ratio,
+        ACTIVATIONS_ATTR: candidate.activations,
+        ACTIVATIONS_RATIO_ATTR: candidate.activations_ratio,
+        **({LATENCY_MS_ATTR: candidate.latency_ms, LATENCY_RATIO_ATTR: candidate.latency_ratio}
+           if candidate.latency_ms is not None else {}),
         ARCH_ID_ATTR: candidate.arch_id,
         ALIASES_ATTR: candidates.aliases_of(candidate.arch_id),
         REPRESENTATIVE_RULE_ATTR: REPRESENTATIVE_RULE,

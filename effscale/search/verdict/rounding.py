@@ -65,13 +65,14 @@ def winner_rounding_warning(baseline: Any, candidate: Any, *, base_resolution: i
 
 
 def family_misses(family: Any, target_ratio: float) -> list[tuple[Any, float]]:
-    """The members (φ ≠ 0) whose measured ratio misses target_ratio^φ by more than `FAMILY_MISS`,
-    each with its error (measured / target - 1)."""
+    """The members (φ ≠ 0) whose measured ratio, in the family's cost, misses target_ratio^φ by more
+    than `FAMILY_MISS`, each with its error (measured / target - 1)."""
     misses = []
     for m in family.members:
-        if m.phi == 0:
+        ratio = m.ratio(family.cost)
+        if m.phi == 0 or ratio is None:
             continue
-        error = m.flops_ratio / target_ratio**m.phi - 1
+        error = ratio / target_ratio**m.phi - 1
         if abs(error) > FAMILY_MISS:
             misses.append((m, error))
     return misses
@@ -79,12 +80,16 @@ def family_misses(family: Any, target_ratio: float) -> list[tuple[Any, float]]:
 
 def family_miss_warning(family: Any, target_ratio: float, *, calibrated: str = "the calibrated family") -> str | None:
     """The warning for an α^φ family whose members miss target^φ, pointing to ``calibrated``."""
+    from effscale.models.measures import LABELS
+
     misses = family_misses(family, target_ratio)
     if not misses:
         return None
-    shown = ", ".join(f"{m.name} {m.flops_ratio:.2f}x against {target_ratio**m.phi:.3g}x ({e:+.0%})" for m, e in misses)
+    shown = ", ".join(f"{m.name} {m.ratio(family.cost):.2f}x against {target_ratio**m.phi:.3g}x ({e:+.0%})"
+                      for m, e in misses)
     return (
-        f"the alpha^phi family misses {target_ratio:g}^phi by more than {FAMILY_MISS:.0%} at {shown}: rounding, not "
-        f"the coefficients, sets their cost; use {calibrated} (each member keeps d and w and takes the input size "
-        f"whose measured FLOPs come nearest {target_ratio:g}^phi x B0)"
+        f"the alpha^phi family misses {target_ratio:g}^phi in measured {LABELS[family.cost]} by more than "
+        f"{FAMILY_MISS:.0%} at {shown}: rounding, not the coefficients, sets their cost; use {calibrated} (each "
+        f"member keeps d and w and takes the input size whose measured {LABELS[family.cost]} come nearest "
+        f"{target_ratio:g}^phi x B0)"
     )

@@ -200,6 +200,9 @@ class Outcome:
             "tie_break": TIE_BREAK,
             "separation_rule": SEPARATION_RULE,
             "flops": cand.flops, "flops_ratio": cand.flops_ratio, "formula_ratio": cand.formula_ratio,
+            "activations": cand.activations, "activations_ratio": cand.activations_ratio,
+            "latency_ms": cand.latency_ms, "latency_ratio": cand.latency_ratio,
+            "cost": cand.cost, "cost_ratio": cand.cost_ratio,
         }
         return {"best": best, "fidelity": self._fidelity_document(), "warnings": self.warnings(),
                 "failures": list(failures)}
