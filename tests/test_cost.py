@@ -315,3 +315,27 @@ def test_an_unwritable_cache_directory_only_costs_the_speed_up(
     clear_cost_cache()
     model = build_model("tiny", num_classes=10)
     assert measure_cost("tiny", 40, num_classes=10).flops == count_flops(model, 40)
+
+
+def test_cost_reports_activations_and_a_measured_latency_with_its_evidence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fvcore.nn import ActivationCountAnalysis
+
+    from effscale.cli import main
+
+    monkeypatch.setenv("EFFSCALE_CACHE_DIR", str(tmp_path))
+    args = ["cost", "resnet18", "--resolution", "64", "--num-classes", "10", "--latency", "--latency-threads", "1",
+            "--json"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    model = build_model("resnet18", num_classes=10)
+    assert first["activations"] == _fvcore(ActivationCountAnalysis, model, 64) and first["activations_ratio"] > 0
+    latency = first["latency"]
+    assert latency["median_ms"] > 0 and latency["q1_s"] <= latency["median_s"] <= latency["q3_s"]
+    assert latency["runs"] >= 20 and latency["batch"] == 1 and latency["threads"] == 1
+    assert latency["device"] == "cpu" and "cores" in latency["device_description"] and latency["torch"]
+    assert (latency["warning"] is not None) == (latency["spread"] > 0.10)
+    assert main(args) == 0  # the same network, device, batch, threads and torch: read back, not timed again
+    assert json.loads(capsys.readouterr().out)["latency"] == latency
+    assert list((tmp_path / "latency").glob("*.json"))

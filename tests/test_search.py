@@ -309,3 +309,25 @@ def test_a_winner_and_a_family_decided_by_rounding_say_so(local_ray: None, sqlit
     assert any(w.startswith("the alpha^phi family misses") for w in warnings)
     stored = ProjectStore(sqlite_url).load_result(ROUNDED_STUDY)
     assert stored["warnings"] == warnings and stored["regime"]["last_map"] == 2
+
+
+@pytest.mark.parametrize("cost", ["activations", "latency"])
+def test_a_search_constrained_in_activations_or_latency_says_so(local_ray: None, sqlite_url: str, cost: str) -> None:
+    # Digits, a 2x1x2 grid, one seed each: the cost names the constraint, the candidates and the family.
+    args = ["search", "tiny", "--data", "digits", "--base-resolution", "16", "--alpha", "1.0,1.3", "--beta", "1.0",
+            "--gamma", "1.0,1.3", "--constraint", cost, "--target-ratio", "1.5", "--tolerance", "1", "--epochs", "1",
+            "--min-repeats", "1", "--max-repeats", "1", "--confirm-top", "0", "--max-phi", "2",
+            "--latency-threads", "1", "--storage", sqlite_url, "--study", f"in-{cost}", "--json"]
+    proc = run_cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["cost"] == cost and doc["constraint"]["kind"] == cost and doc["family"]["cost"] == cost
+    assert all(row["cost"] == cost and row["cost_ratio"] > 0 for row in doc["ranking"])
+    assert doc["best"]["cost"] == cost and doc["best"]["activations"] > 0
+    members = doc["family"]["members"]
+    assert all(m["activations"] > 0 and m["flops"] > 0 and m["params"] > 0 for m in members)
+    if cost == "latency":
+        assert doc["best"]["latency_ms"] > 0 and all(m["latency_ms"] > 0 for m in members)
+        assert members[0]["latency_ratio"] == 1.0
+    else:
+        assert doc["best"]["cost_ratio"] == doc["best"]["activations_ratio"]

@@ -74,6 +74,8 @@ class SearchResult:
     candidates: tuple[dict[str, Any], ...] = field(default=())
     log_path: str | None = None
     regime: dict[str, Any] | None = None  # B0's regime, its warning and the ways out (`search.ways_out`)
+    cost: str = "flops"  # the cost candidates and the family are measured, constrained and calibrated in
+    constraint: dict[str, Any] | None = None  # kind (a cost or "formula"), target_ratio, tolerance
     recommended_family: str = "compound"  # "calibrated" when the alpha^phi family misses target^phi
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,6 +83,8 @@ class SearchResult:
 
         return {
             "study": self.study,
+            "cost": self.cost,
+            "constraint": self.constraint,
             "regime": self.regime,
             "best": self.best,
             "fidelity": self.fidelity,
@@ -289,6 +293,8 @@ def _result(session: SearchSession, outcome: Any, family: Any, family_path: Path
     from effscale.storage import redact_url
 
     document = session.document
+    options = session.plan.options
+    rule = options.constraint_rule
     warnings = tuple(document["warnings"])
     # Shown beside the α^φ family, so the user picks knowingly: rounding drifts from target^φ.
     try:
@@ -312,4 +318,6 @@ def _result(session: SearchSession, outcome: Any, family: Any, family_path: Path
         regime=document.get("regime"),
         recommended_family=document.get("recommended_family", "compound"),
         log_path=str(session.log_path) if session.log_path else None,
+        cost=options.cost_kind,
+        constraint={"kind": rule.kind, "target_ratio": rule.target_ratio, "tolerance": rule.tolerance},
     )

@@ -228,6 +228,7 @@ class Outcome:
             conf = confirm[record.key].summary if record.key in confirm else Summary(0, float("nan"), None)
             rows.append({
                 **dict(zip(("alpha", "beta", "gamma"), record.key)), "arch_id": c.arch_id, "flops": c.flops,
+                "activations": c.activations, "cost": c.cost, "cost_ratio": c.cost_ratio,
                 "standing": self._standing(record), "n": s.n, "mean": s.mean if s.n else None, "stderr": s.stderr,
                 "confirm_n": conf.n, "confirm_mean": conf.mean if conf.n else None, "confirm_stderr": conf.stderr,
             })
