@@ -2,8 +2,11 @@
 
 Every read opens the database read-only (`open_storage(read_only=True)`, `ProjectStore(read_only=True)`):
 serving a database never creates or migrates a table, nor a SQLite file that is not there yet
-(it reads as empty until a search writes it). Cancelling a search writes its flag, through
-`ServiceState.writer`."""
+(it reads as empty until a search writes it). Two writes are deliberate: cancelling a search writes
+its flag (`ServiceState.writer`), and reading a study's trials repairs the trial summaries that are
+out of step with Optuna, in the summary table when the database has one (`ServiceState.trials`,
+`effscale.search.records.summary_reads`). A study's views read its trials only through those
+summaries: counts, the best trial and pages from indexed queries, never every trial."""
 
 from __future__ import annotations
 
@@ -15,13 +18,13 @@ from typing import Any
 import optuna
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from optuna.trial import FrozenTrial
 
 from effscale.errors import UsageError
 from effscale.search.records import optuna_access
 from effscale.search.records.liveness import stored_driver
 from effscale.search.records.schema import COMPARE_ATTR, CONFIRMATION_STUDY_ATTR
 from effscale.search.records.status import confirmation_of, is_comparison, is_confirmation, status_row, study_status
+from effscale.search.records.summary_reads import StudyFacts, SummaryReader
 from effscale.service.policy import TOKEN_ENV, LaunchPolicy
 from effscale.storage import ProjectStore, SearchRecord, open_storage, redact_url
 
@@ -72,6 +75,14 @@ class ServiceState:
     def writer(self) -> ProjectStore:
         """effscale's tables for a write (a cancel request); creates or migrates them if needed."""
         return ProjectStore(self.storage_url)
+
+    def trials(self) -> SummaryReader:
+        """The studies' trials through their summaries, repaired in the summary table when the
+        database has one (else in memory: nothing is created)."""
+        return SummaryReader(self.storage(), self.storage_url, write=True)
+
+    def facts(self, study_id: int | None) -> StudyFacts:
+        return self.trials().facts(study_id) if study_id is not None else StudyFacts({})
 
     # -- reads --------------------------------------------------------------------------
 
@@ -124,7 +135,7 @@ class ServiceState:
             raise StudyNotFound(name)
         result = self.store().load_result(name) if record is not None else None
         if study_id is None:
-            return StudyData(name, None, record, launch, {}, [], [], result, record, self.driver(name, record))
+            return StudyData(name, None, record, launch, {}, [], StudyFacts({}), result, record, self.driver(name, record))
         user_attrs = storage.get_study_user_attrs(study_id)
         return StudyData(
             name,
@@ -133,7 +144,7 @@ class ServiceState:
             launch,
             user_attrs,
             [d.name.lower() for d in storage.get_study_directions(study_id)],
-            storage.get_all_trials(study_id, deepcopy=False),
+            self.facts(study_id),
             result,
             *self.status_of(name, user_attrs),
         )
@@ -147,8 +158,7 @@ class ServiceState:
             if not isinstance(identity, dict) or (search is not None and identity.get("search") != search):
                 continue
             study_id = optuna_access.study_id(study)
-            trials = storage.get_all_trials(study_id, deepcopy=False)
-            found.append(ComparisonData(study.study_name, study_id, study.user_attrs, trials,
+            found.append(ComparisonData(study.study_name, study_id, study.user_attrs, self.facts(study_id),
                                         *self.status_of(study.study_name, study.user_attrs)))
         return found
 
@@ -159,8 +169,7 @@ class ServiceState:
         attrs = storage.get_study_user_attrs(study_id) if study_id is not None else {}
         if not is_comparison(attrs):
             raise StudyNotFound(name)
-        return ComparisonData(name, study_id, attrs, storage.get_all_trials(study_id, deepcopy=False),
-                              *self.status_of(name, attrs))
+        return ComparisonData(name, study_id, attrs, self.facts(study_id), *self.status_of(name, attrs))
 
     def confirmations(self, search: str) -> list["ConfirmationData"]:
         """``search``'s confirmation rounds (each a study linked to it by `CONFIRMATION_STUDY_ATTR`,
@@ -173,8 +182,7 @@ class ServiceState:
             link = study.user_attrs[CONFIRMATION_STUDY_ATTR]
             budget = link.get("budget") if isinstance(link.get("budget"), dict) else {}
             study_id = optuna_access.study_id(study)
-            found.append(ConfirmationData(study.study_name, study_id, budget,
-                                          storage.get_all_trials(study_id, deepcopy=False)))
+            found.append(ConfirmationData(study.study_name, study_id, budget, self.facts(study_id)))
         return found
 
 
@@ -186,7 +194,7 @@ class StudyData:
     launch: dict[str, Any] | None
     user_attrs: dict[str, Any]
     directions: list[str]
-    trials: list[FrozenTrial]
+    facts: StudyFacts  # its trials' counts and best trial, from their summaries
     result: dict[str, Any] | None = None  # the stored verdict (`ProjectStore.load_result`)
     status_record: SearchRecord | None = None  # the row its status is in: its own (a confirmation round's: its search's)
     driver: dict[str, Any] | None = None  # the driver recorded on that row's study, while the row says running
@@ -195,7 +203,7 @@ class StudyData:
     def status(self) -> str:
         """`effscale.search.records.status.study_status`: the one rule."""
         return study_status(record=self.status_record, launch=self.launch, user_attrs=self.user_attrs,
-                            trials=self.trials, driver=self.driver)
+                            states=self.facts.present, driver=self.driver)
 
 
 @dataclass
@@ -203,14 +211,14 @@ class ComparisonData:
     name: str
     study_id: int
     user_attrs: dict[str, Any]  # the identity (`COMPARE_ATTR`) and, once done, the result
-    trials: list[FrozenTrial]
+    facts: StudyFacts
     record: SearchRecord | None = None  # its status row (None: a comparison stored before it had one)
     driver: dict[str, Any] | None = None  # the driver recorded on its study, while the row says running
 
     @property
     def status(self) -> str:
         """`effscale.search.records.status.study_status`: the one rule."""
-        return study_status(record=self.record, user_attrs=self.user_attrs, trials=self.trials, driver=self.driver)
+        return study_status(record=self.record, user_attrs=self.user_attrs, states=self.facts.present, driver=self.driver)
 
 
 @dataclass
@@ -220,7 +228,7 @@ class ConfirmationData:
     name: str
     study_id: int
     budget: dict[str, Any]
-    trials: list[FrozenTrial]
+    facts: StudyFacts
 
 
 def get_state(request: Request) -> ServiceState:
