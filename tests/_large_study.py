@@ -1,13 +1,16 @@
 """A large stored search for the load test and ``benchmarks/bench_service_load.py``.
 
 ``make_large_study(url, n)`` writes, on SQLite or PostgreSQL, what a cluster search of ``n`` trials
-leaves: an Optuna study over a 7×5×3 grid (105 candidates, each trained on many paired seeds),
+leaves while it runs its last 16: an Optuna study over a 7×5×3 grid (105 candidates, each trained on
+many paired seeds),
 its configuration, candidates and counts, a completed status row with a stored verdict and
 per-candidate aggregates, and every trial's summary (``summarize``). The trials are inserted with
 one ``executemany`` per table of Optuna's schema (its own SQLAlchemy tables and value encodings):
-Optuna's ``add_trials`` takes minutes for thousands of trials on two cores. They are read back
-through Optuna to check them, and their summaries are written by the readers' own repair
-(`SummaryReader`), as a search's driver would have written them one by one.
+Optuna's ``add_trials`` takes minutes for thousands of trials on two cores, and reading 10,000
+back with ``get_all_trials`` about 16 s here. So each trial's summary is computed from the same
+`FrozenTrial` that was inserted (`summary_record`, as the driver writes it), and one trial read
+back through Optuna checks both: Optuna returns the trial inserted, and its summary is the one
+written.
 """
 
 from __future__ import annotations
@@ -20,7 +23,12 @@ from typing import Any
 LARGE_STUDY = "svc-large"
 ALPHAS, BETAS, GAMMAS = (1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6), (1.0, 1.1, 1.2, 1.3, 1.4), (1.0, 1.1, 1.2)
 GRID = list(itertools.product(ALPHAS, BETAS, GAMMAS))
-STATE_CYCLE = ["complete"] * 14 + ["pruned"] * 3 + ["fail"] * 2 + ["running"]  # 70/15/10/5 %
+STATE_CYCLE = ["complete"] * 15 + ["pruned"] * 3 + ["fail"] * 2  # 75/15/10 %
+RUNNING = 16  # the last trials run, as a cluster search runs 16 at once
+
+
+def trial_state(i: int, n: int) -> str:
+    return "running" if i >= n - RUNNING else STATE_CYCLE[i % len(STATE_CYCLE)]
 
 
 def candidate(i: int) -> tuple[float, float, float]:
@@ -59,46 +67,60 @@ def _study_attrs() -> dict[str, Any]:
     return {"effscale": config, "candidates": candidates, "counts": counts}
 
 
-def _rows(n: int, study_id: int, first_id: int) -> dict[str, list[dict[str, Any]]]:
-    from optuna.distributions import FloatDistribution, distribution_to_json
-    from optuna.storages._rdb import models
-    from optuna.trial import TrialState
+def frozen_trial(i: int, n: int, trial_id: int) -> Any:
+    """Trial ``i`` of ``n`` as Optuna returns it."""
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import FrozenTrial, TrialState
 
-    dist = FloatDistribution(0.5, 3.0)
+    state, attrs = TrialState[trial_state(i, n).upper()], trial_attrs(i)
     start = dt.datetime(2026, 1, 1)
+    return FrozenTrial(
+        number=i, state=state, value=attrs["val_top1"] - (i % 3) / 1000 if state == TrialState.COMPLETE else None,
+        datetime_start=start, datetime_complete=start + dt.timedelta(seconds=9) if state != TrialState.RUNNING else None,
+        params=dict(zip(("alpha", "beta", "gamma"), candidate(i))),
+        distributions={p: FloatDistribution(0.5, 3.0) for p in ("alpha", "beta", "gamma")},
+        user_attrs=attrs, system_attrs={}, intermediate_values={h["epoch"]: h["val_top1"] for h in attrs["history"]},
+        trial_id=trial_id,
+    )
+
+
+def _rows(trials: list[Any], study_id: int) -> dict[str, list[dict[str, Any]]]:
+    """Optuna's table rows of ``trials``, in its own encodings."""
+    from optuna.distributions import distribution_to_json
+    from optuna.storages._rdb import models
+
     rows: dict[str, list[dict[str, Any]]] = {"trials": [], "params": [], "values": [], "attrs": [], "steps": []}
-    for i in range(n):
-        trial_id, state, attrs = first_id + i, TrialState[STATE_CYCLE[i % len(STATE_CYCLE)].upper()], trial_attrs(i)
-        done = state != TrialState.RUNNING
-        rows["trials"].append({"trial_id": trial_id, "number": i, "study_id": study_id, "state": state,
-                               "datetime_start": start, "datetime_complete": start + dt.timedelta(seconds=9) if done else None})
-        for name, value in zip(("alpha", "beta", "gamma"), candidate(i)):
-            rows["params"].append({"trial_id": trial_id, "param_name": name, "param_value": dist.to_internal_repr(value),
+    for t in trials:
+        tid = t._trial_id
+        rows["trials"].append({"trial_id": tid, "number": t.number, "study_id": study_id, "state": t.state,
+                               "datetime_start": t.datetime_start, "datetime_complete": t.datetime_complete})
+        for name, value in t.params.items():
+            dist = t.distributions[name]
+            rows["params"].append({"trial_id": tid, "param_name": name, "param_value": dist.to_internal_repr(value),
                                    "distribution_json": distribution_to_json(dist)})
-        if state == TrialState.COMPLETE:
-            value, kind = models.TrialValueModel.value_to_stored_repr(attrs["val_top1"] - (i % 3) / 1000)
-            rows["values"].append({"trial_id": trial_id, "objective": 0, "value": value, "value_type": kind})
-        rows["attrs"] += [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()]
-        for entry in attrs["history"]:
-            value, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(entry["val_top1"])
-            rows["steps"].append({"trial_id": trial_id, "step": entry["epoch"], "intermediate_value": value,
+        if t.value is not None:
+            value, kind = models.TrialValueModel.value_to_stored_repr(t.value)
+            rows["values"].append({"trial_id": tid, "objective": 0, "value": value, "value_type": kind})
+        rows["attrs"] += [{"trial_id": tid, "key": k, "value_json": json.dumps(v)} for k, v in t.user_attrs.items()]
+        for step, v in t.intermediate_values.items():
+            value, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(v)
+            rows["steps"].append({"trial_id": tid, "step": step, "intermediate_value": value,
                                   "intermediate_value_type": kind})
     return rows
 
 
-def _verdict(storage: Any, study_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The stored verdict and per-candidate aggregates of the race, from its COMPLETE trials."""
+def _verdict(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The stored verdict and per-candidate aggregates of the race, from its trial rows."""
     from effscale.search.records.queries import live_ranking
-    from effscale.search.records.rows import trial_row
 
-    rows = live_ranking([trial_row(t) for t in storage.get_all_trials(study_id, deepcopy=False)])
-    for i, row in enumerate(rows):
+    ranking = live_ranking(rows)
+    for i, row in enumerate(ranking):
         row["standing"] = "winner" if i == 0 else "separated"
-    top = rows[0]
+    top = ranking[0]
     best = {k: top[k] for k in ("alpha", "beta", "gamma", "flops")}
     best.update(val_top1_mean=top["mean"], val_top1_stderr=top["stderr"], repeats=top["n"], tied_with=[],
-                chosen_by="highest mean", flops_ratio=None, formula_ratio=None)
-    return {"best": best, "fidelity": None, "warnings": [], "failures": []}, rows
+                chosen_by="race", flops_ratio=None, formula_ratio=None)
+    return {"best": best, "fidelity": None, "warnings": [], "failures": []}, ranking
 
 
 def make_large_study(url: str, n: int, *, study: str = LARGE_STUDY, summarize: bool = True) -> int:
@@ -107,9 +129,11 @@ def make_large_study(url: str, n: int, *, study: str = LARGE_STUDY, summarize: b
     import sqlalchemy as sa
     from optuna.storages._rdb import models
 
-    from effscale.search.records.summary_reads import SummaryReader
+    from effscale.search.records.rows import trial_row
+    from effscale.search.records.summaries import summary_record
     from effscale.storage import ProjectStore, open_storage
     from effscale.storage.engine import get_engine
+    from effscale.storage.summaries import upsert
 
     store = ProjectStore(url)  # effscale's tables first, as a search creates them
     storage = open_storage(url)
@@ -121,18 +145,20 @@ def make_large_study(url: str, n: int, *, study: str = LARGE_STUDY, summarize: b
               "attrs": models.TrialUserAttributeModel, "steps": models.TrialIntermediateValueModel}
     with get_engine(url).begin() as connection:
         first = (connection.execute(sa.select(sa.func.max(models.TrialModel.trial_id))).scalar() or 0) + 1
-        rows = _rows(n, study_id, first)
+        trials = [frozen_trial(i, n, first + i) for i in range(n)]
+        rows = _rows(trials, study_id)
         for name, model in tables.items():
             connection.execute(model.__table__.insert(), rows[name])
         if connection.dialect.name == "postgresql":  # new trials' ids come after these
             connection.exec_driver_sql("SELECT setval(pg_get_serial_sequence('trials', 'trial_id'), "
                                        "(SELECT max(trial_id) FROM trials))")
+        records = [summary_record(t, study_id=study_id) for t in trials]
+        if summarize:
+            upsert(connection, records)
     assert storage.get_n_trials(study_id) == n
     sample = storage.get_trial(first + 40)
-    assert sample.number == 40 and sample.user_attrs == trial_attrs(40) and sample.params["gamma"] == candidate(40)[2]
+    assert sample.user_attrs == trial_attrs(40) and summary_record(sample, study_id=study_id) == records[40]
     store.create_search(study, config=_study_attrs()["effscale"], status="running")
-    store.save_result(study, *_verdict(storage, study_id))
+    store.save_result(study, *_verdict([trial_row(t) for t in trials]))
     store.set_status(study, "completed")
-    if summarize:
-        SummaryReader(storage, url, write=True).repair(study_id)
     return study_id

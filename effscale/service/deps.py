@@ -10,14 +10,17 @@ summaries: counts, the best trial and pages from indexed queries, never every tr
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from optuna.trial import TrialState
 
 from effscale.errors import UsageError
 from effscale.search.records import optuna_access
@@ -81,8 +84,16 @@ class ServiceState:
         database has one (else in memory: nothing is created)."""
         return SummaryReader(self.storage(), self.storage_url, write=True)
 
-    def facts(self, study_id: int | None) -> StudyFacts:
-        return self.trials().facts(study_id) if study_id is not None else StudyFacts({})
+    def facts(self, study_id: int | None) -> Callable[[], StudyFacts]:
+        """The study's `StudyFacts`, read when called."""
+        return lambda: self.trials().facts(study_id) if study_id is not None else StudyFacts({})
+
+    def trial_states(self, study_id: int) -> StudyFacts:
+        """Trials by state, counted in Optuna's table (no summary needed: a comparison's or a
+        confirmation round's link shows only these)."""
+        storage = self.storage()
+        running = storage.get_n_trials(study_id, state=TrialState.RUNNING)
+        return StudyFacts({"all": storage.get_n_trials(study_id) - running, "running": running})
 
     # -- reads --------------------------------------------------------------------------
 
@@ -135,7 +146,7 @@ class ServiceState:
             raise StudyNotFound(name)
         result = self.store().load_result(name) if record is not None else None
         if study_id is None:
-            return StudyData(name, None, record, launch, {}, [], StudyFacts({}), result, record, self.driver(name, record))
+            return StudyData(name, None, record, launch, {}, [], self.facts(None), result, record, self.driver(name, record))
         user_attrs = storage.get_study_user_attrs(study_id)
         return StudyData(
             name,
@@ -158,7 +169,7 @@ class ServiceState:
             if not isinstance(identity, dict) or (search is not None and identity.get("search") != search):
                 continue
             study_id = optuna_access.study_id(study)
-            found.append(ComparisonData(study.study_name, study_id, study.user_attrs, self.facts(study_id),
+            found.append(ComparisonData(study.study_name, study_id, study.user_attrs, self.trial_states(study_id),
                                         *self.status_of(study.study_name, study.user_attrs)))
         return found
 
@@ -169,7 +180,7 @@ class ServiceState:
         attrs = storage.get_study_user_attrs(study_id) if study_id is not None else {}
         if not is_comparison(attrs):
             raise StudyNotFound(name)
-        return ComparisonData(name, study_id, attrs, self.facts(study_id), *self.status_of(name, attrs))
+        return ComparisonData(name, study_id, attrs, self.trial_states(study_id), *self.status_of(name, attrs))
 
     def confirmations(self, search: str) -> list["ConfirmationData"]:
         """``search``'s confirmation rounds (each a study linked to it by `CONFIRMATION_STUDY_ATTR`,
@@ -182,7 +193,7 @@ class ServiceState:
             link = study.user_attrs[CONFIRMATION_STUDY_ATTR]
             budget = link.get("budget") if isinstance(link.get("budget"), dict) else {}
             study_id = optuna_access.study_id(study)
-            found.append(ConfirmationData(study.study_name, study_id, budget, self.facts(study_id)))
+            found.append(ConfirmationData(study.study_name, study_id, budget, self.trial_states(study_id)))
         return found
 
 
@@ -194,16 +205,21 @@ class StudyData:
     launch: dict[str, Any] | None
     user_attrs: dict[str, Any]
     directions: list[str]
-    facts: StudyFacts  # its trials' counts and best trial, from their summaries
+    read_facts: Callable[[], StudyFacts]  # its trials' counts and best trial (summaries), read on first use
     result: dict[str, Any] | None = None  # the stored verdict (`ProjectStore.load_result`)
     status_record: SearchRecord | None = None  # the row its status is in: its own (a confirmation round's: its search's)
     driver: dict[str, Any] | None = None  # the driver recorded on that row's study, while the row says running
 
+    @functools.cached_property
+    def facts(self) -> StudyFacts:
+        return self.read_facts()
+
     @property
     def status(self) -> str:
-        """`effscale.search.records.status.study_status`: the one rule."""
+        """`effscale.search.records.status.study_status`: the one rule (which reads the trials' states
+        only for a study without a status row: only then are they counted)."""
         return study_status(record=self.status_record, launch=self.launch, user_attrs=self.user_attrs,
-                            states=self.facts.present, driver=self.driver)
+                            states=self.facts.present if self.status_record is None else (), driver=self.driver)
 
 
 @dataclass
@@ -211,7 +227,7 @@ class ComparisonData:
     name: str
     study_id: int
     user_attrs: dict[str, Any]  # the identity (`COMPARE_ATTR`) and, once done, the result
-    facts: StudyFacts
+    facts: StudyFacts  # `ServiceState.trial_states`
     record: SearchRecord | None = None  # its status row (None: a comparison stored before it had one)
     driver: dict[str, Any] | None = None  # the driver recorded on its study, while the row says running
 
@@ -228,7 +244,7 @@ class ConfirmationData:
     name: str
     study_id: int
     budget: dict[str, Any]
-    facts: StudyFacts
+    facts: StudyFacts  # `ServiceState.trial_states`
 
 
 def get_state(request: Request) -> ServiceState:
@@ -244,7 +260,7 @@ def _no_study(state: ServiceState, name: str) -> HTTPException:
 
 
 def load_study(study_name: str, state: ServiceState = Depends(get_state)) -> StudyData:
-    """Everything about the study (every trial included)."""
+    """Everything about the study (its trials' counts read on first use)."""
     try:
         return state.load(study_name)
     except StudyNotFound:

@@ -161,8 +161,16 @@ def _rows(state: ServiceState, *study_ids: int | None) -> Any:
 @router.get("/{study_name}/candidates", response_model=CandidateMap, responses=NOT_FOUND, summary="The α–β–γ candidate map")
 def get_candidates(data: StudyData = Depends(load_study), state: ServiceState = Depends(get_state)) -> dict[str, Any]:
     """Every grid point with its ratios, feasibility, alias flag and its network's race top-1
-    (mean ± se over the COMPLETE repeats, n)."""
-    return ser.candidate_map(data.name, data.user_attrs, _rows(state, data.study_id))
+    (mean ± se over the COMPLETE repeats, n: the stored verdict's aggregates once there is one)."""
+
+    def race() -> dict[str, dict[str, Any]]:
+        if data.study_id is None:
+            return {}
+        stored = state.store().load_candidates(data.name) if data.result is not None else None
+        networks, values = state.trials().race(data.study_id, values=stored is None)
+        return ser.network_stats(networks, values, stored)
+
+    return ser.candidate_map(data.name, data.user_attrs, race)
 
 
 @router.get(

@@ -172,22 +172,28 @@ def study_regime(data: StudyData) -> dict[str, Any] | None:
     return json_safe(regime) if isinstance(regime, dict) else None
 
 
-def _network_stats(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per network (arch_id): the race's mean top-1 ± se over its COMPLETE repeats, n, and the
-    numbers of its race trials (aliases share their network's), from trial rows."""
+def network_stats(networks: dict[str, list[tuple[int, str]]], values: Sequence[tuple[Any, ...]],
+                   stored: Sequence[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """Per network (arch_id): the numbers of its race trials (aliases share their network's) and
+    the race's top-1 mean ± se over its COMPLETE repeats, n: the verdict's stored aggregates
+    (``stored``) when the search has one, else from its trials' ``values`` (a repeat's first trial
+    counts, as the search's schedule reads them)."""
     from effscale.search.stats import summarize
 
-    race = [r for r in rows if not r["confirmation"] and isinstance(r["arch_id"], str)]
-    values = stage_values(race, confirmation=False, by=lambda r: r["arch_id"])
+    by_repeat: dict[str, dict[int, float]] = {}
+    for arch, repeat, _, value in values:
+        by_repeat.setdefault(arch, {}).setdefault(repeat or 0, value)
+    saved = {c["arch_id"]: c for c in stored or () if isinstance(c.get("arch_id"), str)}
     stats: dict[str, dict[str, Any]] = {}
-    for row in race:
-        entry = stats.setdefault(row["arch_id"], {"trial_numbers": [], "states": []})
-        entry["trial_numbers"].append(row["number"])
-        entry["states"].append(row["state"])
-    for arch, entry in stats.items():
-        s = summarize([v for _, v in sorted(values.get(arch, {}).items())])
-        entry.update(val_top1=as_float(s.mean), val_top1_stderr=as_float(s.stderr), repeats=s.n,
-                     state=_network_state(entry.pop("states")))
+    for arch, trials in networks.items():
+        if stored is not None:
+            c = saved.get(arch, {})
+            mean, stderr, n = as_float(c.get("mean")), as_float(c.get("stderr")), as_int(c.get("n")) or 0
+        else:
+            s = summarize([v for _, v in sorted(by_repeat.get(arch, {}).items())])
+            mean, stderr, n = as_float(s.mean), as_float(s.stderr), s.n
+        stats[arch] = {"trial_numbers": [number for number, _ in trials], "val_top1": mean, "val_top1_stderr": stderr,
+                       "repeats": n, "state": _network_state([state for _, state in trials])}
     return stats
 
 
@@ -199,14 +205,14 @@ def _network_state(states: list[str]) -> str:
     return states[-1]
 
 
-def candidate_map(study: str, user_attrs: dict[str, Any], rows: Callable[[], Sequence[dict[str, Any]]]) -> dict[str, Any]:
+def candidate_map(study: str, user_attrs: dict[str, Any], race: Callable[[], dict[str, dict[str, Any]]]) -> dict[str, Any]:
     """The grid of candidates, each with its network's race top-1: the mean over its COMPLETE
     repeats (``val_top1``), ``val_top1_stderr`` and ``repeats``, and its race trials' numbers
-    (from the trial rows, ``rows()``, read only when there are candidates)."""
+    (``race()``: `network_stats`, read only when there are candidates)."""
     config = user_attrs.get(CONFIG_ATTR) if isinstance(user_attrs.get(CONFIG_ATTR), dict) else {}
     raw = user_attrs.get(CANDIDATES_ATTR)
     candidates = [c for c in raw if isinstance(c, dict)] if isinstance(raw, list) else []
-    networks = _network_stats(rows()) if candidates else {}
+    networks = race() if candidates else {}
     rows = []
     for cand in candidates:
         net = networks.get(cand.get("arch_id")) if isinstance(cand.get("arch_id"), str) else None

@@ -134,3 +134,24 @@ def best(connection: Connection, study_id: int) -> dict[str, Any] | None:
     query = (sa.select(T).where(*complete, T.c.val_top1 == top)
              .order_by(T.c.flops.is_(None), T.c.flops, T.c.number).limit(1))
     return _rows(connection, query)[0]
+
+
+def _race(study_id: int) -> list[Any]:
+    """A search's race trials of some network (not its confirmation runs)."""
+    return [T.c.study_id == study_id, T.c.arch_id.is_not(None),
+            sa.or_(T.c.confirmation.is_(None), T.c.confirmation == sa.false())]
+
+
+def race_networks(connection: Connection, study_id: int) -> dict[str, list[tuple[int, str]]]:
+    """arch_id -> the (number, state) of each of its race trials, in number order: one grouped read."""
+    pair = sa.cast(T.c.number, sa.Text) + ":" + T.c.state
+    query = sa.select(T.c.arch_id, sa.func.aggregate_strings(pair, ",")).where(*_race(study_id)).group_by(T.c.arch_id)
+    return {arch: sorted((int(n), state) for n, state in (p.split(":", 1) for p in text.split(",")))
+            for arch, text in connection.execute(query)}
+
+
+def race_values(connection: Connection, study_id: int) -> list[tuple[str, int | None, int, float]]:
+    """``(arch_id, repeat, number, val_top1)`` of the race's COMPLETE trials with a value."""
+    query = (sa.select(T.c.arch_id, T.c.repeat, T.c.number, T.c.val_top1)
+             .where(*_race(study_id), T.c.state == "complete", T.c.val_top1.is_not(None)).order_by(T.c.number))
+    return [tuple(r) for r in connection.execute(query)]  # type: ignore[misc]

@@ -159,3 +159,22 @@ class SummaryReader:
             with self._engine().connect() as connection:
                 stored = sql.rows_of(connection, study_id, None, exclude=repair.hidden)
         return [row_of(r) for r in sorted([*stored, *repair.memory.values()], key=lambda r: r["number"])]
+
+    def race(self, study_id: int, *, values: bool) -> tuple[dict[str, list[tuple[int, str]]], list[tuple[Any, ...]]]:
+        """A search's race per network, repaired first: ``(arch_id -> [(number, state)] in number
+        order, [(arch_id, repeat, number, val_top1)] of its COMPLETE trials when ``values``)``
+        (`effscale.storage.summaries.race_networks` and `race_values`)."""
+        repair = self.repair(study_id)
+        if not repair.memory and not repair.complete:
+            with self._engine().connect() as connection:
+                return (sql.race_networks(connection, study_id),
+                        sql.race_values(connection, study_id) if values else [])
+        networks: dict[str, list[tuple[int, str]]] = {}
+        complete = []
+        for row in self.rows(study_id):
+            if row["confirmation"] or not isinstance(row["arch_id"], str):
+                continue
+            networks.setdefault(row["arch_id"], []).append((row["number"], row["state"]))
+            if values and row["state"] == "complete" and row["val_top1"] is not None:
+                complete.append((row["arch_id"], row["repeat"], row["number"], row["val_top1"]))
+        return networks, complete
