@@ -163,5 +163,5 @@ def _family(o: Any, latency: Any) -> Any:
     if o.published:
         return published_efficientnet_family(num_classes=o.num_classes, cost=o.cost, latency=latency)
     coefficients = Coefficients(*o.coefficients, allow_scale_down=o.allow_scale_down)
-    return emit_family(get_baseline(o.baseline, stem=o.stem), coefficients, phis=range(o.max_phi + 1),
+    return emit_family(get_baseline(o.baseline, stem=o.stem), coefficients, phis=o.phis,
                        base_resolution=o.base_resolution, num_classes=o.num_classes, cost=o.cost, latency=latency)
