@@ -99,7 +99,8 @@ def resolve_context(options: CompareOptions, recipe_settings: dict[str, Any], *,
     baseline = get_baseline(baseline_name, stem=stem)
     cost, arms, latency = _measured(options, settings, baseline.name, latency)
     data = load_data(data_spec, seed=recipe.seed,
-                     max_resolution=_largest_input(options, coefficients, base_resolution or baseline.base_resolution))
+                     max_resolution=_largest_input(options, coefficients, base_resolution or baseline.base_resolution,
+                                                   cost))
     recipe = recipe.for_baseline(baseline, num_train=data.num_train)
     base_resolution = base_resolution or default_resolution(
         data.native_size, min_resolution=baseline.min_resolution, base_resolution=baseline.base_resolution)
@@ -126,14 +127,17 @@ def _measured(options: CompareOptions, settings: dict[str, Any], baseline: str, 
     return cost, arms, latency
 
 
-def _largest_input(options: CompareOptions, coefficients: Any, base: int) -> int:
+def _largest_input(options: CompareOptions, coefficients: Any, base: int, cost: str = "flops") -> int:
     """An upper bound on any arm's input size, so `folder:` data is decoded (never upsampled) up
     to it: the resolution-only arm matches the largest compound member's FLOPs with r ~ base *
-    sqrt(ratio); twice the formula's ratio covers rounding, and --bounds caps it."""
+    sqrt(ratio); twice the formula's ratio covers rounding, and --bounds caps it. Activations grow
+    as d·w·r², no faster than FLOPs in width, so the same bound holds; a latency has no formula,
+    so in latency only --bounds bounds it."""
     from effscale.search.compare.arms import ArmBounds
 
+    cap = ArmBounds.parse(options.bounds).resolution
     ratio = coefficients.formula_ratio ** max(options.phis)
-    return int(min(ArmBounds.parse(options.bounds).resolution, math.sqrt(2 * ratio)) * base) + 1
+    return int((cap if cost == "latency" else min(cap, math.sqrt(2 * ratio))) * base) + 1
 
 
 def _search_winner(study: str, storage: str | None) -> tuple[float, float, float]:
