@@ -156,3 +156,24 @@ def test_compare_takes_the_search_engine_settings() -> None:
         assert compare[name] == search[name], name
     assert search["tolerance"][1].help.startswith("relative tolerance of each candidate's FLOPs ratio")
     assert compare["tolerance"][1].help.startswith("relative tolerance of each matched arm's measured cost (--cost)")
+
+
+def test_the_comparison_cost_defaults_to_its_search_cost() -> None:
+    """--cost, else the search's stored cost, else its measured constraint, else FLOPs; latency is
+    timed where the search timed it unless --latency-* says otherwise."""
+    from effscale.models.options import LatencyOptions
+    from effscale.search.compare.run import _measured
+
+    study = CompareOptions(study="s")
+    for settings, cost in (({}, "flops"), ({"constraint": "measured"}, "flops"), ({"constraint": "formula"}, "flops"),
+                           ({"cost": None, "constraint": "activations"}, "activations"),
+                           ({"cost": "activations", "constraint": "formula"}, "activations")):
+        assert _measured(study, settings, "tiny", None)[:2] == (cost, ("compound", "depth", "width", "resolution"))
+    assert _measured(CompareOptions(study="s", cost="flops"), {"cost": "activations"}, "tiny", None)[0] == "flops"
+    cost, arms, latency = _measured(CompareOptions(study="s", arms="fast"), {"cost": "latency", "latency_threads": 1,
+                                                                           "latency_batch": 2}, "tiny", None)
+    assert (cost, arms, latency) == ("latency", ("compound", "fast"), LatencyOptions(latency_batch=2, latency_threads=1))
+    given = LatencyOptions(latency_threads=2)
+    assert _measured(study, {"cost": "latency", "latency_threads": 1}, "tiny", given)[2] is given
+    assert _measured(study, {}, "efficientnet_b0", None)[1] == ("compound", "depth", "width", "resolution", "paper",
+                                                                "published")

@@ -109,17 +109,23 @@ def resolve_context(options: CompareOptions, recipe_settings: dict[str, Any], *,
 
 
 def _measured(options: CompareOptions, settings: dict[str, Any], baseline: str, latency: Any) -> tuple[str, Any, Any]:
-    """The cost (--cost, else the search's, else flops), the arms, and where latency is measured,
-    refused in one line before any data is loaded (a --latency-device this machine lacks too)."""
-    from effscale.models.measures import DEFAULT_COST, check_cost
+    """The cost (--cost, else the search's, else flops), the arms, and where latency is measured
+    (--latency-*, else where the search timed it), refused in one line before any data is loaded
+    (a --latency-device this machine lacks too)."""
+    import dataclasses
+
+    from effscale.models.measures import COSTS, DEFAULT_COST, check_cost
+    from effscale.models.options import LatencyOptions
     from effscale.search.compare.options import arms_for
 
-    cost = check_cost(options.cost or settings.get("cost", DEFAULT_COST))
+    # A search's cost: its --cost, else its constraint when that is a measured cost (`measured`,
+    # stored by searches before costs existed, and `formula` both mean FLOPs).
+    constraint = settings.get("constraint")
+    cost = check_cost(options.cost or settings.get("cost") or (constraint if constraint in COSTS else DEFAULT_COST))
     arms = arms_for(baseline, options.arms)
     if cost == "latency" and latency is None:
-        from effscale.models.options import LatencyOptions
-
-        latency = LatencyOptions()
+        names = {f.name for f in dataclasses.fields(LatencyOptions)}
+        latency = LatencyOptions(**{k: v for k, v in settings.items() if k in names and v is not None})
     if latency is not None:
         from effscale.models.latency import check_device
 
