@@ -18,6 +18,15 @@ SEARCH = ["search", "tiny", "--data", "synthetic:classes=3,size=16,n=120", *G, "
 FAMILY = ["family", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15"]
 TRAIN = ["train", "tiny", "--data", "synthetic:classes=3,size=16,n=120"]
 PLAN = ["plan", *SEARCH[1:]]
+COMPARE = ["compare", "tiny", "--data", "synthetic:classes=3,size=16,n=120", "--alpha", "1.2", "--beta", "1.1",
+           "--gamma", "1.15"]
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
 
 EXPORT = ["export", "{tmp}/family.json", "--out", "{tmp}/export"]
 
@@ -148,6 +157,14 @@ CASES: list[tuple[list[str], str]] = [
     (["compare", "--study", "x", "--storage", "sqlite:///{tmp}/missing.db"], "does not exist"),
     (["compare", "tiny", "--data", "digits", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15",
       "--repeats", "0"], "--repeats 0 must be >= 1"),
+    ([*COMPARE, "--cost", "bogus"], "invalid choice: 'bogus'"),
+    ([*COMPARE, "--cost", "latency", "--latency-batch", "0"], "--latency-batch 0 must be >= 1"),
+    ([*COMPARE, "--latency-threads", "0"], "--latency-threads 0 must be >= 1"),
+    ([*COMPARE, "--arms", "compound,depth,fastest"], "--arms 'compound,depth,fastest' names an unknown arm 'fastest'"),
+    ([*COMPARE, "--arms", "fast,paper"], "paper and published are efficientnet_b0's arms, not tiny's"),
+    *([([*COMPARE, "--cost", "latency", "--latency-device", "cuda"], "--latency-device cuda but this machine has no CUDA"),
+       ([*COMPARE, "--latency-device", "cuda"], "--latency-device cuda but this machine has no CUDA")]
+      if not _has_cuda() else []),
     # plan: search's options, refused the same way before anything is measured
     (["plan", "tiny"], "the following arguments are required: --data"),
     ([*PLAN, "--alpha", "a,b"], "--alpha 'a,b' is not a grid"),
