@@ -123,8 +123,9 @@ def cmd_family(args: argparse.Namespace) -> int:
     from effscale.search.verdict.rounding import family_miss_warning
 
     o = options(args, FamilyOptions)  # checked before anything is measured: eight traces can wait
-    family = _family(o, options(args, LatencyOptions))
-    calibrated = calibrate_family(family, target_ratio=o.target) if o.calibrate else None
+    latency = options(args, LatencyOptions)
+    family = _family(o, latency)
+    calibrated = calibrate_family(family, target_ratio=o.target, latency=latency) if o.calibrate else None
     regime = family_regime(family)
     ways = unplanned_ways_out(family.baseline_object, family.base_resolution, num_classes=family.num_classes) \
         if regime.degenerate else []
