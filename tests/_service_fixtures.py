@@ -43,9 +43,9 @@ REAL_SEARCH_ARGS = [REAL_SEARCH_CONFIG["baseline"]] + [
     arg for key, value in REAL_SEARCH_CONFIG.items() if key != "baseline"
     for arg in ("--" + key.replace("_", "-"), str(value))
 ]
-# Its winner against depth-, width- and resolution-only scaling at φ=1: 4 arms × 2 seeds.
+# Its winner against depth-, width- and resolution-only and fast scaling at φ=1: 5 arms × 2 seeds.
 REAL_COMPARE_ARGS = ["--study", REAL_STUDY, "--phi", "1", "--repeats", "2", "--tolerance", "0.3",
-                     "--name", REAL_COMPARISON]
+                     "--arms", "compound,depth,width,resolution,fast", "--name", REAL_COMPARISON]
 REPO = Path(__file__).resolve().parents[1]
 # A search decided by rounding: tiny at 16 px has a 2x2 last map, and gamma 1.1 (18 px) makes it
 # 3x3, measuring 1.65x where the formula says 1.21x; that one feasible candidate wins by stride

@@ -1,4 +1,5 @@
-"""Single-dimension arms matched in measured FLOPs to a compound member, and the search behind them."""
+"""Single-dimension and fast-scaling arms matched to a compound member in measured FLOPs,
+activations or latency, and the search behind them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from effscale.errors import UsageError
 from effscale.models import Coefficients, Cost, measure_cost
-from effscale.search.compare.arms import Arm, ArmBounds, plan_arms
+from effscale.search.compare.arms import FAST_EXPONENTS, Arm, ArmBounds, fast_settings, plan_arms
 from effscale.search.family.members import emit_family
 from effscale.search.family.nearest import nearest_flops
 
@@ -139,3 +140,105 @@ def test_bounds_and_tolerance_are_checked() -> None:
             ArmBounds.parse(bad)
     with pytest.raises(UsageError, match="tolerance=0 must be a fraction"):
         plan_arms("tiny", PAPER, phi=1, tolerance=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# fast scaling, and matching in activations and latency
+
+
+def test_fast_exponents_are_pycls_fast_compound_scaling() -> None:
+    # pycls/models/scaler.py, scaling_factors("d1_w8_g8_r1", s): weights d=1, w=8, r=1 (groups
+    # apart) sum to 10; d = s^(1/10), w = s^(8/10/2), r = s^(1/10/2), so d*w^2*r^2 = s.
+    weights = {"d": 1.0, "w": 8.0, "r": 1.0}
+    total = sum(weights.values())
+    assert FAST_EXPONENTS == pytest.approx((weights["d"] / total, weights["w"] / total / 2, weights["r"] / total / 2))
+    assert FAST_EXPONENTS == (0.1, 0.4, 0.05)
+    for s in (1.0, 2.0, 4.0, 100.0):
+        d, w, r = fast_settings(s, 224)
+        assert (d, w) == (pytest.approx(s**0.1), pytest.approx(s**0.4)) and r == round(224 * s**0.05)
+        assert d * w**2 * (r / 224) ** 2 == pytest.approx(s, rel=0.01)  # 80% of the cost in width
+
+
+@pytest.mark.parametrize(("baseline", "base_resolution"), [("tiny", 16), ("resnet20_cifar", 20)])
+def test_fast_arm_is_the_nearest_fast_network_in_flops(baseline: str, base_resolution: int) -> None:
+    names = ["compound", "depth", "width", "resolution", "fast"]
+    arms = plan_arms(baseline, PAPER, phi=2, base_resolution=base_resolution, num_classes=10, tolerance=0.3,
+                     arms=names, strict=False)
+    assert [a.name for a in arms] == names
+    by_name = {a.name: a for a in arms}
+    fast, compound = by_name["fast"], by_name["compound"]
+    assert fast.matched and fast.cost == "flops" and fast.scale is not None
+    assert (fast.depth, fast.width, fast.resolution) == fast_settings(fast.scale, base_resolution)
+    cost = measure_cost(baseline, fast.resolution, depth=fast.depth, width=fast.width, num_classes=10)
+    assert (fast.flops, fast.activations, fast.params) == (cost.flops, cost.activations, cost.params)
+    assert fast.cost_ratio == fast.ratio == pytest.approx(cost.flops / compound.flops)
+    assert fast.activations_vs_compound == pytest.approx(cost.activations / compound.activations)
+    assert fast.params_vs_compound == pytest.approx(cost.params / compound.params)
+    # No fast network on a fine grid of s comes nearer the compound member's FLOPs.
+    gap = abs(math.log(fast.ratio))
+    for s in (1 + i / 100 for i in range(0, 800)):
+        d, w, r = fast_settings(s, base_resolution)
+        f = measure_cost(baseline, r, depth=d, width=w, num_classes=10).flops
+        assert abs(math.log(f / compound.flops)) >= gap - 1e-12, s
+    # Matching in FLOPs is what it was: the default call gives the same single-dimension arms.
+    assert plan_arms(baseline, PAPER, phi=2, base_resolution=base_resolution, num_classes=10, tolerance=0.3,
+                     strict=False) == arms[:4]
+
+
+@pytest.mark.parametrize(("baseline", "base_resolution"), [("tiny", 16), ("resnet20_cifar", 20)])
+def test_arms_matched_in_activations_are_within_tolerance_in_activations(baseline: str, base_resolution: int) -> None:
+    names = ("compound", "depth", "width", "resolution", "fast")
+    arms = plan_arms(baseline, PAPER, phi=1, base_resolution=base_resolution, num_classes=10, tolerance=0.15,
+                     arms=names, cost="activations")  # strict: every matched arm is within 15% or raises
+    compound = arms[0]
+    member = emit_family(baseline, PAPER, phis=[1], base_resolution=base_resolution, num_classes=10).members[0]
+    assert (compound.flops, compound.resolution) == (member.flops, member.resolution)
+    b0 = measure_cost(baseline, base_resolution, num_classes=10)
+    for arm in arms:
+        cost = measure_cost(baseline, arm.resolution, depth=arm.depth, width=arm.width, num_classes=10)
+        assert (arm.flops, arm.activations, arm.arch_id) == (cost.flops, cost.activations, cost.arch_id)
+        assert arm.cost == "activations" and arm.cost_ratio == pytest.approx(cost.activations / compound.activations)
+        assert abs(arm.cost_ratio - 1) <= 0.15 and arm.within_tolerance
+        assert arm.ratio == pytest.approx(cost.flops / compound.flops)  # FLOPs still reported beside
+        assert arm.activations_ratio == pytest.approx(cost.activations / b0.activations)
+        assert arm.latency_ms is None  # nothing timed unless asked
+    # Width costs activations ~w but FLOPs ~w^2: matched in activations it is wider than in FLOPs.
+    in_flops = {a.name: a for a in plan_arms(baseline, PAPER, phi=1, base_resolution=base_resolution, num_classes=10,
+                                            tolerance=0.3, strict=False)}
+    assert {a.name: a for a in arms}["width"].width > in_flops["width"].width
+
+
+def test_arms_matched_in_latency_carry_their_timings() -> None:
+    from effscale.models.options import LatencyOptions
+
+    arms = plan_arms("tiny", PAPER, phi=1, base_resolution=16, num_classes=10, tolerance=0.5, strict=False,
+                     arms=["depth", "fast"], cost="latency", latency=LatencyOptions(latency_threads=1))
+    assert [a.name for a in arms] == ["compound", "depth", "fast"]  # compound always
+    for arm in arms:
+        assert arm.cost == "latency" and arm.latency_ms > 0 and arm.latency_iqr_ms >= 0
+        assert arm.cost_ratio == pytest.approx(arm.latency_vs_compound)
+
+
+def test_unknown_or_foreign_arms_are_refused() -> None:
+    with pytest.raises(UsageError, match="--arms 'compound,fastest' names an unknown arm 'fastest'"):
+        plan_arms("tiny", PAPER, phi=1, arms=["compound", "fastest"])
+    with pytest.raises(UsageError, match="paper and published are efficientnet_b0's arms, not tiny's"):
+        plan_arms("tiny", PAPER, phi=1, arms=["paper"])
+    with pytest.raises(UsageError, match="--cost 'bogus' is not one of flops, activations, latency"):
+        plan_arms("tiny", PAPER, phi=1, cost="bogus")
+
+
+def test_nearest_searches_any_value_of_the_cost() -> None:
+    # FLOPs grow like x^2, "activations" like x: the nearest step differs, each found exactly.
+    def measure(x: float) -> Cost:
+        n = math.ceil(x * 4)
+        return Cost(0, n * n * 100, 0, f"n{n}", activations=n * 10)
+
+    by_flops = nearest_flops(measure, 3600, lo=1.0, hi=8.0, start=1.5)
+    by_activations = nearest_flops(measure, 150, lo=1.0, hi=8.0, start=1.5, value=lambda c: c.activations)
+    assert by_flops.cost.flops == 3600 and by_flops.ratio == 1.0
+    assert by_activations.cost.activations == 150 and by_activations.reached == 150 and by_activations.ratio == 1.0
+    # A float-valued cost (a latency in seconds): the input size of a step nearest the target.
+    match = nearest_flops(lambda r: Cost(0, 0, int(r), f"r{r}"), 0.0123, lo=8, hi=512, integer=True, start=16,
+                          value=lambda c: c.resolution * 1e-4)
+    assert match.value == 123 and match.ratio == pytest.approx(1.0)

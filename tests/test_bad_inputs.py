@@ -18,8 +18,26 @@ SEARCH = ["search", "tiny", "--data", "synthetic:classes=3,size=16,n=120", *G, "
 FAMILY = ["family", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15"]
 TRAIN = ["train", "tiny", "--data", "synthetic:classes=3,size=16,n=120"]
 PLAN = ["plan", *SEARCH[1:]]
+COMPARE = ["compare", "tiny", "--data", "synthetic:classes=3,size=16,n=120", "--alpha", "1.2", "--beta", "1.1",
+           "--gamma", "1.15"]
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+EXPORT = ["export", "{tmp}/family.json", "--out", "{tmp}/export"]
 
 CASES: list[tuple[list[str], str]] = [
+    # export (the family file is written by the sweep's fixture when the case names it)
+    ([*EXPORT, "--member", "B9"], "no member 'B9'"),
+    ([*EXPORT, "--member", "B1", "--format", "tflite"], "invalid choice: 'tflite'"),
+    ([*EXPORT, "--phi", "abc"], "'abc' is not a number"),
+    (["export", "{tmp}/family.json", "--member", "B1", "--out", "{tmp}/family.json/inside"], "is a file, not a directory"),
+    (["export", "{tmp}/missing.json", "--member", "B1"], "does not exist"),
+    (["export", "{tmp}/family.json"], "needs --member NAME or --phi PHI"),
     # cost
     (["cost", "effnet"], "unknown baseline 'effnet'"),
     (["cost", "efficientnet_b0", "--resolution", "0"], "resolution=0"),
@@ -139,6 +157,14 @@ CASES: list[tuple[list[str], str]] = [
     (["compare", "--study", "x", "--storage", "sqlite:///{tmp}/missing.db"], "does not exist"),
     (["compare", "tiny", "--data", "digits", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15",
       "--repeats", "0"], "--repeats 0 must be >= 1"),
+    ([*COMPARE, "--cost", "bogus"], "invalid choice: 'bogus'"),
+    ([*COMPARE, "--cost", "latency", "--latency-batch", "0"], "--latency-batch 0 must be >= 1"),
+    ([*COMPARE, "--latency-threads", "0"], "--latency-threads 0 must be >= 1"),
+    ([*COMPARE, "--arms", "compound,depth,fastest"], "--arms 'compound,depth,fastest' names an unknown arm 'fastest'"),
+    ([*COMPARE, "--arms", "fast,paper"], "paper and published are efficientnet_b0's arms, not tiny's"),
+    *([([*COMPARE, "--cost", "latency", "--latency-device", "cuda"], "--latency-device cuda but this machine has no CUDA"),
+       ([*COMPARE, "--latency-device", "cuda"], "--latency-device cuda but this machine has no CUDA")]
+      if not _has_cuda() else []),
     # plan: search's options, refused the same way before anything is measured
     (["plan", "tiny"], "the following arguments are required: --data"),
     ([*PLAN, "--alpha", "a,b"], "--alpha 'a,b' is not a grid"),
@@ -158,6 +184,15 @@ CASES: list[tuple[list[str], str]] = [
 ]
 
 
+def _tiny_family():  # noqa: ANN202 - a Family, made once for the export cases
+    from effscale import Coefficients, emit_family
+
+    return emit_family("tiny", Coefficients(1.2, 1.1, 1.15), phis=[0, 1], base_resolution=32, num_classes=10)
+
+
+_TINY_FAMILY = _tiny_family()
+
+
 def _tree(root: Path) -> dict[str, float]:
     return {str(p): p.stat().st_mtime_ns for p in root.rglob("*")}
 
@@ -170,6 +205,8 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     monkeypatch.delenv("EFFSCALE_TOKEN", raising=False)
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if args[:2] == ["export", f"{tmp_path}/family.json"]:
+        _TINY_FAMILY.save(tmp_path / "family.json")  # a real family file, so only the case's own value is wrong
     before = _tree(tmp_path)
     try:
         code = main(args)
@@ -186,7 +223,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
 def test_the_sweep_is_wide() -> None:
     assert len(CASES) >= 60
     assert {a[0] for a, _ in CASES} >= {"baselines", "cost", "family", "search", "plan", "train", "serve", "studies",
-                                        "trials", "confirm", "compare"}
+                                        "trials", "confirm", "compare", "export"}
 
 
 # A PostgreSQL URL whose port nothing listens on: the server is down, the input is fine.

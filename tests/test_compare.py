@@ -1,5 +1,6 @@
-"""`effscale compare`: compound against single-dimension scaling at matched measured FLOPs, trained
-for real on paired seeds, stored as a plain Optuna study, resumable; and its bad inputs."""
+"""`effscale compare`: compound against single-dimension (and fast) scaling at a matched measured
+cost, trained for real on paired seeds, stored as a plain Optuna study, resumable; and its bad
+inputs."""
 
 from __future__ import annotations
 
@@ -50,6 +51,44 @@ def test_compare_a_search_winner_on_digits(local_ray: None, sqlite_url: str) -> 
     again = run_compare(options, progress=False)
     assert len(optuna.load_study(study_name="cmp", storage=open_storage(sqlite_url)).trials) == 8
     assert again["phis"] == document["phis"]
+    # The default arms in FLOPs: the identity a comparison stored before --arms and --cost (it resumes).
+    assert set(study.user_attrs["effscale_compare"]) == OLD_IDENTITY
+    assert document["cost"] == "flops" and document["arms"] == ["compound", "depth", "width", "resolution"]
+    assert all(row["activations"] > 0 and row["cost_ratio"] == row["ratio"] for row in arms.values())
+
+    _compare_fast_in_activations(sqlite_url)
+
+
+OLD_IDENTITY = {"search", "baseline", "data", "coefficients", "base_resolution", "phis", "repeats", "tolerance",
+                "bounds", "budget", "batch_size", "lr", "seed"}
+
+
+def _compare_fast_in_activations(sqlite_url: str) -> None:
+    """Fast scaling as a contender, every arm matched in activations: one seed each, one epoch."""
+    from effscale.search.compare.arms import fast_settings
+
+    names = ["compound", "depth", "width", "resolution", "fast"]
+    options = CompareOptions("tiny", data="synthetic:classes=3,size=16,n=120", alpha=1.2, beta=1.1, gamma=1.15,
+                             base_resolution=16, arms=",".join(names), cost="activations", repeats=1, tolerance=0.2,
+                             storage=sqlite_url, name="cmp-fast")
+    document = run_compare(options, {"epochs": 1}, progress=False)
+    (entry,) = document["phis"]
+    assert [row["arm"] for row in entry["arms"]] == document["arms"] == names
+    assert document["cost"] == "activations" and document["cost_label"] == "activations"
+    compound, fast = entry["arms"][0], entry["arms"][-1]
+    for row in entry["arms"]:
+        cost = measure_cost("tiny", row["resolution"], depth=row["depth"], width=row["width"], num_classes=3)
+        assert (row["flops"], row["params"], row["activations"]) == (cost.flops, cost.params, cost.activations)
+        assert row["cost_ratio"] == row["activations_vs_compound"] == cost.activations / compound["activations"]
+        assert abs(row["cost_ratio"] - 1) <= 0.2 and row["repeats"] == 1 and row["val_top1_mean"] is not None
+    assert (fast["depth"], fast["width"], fast["resolution"]) == fast_settings(fast["scale"], 16)
+    # fast is a contender: its paired delta is taken, and with one seed (no interval) it is tied
+    assert fast["delta_mean"] is not None and fast["delta_half_width"] is None
+    assert entry["verdict"].startswith("tied") and "fast" in entry["verdict"]
+    study = optuna.load_study(study_name="cmp-fast", storage=open_storage(sqlite_url))
+    assert len(study.trials) == 5 and {t.user_attrs["arm"] for t in study.trials} == set(names)
+    identity = study.user_attrs["effscale_compare"]
+    assert set(identity) == OLD_IDENTITY | {"arms", "cost"} and identity["cost"] == "activations"
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -99,6 +138,8 @@ def test_compare_json_document_shape(tmp_path: Path) -> None:
         "depth-only better by")
     assert verdict({"depth": paired_delta({0: 0.5, 1: 0.52, 2: 0.5}, {0: 0.9, 1: 0.91, 2: 0.92})}) == "compound best"
     assert verdict({"depth": paired_delta({0: 0.5, 1: 0.9}, {0: 0.9, 1: 0.5})}).startswith("tied")
+    assert verdict({"fast": paired_delta({0: 0.9, 1: 0.91, 2: 0.92}, {0: 0.5, 1: 0.52, 2: 0.5})}).startswith(
+        "fast scaling better by")
     json.dumps(paired_delta({0: 0.5}, {0: 0.4}).__dict__)  # one seed: a mean without an interval
 
 
@@ -114,4 +155,25 @@ def test_compare_takes_the_search_engine_settings() -> None:
                  "max_retries", "db_timeout"):
         assert compare[name] == search[name], name
     assert search["tolerance"][1].help.startswith("relative tolerance of each candidate's FLOPs ratio")
-    assert compare["tolerance"][1].help.startswith("relative tolerance of each single-dimension arm's measured FLOPs")
+    assert compare["tolerance"][1].help.startswith("relative tolerance of each matched arm's measured cost (--cost)")
+
+
+def test_the_comparison_cost_defaults_to_its_search_cost() -> None:
+    """--cost, else the search's stored cost, else its measured constraint, else FLOPs; latency is
+    timed where the search timed it unless --latency-* says otherwise."""
+    from effscale.models.options import LatencyOptions
+    from effscale.search.compare.run import _measured
+
+    study = CompareOptions(study="s")
+    for settings, cost in (({}, "flops"), ({"constraint": "measured"}, "flops"), ({"constraint": "formula"}, "flops"),
+                           ({"cost": None, "constraint": "activations"}, "activations"),
+                           ({"cost": "activations", "constraint": "formula"}, "activations")):
+        assert _measured(study, settings, "tiny", None)[:2] == (cost, ("compound", "depth", "width", "resolution"))
+    assert _measured(CompareOptions(study="s", cost="flops"), {"cost": "activations"}, "tiny", None)[0] == "flops"
+    cost, arms, latency = _measured(CompareOptions(study="s", arms="fast"), {"cost": "latency", "latency_threads": 1,
+                                                                           "latency_batch": 2}, "tiny", None)
+    assert (cost, arms, latency) == ("latency", ("compound", "fast"), LatencyOptions(latency_batch=2, latency_threads=1))
+    given = LatencyOptions(latency_threads=2)
+    assert _measured(study, {"cost": "latency", "latency_threads": 1}, "tiny", given)[2] is given
+    assert _measured(study, {}, "efficientnet_b0", None)[1] == ("compound", "depth", "width", "resolution", "paper",
+                                                                "published")

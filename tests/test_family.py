@@ -194,3 +194,34 @@ def test_family_cli_bad_target_ratio_is_one_line_exit_2(extra: list[str], messag
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert proc.stdout == ""
+
+
+def test_any_phi_below_b0_and_between_the_integers(capsys: pytest.CaptureFixture[str]) -> None:
+    from effscale.cli import main
+    from effscale.search.family.options import parse_phis
+
+    assert parse_phis("-2,-1,0.5,1..3") == (-2.0, -1.0, 0.5, 1.0, 2.0, 3.0)
+    assert parse_phis("0..1:0.25") == (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert main(["family", "efficientnet_b0", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15",
+                 "--phi", "-2,-1,0.5,1", "--json"]) == 0
+    members = json.loads(capsys.readouterr().out)["members"]
+    assert [m["name"] for m in members] == ["phi-2", "phi-1", "phi0.5", "B1"]  # never mistaken for B-numbers
+    flops = [m["flops"] for m in members]
+    assert flops == sorted(flops) and members[0]["flops_ratio"] < members[1]["flops_ratio"] < 1 < members[2]["flops_ratio"]
+    assert all(m["params"] > 0 and m["activations"] > 0 for m in members)
+    # Below B0 by the same rules: every stage keeps a block, no width below the rounding's minimum.
+    tiny = emit_family("tiny", Coefficients(1.5, 1.5, 1.0), phis=[-6], base_resolution=32)
+    member = tiny.member("phi-6")
+    model = build_member(tiny, "phi-6")
+    assert all(len(stage) >= 1 for stage in model.stages)
+    described = tiny.baseline_object.describe(member.depth, member.width)
+    assert described["repeats"] == [1, 1, 1] and min(described["channels"]) == 8
+    for bad, message in (("abc", "is not a list of phi values"), ("1..0", "is not a list"), ("-30", "beyond")):
+        with pytest.raises(SystemExit) as refused:  # refused as argparse refuses: before anything is measured
+            main(["family", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.1", "--phi", bad])
+        err = capsys.readouterr().err
+        assert refused.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+    # A range whose members cannot be built is refused before anything is measured.
+    assert main(["family", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.5", "--base-resolution", "16",
+                 "--phi=-3..0"]) == 2
+    assert "below its total stride 8" in capsys.readouterr().err

@@ -86,9 +86,13 @@ def test_coefficients_allow_scale_down_only_when_asked() -> None:
         Coefficients(1.2, math.nan, 1.1, allow_scale_down=True)
 
 
-def test_scale_rejects_negative_phi() -> None:
-    with pytest.raises(UsageError, match="phi"):
-        Coefficients(1.2, 1.1, 1.15).scale(-1)
+def test_scale_takes_any_finite_phi_and_shrinks_below_zero() -> None:
+    down = Coefficients(1.2, 1.1, 1.15).scale(-1)
+    assert (down.depth, down.width, down.resolution) == pytest.approx((1 / 1.2, 1 / 1.1, 1 / 1.15))
+    assert Coefficients(1.2, 1.1, 1.15).scale(0.5).depth == pytest.approx(1.2**0.5)
+    for bad in (math.nan, math.inf, "2"):
+        with pytest.raises(UsageError, match="phi"):
+            Coefficients(1.2, 1.1, 1.15).scale(bad)
 
 
 @pytest.mark.parametrize(

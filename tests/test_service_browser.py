@@ -4,8 +4,8 @@ Loads the dashboard for a real study (a real small search with repeats and a con
 launched through the API, and a real comparison of its winner), and checks that the verdict line,
 the warnings, the candidate and trial tables, the candidate map, the FLOPs plot (a point and an
 error bar per candidate), the proxy-against-confirmed scatter, the learning curves, the family
-table and the comparison panel (a series per arm) rendered with the right counts, with no
-JavaScript error and no request leaving the machine. Screenshots go to ``artifacts/``.
+table and the comparison panels (a series per arm, against FLOPs and against activations)
+rendered with the right counts, with no JavaScript error and no request leaving the machine. Screenshots go to ``artifacts/``.
 
 A missing Chromium binary skips these tests on a developer machine and fails them when ``CI`` is
 set; Playwright is a dev dependency, so its absence is always a failure.
@@ -220,10 +220,15 @@ def test_comparison_panel_from_its_search(served: dict[str, Any], browser: Any) 
         page.click(f"#comparison-links a:text('{link['name']}')")
         page.wait_for_selector("#comparison-plot", timeout=20_000)
         page.wait_for_selector('#view[data-ready="1"][data-page="comparison"]', timeout=20_000)
-        assert page.locator("#comparison-plot g.series").count() == len(arms) == 4
-        assert sorted(page.locator("#comparison-plot g.series").evaluate_all("gs => gs.map(g => g.dataset.arm)")) == sorted(arms)
         with_se = [a for e in comparison["phis"] for a in e["arms"] if a["val_top1_stderr"] is not None]
-        assert page.locator("#comparison-plot path.errbar").count() == len(with_se) > 0
+        # Figure 8 against FLOPs, and the same arms against activations: a series per arm (fast among them)
+        for plot in ("#comparison-plot", "#comparison-activations-plot"):
+            assert page.locator(f"{plot} g.series").count() == len(arms) == 5
+            assert sorted(page.locator(f"{plot} g.series").evaluate_all("gs => gs.map(g => g.dataset.arm)")) == sorted(arms)
+            assert page.locator(f"{plot} path.errbar").count() == len(with_se) > 0
+        assert "fast" in arms and all(a["activations"] > 0 for e in comparison["phis"] for a in e["arms"])
+        shown = page.locator("#comparison-table td.activations").all_inner_texts()
+        assert len(shown) == sum(len(e["arms"]) for e in comparison["phis"]) and "–" not in shown
         verdicts = page.locator("#verdict-list li.phi-verdict").all_inner_texts()
         assert verdicts == [f"φ={e['phi']}: {e['verdict']}" for e in comparison["phis"]]
         assert page.locator("#comparison-table tr.arm-row").count() == sum(len(e["arms"]) for e in comparison["phis"])

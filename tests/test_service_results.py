@@ -205,12 +205,14 @@ def test_comparisons_are_listed_with_their_search_and_served_whole(real: dict[st
     (link,) = c.get("/api/comparisons").json()["comparisons"]
     assert (link["name"], link["search"], link["status"], link["phi_values"], link["repeats"]) == (
         REAL_COMPARISON, REAL_STUDY, "completed", [1], 2)
-    assert link["n_trials"] == 8 and link["verdicts"] == [{"phi": e["phi"], "verdict": e["verdict"]} for e in document["phis"]]
+    assert link["n_trials"] == 10 and link["verdicts"] == [{"phi": e["phi"], "verdict": e["verdict"]} for e in document["phis"]]
     detail = c.get(link["url"]).json()
     for key, value in document.items():
         assert detail[key] == value, key
     (entry,) = detail["phis"]
-    assert {a["arm"] for a in entry["arms"]} == {"compound", "depth", "width", "resolution"}
+    assert {a["arm"] for a in entry["arms"]} == {"compound", "depth", "width", "resolution", "fast"}
+    assert detail["cost"] == "flops" and detail["arms"] == ["compound", "depth", "width", "resolution", "fast"]
+    assert all(a["activations"] > 0 and a["activations_vs_compound"] > 0 for a in entry["arms"])
     assert all(a["repeats"] == 2 and a["val_top1_stderr"] is not None for a in entry["arms"])
     # linked from its search, never listed as a search, and a search is not a comparison
     study = c.get(f"/api/studies/{REAL_STUDY}").json()

@@ -22,6 +22,7 @@ import sys
 from typing import Sequence
 
 from effscale.cli.compare import cmd_compare, compare_settings
+from effscale.cli.export import cmd_export, export_settings
 from effscale.cli.flags import Command, Parser, add_command
 from effscale.cli.measure import cmd_baselines, cmd_cost, cmd_family, cost_settings, family_settings
 from effscale.cli.queries import TRIAL_COLUMNS, cmd_studies, cmd_trials, studies_settings, trials_settings
@@ -44,6 +45,8 @@ COMMANDS: tuple[Command, ...] = (
             "resolution-only scaling at matched measured FLOPs, trained on paired seeds", compare_settings),
     Command("confirm", cmd_confirm, "retrain a finished search's top candidates longer: does the proxy rank like "
             "longer training? (Kendall tau; the family comes from the confirmed winner)", confirm_settings),
+    Command("export", cmd_export, "write a family member as a standalone PyTorch file, ONNX, torch.export or its "
+            "weights, checked against the PyTorch module", export_settings),
     Command("train", cmd_train, "proxy-train one scaled network (what a search trial does)", train_settings),
     Command("serve", cmd_serve, "REST API and dashboard; launching searches needs EFFSCALE_TOKEN", serve_settings,
             json=False),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import re
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
@@ -21,7 +22,13 @@ RECIPE_GROUP = "proxy training"  # where `ProxyRecipe`'s flags go, in every comm
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (argparse prints the whole usage block first)."""
+    """argparse, but a usage error is one line (argparse prints the whole usage block first), and
+    a value that starts with a minus and a digit is a value, not a flag: ``--phi -2,-1,0.5,1``
+    (argparse itself takes only a plain negative number, ``-2``, for one)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\.?\d[\d.,:\-]*$")
 
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")

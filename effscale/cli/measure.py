@@ -123,8 +123,9 @@ def cmd_family(args: argparse.Namespace) -> int:
     from effscale.search.verdict.rounding import family_miss_warning
 
     o = options(args, FamilyOptions)  # checked before anything is measured: eight traces can wait
-    family = _family(o, options(args, LatencyOptions))
-    calibrated = calibrate_family(family, target_ratio=o.target) if o.calibrate else None
+    latency = options(args, LatencyOptions)
+    family = _family(o, latency)
+    calibrated = calibrate_family(family, target_ratio=o.target, latency=latency) if o.calibrate else None
     regime = family_regime(family)
     ways = unplanned_ways_out(family.baseline_object, family.base_resolution, num_classes=family.num_classes) \
         if regime.degenerate else []
@@ -163,5 +164,5 @@ def _family(o: Any, latency: Any) -> Any:
     if o.published:
         return published_efficientnet_family(num_classes=o.num_classes, cost=o.cost, latency=latency)
     coefficients = Coefficients(*o.coefficients, allow_scale_down=o.allow_scale_down)
-    return emit_family(get_baseline(o.baseline, stem=o.stem), coefficients, phis=range(o.max_phi + 1),
+    return emit_family(get_baseline(o.baseline, stem=o.stem), coefficients, phis=o.phis,
                        base_resolution=o.base_resolution, num_classes=o.num_classes, cost=o.cost, latency=latency)

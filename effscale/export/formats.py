@@ -6,7 +6,7 @@
     pt2:         MEMBER.pt2 from `torch.export`, reloaded with `torch.export.load` and compared
     state-dict:  MEMBER.pt, the weights alone
 
-Every format is written beside MEMBER.json, the member's provenance (baseline, stem, coefficients,
+Every format is written beside MEMBER.FORMAT.json, the member's provenance (baseline, stem, coefficients,
 φ, input size, measured params and FLOPs, effscale's version, the format and the check it passed).
 Files are written under temporary names and renamed into place only once the check passed, so a
 failed export leaves nothing half-written. The ONNX tools are the optional extra ``export``.
@@ -29,9 +29,8 @@ from typing import Any
 import torch
 
 from effscale.errors import UsageError
+from effscale.export.options import FORMATS, ONNX_OPSET
 
-FORMATS = ("python", "onnx", "pt2", "state-dict")
-ONNX_OPSET = 18
 # Outputs of an export against the PyTorch module on the same fixed input: float32 kernels of
 # another runtime reorder sums, so exact equality is not expected; 1e-4 absolute on logits of order
 # one is far below any ranking difference.
@@ -85,7 +84,7 @@ def write_member(model: torch.nn.Module, *, fmt: str, out: Path, stem: str, sour
             raise UsageError(f"the {fmt} export of {stem} differs from the PyTorch module by {diff:.2e} (over {ATOL:g}) "
                              "on the fixed input; nothing was written")
         record = {**provenance, "format": fmt, "check": _check_text(fmt, diff), "files": sorted(stage.names)}
-        stage.write_text(f"{stem}.json", json.dumps(record, indent=2) + "\n")
+        stage.write_text(f"{stem}.{fmt}.json", json.dumps(record, indent=2) + "\n")
     return Exported(fmt, tuple(out / name for name in sorted(stage.names)), diff, record)
 
 
@@ -128,6 +127,7 @@ def _staging(out: Path, stem: str) -> Iterator[_Stage]:
 def _python(model: torch.nn.Module, stage: _Stage, *, x: torch.Tensor, reference: torch.Tensor,
             source: str | None) -> float:
     """MEMBER.py and MEMBER.pt; checked by importing the written file and loading the weights."""
+    import importlib.machinery
     import importlib.util
     import sys
 
@@ -135,7 +135,9 @@ def _python(model: torch.nn.Module, stage: _Stage, *, x: torch.Tensor, reference
     code_path.write_text(source or "")
     torch.save(model.state_dict(), weights_path)
     name = f"_effscale_export_{stage.tag}"
-    spec = importlib.util.spec_from_file_location(name, code_path)
+    # The staged file ends in .tmp until it passes: name its loader, which the suffix would not choose.
+    spec = importlib.util.spec_from_file_location(name, code_path,
+                                                  loader=importlib.machinery.SourceFileLoader(name, str(code_path)))
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     sys.modules[name] = module  # dataclasses resolve their module while the file runs
     try:

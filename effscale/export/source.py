@@ -26,14 +26,15 @@ _ROOTS = ("ScalableNet",)
 _WRITTEN_BY_EXPORT = {"BLOCKS", "LAYOUT_FIELDS"}
 
 
-def member_source(layout: ScaledSpec, *, num_classes: int, resolution: int, provenance: dict[str, Any]) -> str:
+def member_source(layout: ScaledSpec, *, num_classes: int, resolution: int, provenance: dict[str, Any],
+                  weights: str = "MEMBER.pt") -> str:
     """The standalone module for the network ``layout`` with a ``num_classes`` head."""
     used = {stage.block for stage in layout.stages}
     definitions = _definitions()
     wanted = _closure({*_ROOTS, *(blocks.BLOCKS[b].__name__ for b in used)}, definitions)
     code = "\n\n\n".join(text for name, text in definitions.items() if name in wanted and text)
     return "\n".join([
-        _header(provenance),
+        _header(provenance, weights),
         "from __future__ import annotations",
         "",
         "from dataclasses import dataclass",
@@ -41,6 +42,7 @@ def member_source(layout: ScaledSpec, *, num_classes: int, resolution: int, prov
         "import torch",
         "from torch import Tensor, nn",
         "from torch.nn import functional as F",
+        "",
         "",
         _layout_code(layout, num_classes=num_classes, resolution=resolution),
         "",
@@ -60,15 +62,15 @@ def member_source(layout: ScaledSpec, *, num_classes: int, resolution: int, prov
     ])
 
 
-def _header(provenance: dict[str, Any]) -> str:
+def _header(provenance: dict[str, Any], weights: str) -> str:
     lines = [f"{key}: {value}" for key, value in provenance.items()]
     return '"""' + "\n".join([
         f"{provenance.get('member', 'member')} of an effscale family, as plain PyTorch (no effscale needed).",
         "",
         *lines,
         "",
-        "    model = build()                                    # then, for effscale's weights:",
-        "    model.load_state_dict(torch.load(WEIGHTS_FILE, weights_only=True))",
+        "    model = build()  # freshly initialised; effscale's initial weights are in " + weights + ":",
+        f"    model.load_state_dict(torch.load({weights!r}, weights_only=True))",
         "    model(torch.zeros(1, 3, RESOLUTION, RESOLUTION))",
     ]) + '\n"""\n'
 

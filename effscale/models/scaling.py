@@ -180,9 +180,11 @@ class Coefficients:
         return formula_ratio(self.alpha, self.beta, self.gamma)
 
     def scale(self, phi: float) -> ScaleFactors:
-        """The factors for compound coefficient φ: (α^φ, β^φ, γ^φ)."""
-        if not math.isfinite(phi) or phi < 0:
-            raise UsageError(f"phi={phi} must be a finite number >= 0")
+        """The factors for compound coefficient φ: (α^φ, β^φ, γ^φ). Any finite φ: below 0 the
+        factors shrink the baseline (the rounding rules keep every stage's last block and the
+        narrowest width), between the integers they fall between the members."""
+        if isinstance(phi, bool) or not isinstance(phi, (int, float)) or not math.isfinite(phi):
+            raise UsageError(f"phi={phi!r} must be a finite number, e.g. -1, 0.5 or 3")
         return ScaleFactors(self.alpha**phi, self.beta**phi, self.gamma**phi)
 
     def as_dict(self) -> dict[str, float]:

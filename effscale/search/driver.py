@@ -298,7 +298,7 @@ def _result(session: SearchSession, outcome: Any, family: Any, family_path: Path
     warnings = tuple(document["warnings"])
     # Shown beside the α^φ family, so the user picks knowingly: rounding drifts from target^φ.
     try:
-        calibrated = calibrate_family(family, target_ratio=session.plan.options.target_ratio)
+        calibrated = calibrate_family(family, target_ratio=options.target_ratio, latency=options.latency)
     except UsageError as exc:  # the search is complete and stored; only this extra view is missing
         calibrated, warnings = None, (*warnings, f"no calibrated family: {exc}")
     return SearchResult(

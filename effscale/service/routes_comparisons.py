@@ -1,5 +1,5 @@
 """Read-only comparison endpoints: `effscale compare`'s studies (compound against single-dimension
-scaling at matched measured FLOPs, the paper's Figure 8), listed and one by one."""
+and fast scaling at a matched measured cost, the paper's Figure 8), listed and one by one."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends
 from effscale.service import serializers as ser
 from effscale.service.deps import ComparisonData, ServiceState, get_state, load_comparison
 from effscale.service.routes_studies import comparison_url
-from effscale.service.schemas import ComparisonDetail, ComparisonList, Problem
+from effscale.service.comparison_schemas import ComparisonDetail, ComparisonList
+from effscale.service.schemas import Problem
 
 router = APIRouter(prefix="/api/comparisons", tags=["comparisons"])
 

@@ -362,53 +362,6 @@ class CandidateRanking(BaseModel):
     candidates: list[CandidateAggregate] = Field(..., description="best race mean first, untrained last")
 
 
-class ComparisonArm(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    arm: str = Field(..., description="compound, depth, width or resolution (and, for B0, paper/published)")
-    depth: float | None = None
-    width: float | None = None
-    resolution: int | None = None
-    flops: int | None = None
-    params: int | None = None
-    ratio: float | None = Field(None, description="measured FLOPs / the compound member's")
-    flops_ratio: float | None = None
-    repeats: int = 0
-    val_top1_mean: float | None = None
-    val_top1_stderr: float | None = None
-    delta_mean: float | None = Field(None, description="paired mean of arm − compound over the shared seeds")
-    delta_half_width: float | None = Field(None, description="half-width of its 95% t-interval")
-
-
-class ComparisonPhi(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    phi: int
-    verdict: str
-    arms: list[ComparisonArm]
-
-
-class ComparisonList(BaseModel):
-    comparisons: list[ComparisonLink]
-
-
-class ComparisonDetail(ComparisonLink):
-    """A comparison: its stored result document (`effscale compare --json`: ``comparison`` ..
-    ``phis``), with the link's fields; ``phis`` is empty until the comparison completes."""
-
-    model_config = ConfigDict(extra="allow")
-
-    comparison: str = Field(..., description="the comparison's study name")
-    num_classes: int | None = None
-    base_resolution: int | None = None
-    coefficients: Coefficients | None = None
-    budget: dict[str, Any] = {}
-    flops_convention: str | None = None
-    interval: str | None = Field(None, description="how delta_half_width is computed")
-    identity: dict[str, Any] = Field({}, description="the settings that identify the comparison")
-    phis: list[ComparisonPhi] = Field([], description="per φ: every arm's mean ± se (n), delta to compound, verdict")
-
-
 class SearchLaunched(BaseModel):
     study_name: str
     status: str

@@ -15,6 +15,7 @@ from typing import Any
 
 from effscale._settings import check_settings, number, path, setting, settings_of, text, whole
 from effscale.errors import UsageError
+from effscale.models.measures import COSTS
 from effscale.models.specs import STEMS
 from effscale.search.planning.options import SearchOptions
 
@@ -36,6 +37,45 @@ def parse_phis(text_value: Any) -> tuple[int, ...]:
     if not phis or any(not 1 <= p <= 7 for p in phis):
         raise UsageError(f"--phi {text_value!r} must list values from 1 to 7 (B1..B7); pass e.g. 1,2")
     return tuple(phis)
+
+
+# The arms a comparison can train, in the order every table lists them: compound; the three
+# single-dimension arms and Dollár et al.'s fast scaling, each matched to compound in the chosen
+# cost; and, for efficientnet_b0 only, the paper's triple and the published row.
+ARM_NAMES = ("compound", "depth", "width", "resolution", "fast", "paper", "published")
+MATCHED_ARMS = ("depth", "width", "resolution", "fast")
+EFFICIENTNET_ARMS = ("paper", "published")
+# What a comparison trained before --arms existed (with EFFICIENTNET_ARMS for efficientnet_b0):
+# still the default, so that the same command resumes a comparison stored then.
+DEFAULT_ARMS = ("compound", "depth", "width", "resolution")
+
+
+def parse_arms(text_value: Any) -> tuple[str, ...]:
+    """``"compound,depth,fast"`` into known arm names in `ARM_NAMES` order, compound always among
+    them (every difference is taken against it)."""
+    items = {a.strip() for a in str(text_value).split(",") if a.strip()}
+    unknown = sorted(items - set(ARM_NAMES))
+    if unknown or not items:
+        named = f"names an unknown arm {', '.join(map(repr, unknown))}" if unknown else "is empty"
+        raise UsageError(f"--arms {text_value!r} {named}; pass some of {','.join(ARM_NAMES)}")
+    return tuple(a for a in ARM_NAMES if a in items | {"compound"})
+
+
+def arms_for(baseline: str, arms: str | None) -> tuple[str, ...]:
+    """The arms a comparison of ``baseline`` trains: ``arms`` (`parse_arms`), or the default set."""
+    b0 = baseline == "efficientnet_b0"
+    if arms is None:
+        return DEFAULT_ARMS + (EFFICIENTNET_ARMS if b0 else ())
+    chosen = parse_arms(arms)
+    if not b0 and set(chosen) & set(EFFICIENTNET_ARMS):
+        raise UsageError(f"--arms {arms!r}: paper and published are efficientnet_b0's arms, not {baseline}'s; "
+                         "drop them")
+    return chosen
+
+
+def _arms_check(value: Any, name: str) -> str:
+    parse_arms(value)
+    return str(value)
 
 
 def _as_search(name: str) -> Any:
@@ -69,9 +109,16 @@ class CompareOptions:
     phi: str = setting("1", check=_phis_check, group=_WHAT, metavar="LIST", help="phi values to compare at (default 1)")
     repeats: int = setting(3, kind=int, check=whole(1, example=3), group=_WHAT,
                            help="paired seeds per arm (default 3)")
+    arms: str | None = setting(None, check=_arms_check, group=_WHAT, metavar="LIST",
+                               help=f"the arms to train, from {','.join(ARM_NAMES)} (compound always; paper and "
+                                    f"published: efficientnet_b0 only); default {','.join(DEFAULT_ARMS)}, and "
+                                    "paper,published for efficientnet_b0")
+    cost: str | None = setting(None, choices=COSTS, group=_WHAT,
+                               help="the cost the arms are matched to compound in: flops, activations or latency "
+                                    "(default: the search's, else flops)")
     tolerance: float = setting(
         0.1, kind=float, check=number(0.0, above=True, below=1.0, example=0.1), group=_WHAT,
-        help="relative tolerance of each single-dimension arm's measured FLOPs: within the compound member's "
+        help="relative tolerance of each matched arm's measured cost (--cost): within the compound member's "
              "x (1 ± this) (default 0.1 = 10%)",
     )
     bounds: str = setting("8", check=text(what="bounds"), group=_WHAT,

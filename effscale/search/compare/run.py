@@ -65,16 +65,22 @@ class CompareContext:
     base_resolution: int
     recipe: Any  # effscale.trainer.ProxyRecipe, resolved for the baseline
     search: str | None
+    cost: str = "flops"  # what the arms are matched in (`effscale.models.measures.COSTS`)
+    arms: tuple[str, ...] = ()  # the arms trained (`options.arms_for`); () before they are resolved
+    latency: Any = None  # effscale.models.options.LatencyOptions: latency measured (and matched in, for cost latency)
 
 
-def resolve_context(options: CompareOptions, recipe_settings: dict[str, Any]) -> CompareContext:
-    """Baseline, data, coefficients and recipe, from the search (its stored settings and winner)
-    or from the options; the recipe flags given here win over the search's."""
+def resolve_context(options: CompareOptions, recipe_settings: dict[str, Any], *, latency: Any = None) -> CompareContext:
+    """Baseline, data, coefficients, recipe and cost, from the search (its stored settings and
+    winner) or from the options; the recipe flags and --cost given here win over the search's.
+    ``latency`` (`LatencyOptions`): where latency is measured; with --cost latency, the default
+    `LatencyOptions()` when None."""
     from effscale.models import Coefficients, get_baseline
     from effscale.models import default_resolution
     from effscale.search.driver import stored_settings
     from effscale.trainer import ProxyRecipe, load_data
 
+    settings: dict[str, Any] = {}
     if options.study is not None:
         settings = stored_settings(options.study, options.storage)
         coefficients = Coefficients(*_search_winner(options.study, options.storage))
@@ -91,22 +97,53 @@ def resolve_context(options: CompareOptions, recipe_settings: dict[str, Any]) ->
         base_resolution, stem = options.base_resolution, options.stem or "standard"
     recipe = ProxyRecipe(**{**recipe_fields, **recipe_settings})
     baseline = get_baseline(baseline_name, stem=stem)
+    cost, arms, latency = _measured(options, settings, baseline.name, latency)
     data = load_data(data_spec, seed=recipe.seed,
-                     max_resolution=_largest_input(options, coefficients, base_resolution or baseline.base_resolution))
+                     max_resolution=_largest_input(options, coefficients, base_resolution or baseline.base_resolution,
+                                                   cost))
     recipe = recipe.for_baseline(baseline, num_train=data.num_train)
     base_resolution = base_resolution or default_resolution(
         data.native_size, min_resolution=baseline.min_resolution, base_resolution=baseline.base_resolution)
-    return CompareContext(baseline, data, coefficients, int(base_resolution), recipe, options.study)
+    return CompareContext(baseline, data, coefficients, int(base_resolution), recipe, options.study, cost, arms,
+                          latency)
 
 
-def _largest_input(options: CompareOptions, coefficients: Any, base: int) -> int:
+def _measured(options: CompareOptions, settings: dict[str, Any], baseline: str, latency: Any) -> tuple[str, Any, Any]:
+    """The cost (--cost, else the search's, else flops), the arms, and where latency is measured
+    (--latency-*, else where the search timed it), refused in one line before any data is loaded
+    (a --latency-device this machine lacks too)."""
+    import dataclasses
+
+    from effscale.models.measures import COSTS, DEFAULT_COST, check_cost
+    from effscale.models.options import LatencyOptions
+    from effscale.search.compare.options import arms_for
+
+    # A search's cost: its --cost, else its constraint when that is a measured cost (`measured`,
+    # stored by searches before costs existed, and `formula` both mean FLOPs).
+    constraint = settings.get("constraint")
+    cost = check_cost(options.cost or settings.get("cost") or (constraint if constraint in COSTS else DEFAULT_COST))
+    arms = arms_for(baseline, options.arms)
+    if cost == "latency" and latency is None:
+        names = {f.name for f in dataclasses.fields(LatencyOptions)}
+        latency = LatencyOptions(**{k: v for k, v in settings.items() if k in names and v is not None})
+    if latency is not None:
+        from effscale.models.latency import check_device
+
+        check_device(latency.latency_device)
+    return cost, arms, latency
+
+
+def _largest_input(options: CompareOptions, coefficients: Any, base: int, cost: str = "flops") -> int:
     """An upper bound on any arm's input size, so `folder:` data is decoded (never upsampled) up
     to it: the resolution-only arm matches the largest compound member's FLOPs with r ~ base *
-    sqrt(ratio); twice the formula's ratio covers rounding, and --bounds caps it."""
+    sqrt(ratio); twice the formula's ratio covers rounding, and --bounds caps it. Activations grow
+    as d·w·r², no faster than FLOPs in width, so the same bound holds; a latency has no formula,
+    so in latency only --bounds bounds it."""
     from effscale.search.compare.arms import ArmBounds
 
+    cap = ArmBounds.parse(options.bounds).resolution
     ratio = coefficients.formula_ratio ** max(options.phis)
-    return int(min(ArmBounds.parse(options.bounds).resolution, math.sqrt(2 * ratio)) * base) + 1
+    return int((cap if cost == "latency" else min(cap, math.sqrt(2 * ratio))) * base) + 1
 
 
 def _search_winner(study: str, storage: str | None) -> tuple[float, float, float]:
@@ -122,14 +159,15 @@ def _search_winner(study: str, storage: str | None) -> tuple[float, float, float
 
 
 def plan_comparison(options: CompareOptions, context: CompareContext) -> dict[int, list[Any]]:
-    """Every arm at every φ, matched in measured FLOPs before anything trains (an arm that cannot
-    be matched within the bounds and tolerance is refused here, in one line)."""
+    """Every arm at every φ, matched in the comparison's cost before anything trains (an arm that
+    cannot be matched within the bounds and tolerance is refused here, in one line)."""
     from effscale.search.compare.arms import ArmBounds, plan_arms
 
     bounds = ArmBounds.parse(options.bounds)
     return {
         phi: plan_arms(context.baseline, context.coefficients, phi=phi, base_resolution=context.base_resolution,
-                       num_classes=context.data.num_classes, tolerance=options.tolerance, bounds=bounds)
+                       num_classes=context.data.num_classes, tolerance=options.tolerance, bounds=bounds,
+                       arms=context.arms or None, cost=context.cost, latency=context.latency)
         for phi in options.phis
     }
 
@@ -188,9 +226,12 @@ class CompareSchedule:
 
 
 def run_compare(options: CompareOptions, recipe_settings: dict[str, Any] | None = None, *,
-                progress: bool | None = None) -> dict[str, Any]:
+                progress: bool | None = None, latency: Any = None) -> dict[str, Any]:
     """Plan the arms (refusing what cannot be matched), then train every arm on paired seeds, on
-    the search's engine: the same session, status row, heartbeat and signal handling."""
+    the search's engine: the same session, status row, heartbeat and signal handling.
+
+    ``latency`` (`effscale.models.options.LatencyOptions`): also time every arm there, and match
+    in it with ``cost="latency"`` (which times on the CPU by default)."""
     from effscale.search.compare.workload import plan_trials
     from effscale.search.execution.execute import Stage
     from effscale.search.execution.session import RunTarget, finish, open_session, run, start
@@ -198,13 +239,13 @@ def run_compare(options: CompareOptions, recipe_settings: dict[str, Any] | None 
 
     url = resolve_storage(options.storage)
     validate_url(url)
-    context = resolve_context(options, recipe_settings or {})
+    context = resolve_context(options, recipe_settings or {}, latency=latency)
     arms = plan_comparison(options, context)
     identity = _identity(options, context)
     name = options.name or comparison_name(identity)
     target = RunTarget("comparison", name, url, options, context.recipe,
                        plan_trials=lambda: plan_trials(options, context, arms, name=name),
-                       open_study=lambda storage: _open_comparison(storage, name, identity))
+                       open_study=lambda storage: _open_comparison(storage, name, identity, arms))
     with open_session(target) as session:
         # The status row holds the identity too: how a reader tells a comparison's row from a search's.
         start(session, config={COMPARE_ATTR: identity},
@@ -222,17 +263,30 @@ def run_compare(options: CompareOptions, recipe_settings: dict[str, Any] | None 
 
 
 def _identity(options: CompareOptions, context: CompareContext) -> dict[str, Any]:
+    from effscale.search.compare.options import arms_for
+
     c, r = context.coefficients, context.recipe
     # The stem left out when standard, so that comparisons stored before --stem existed resume.
     stem = {"stem": context.baseline.stem} if context.baseline.stem != "standard" else {}
+    # Likewise the arms, the cost and where latency was timed: each is stored only when it is not
+    # what every comparison was before --arms and --cost existed (the single-dimension arms,
+    # matched in FLOPs). So the same command resumes an old comparison, and any other arm set or
+    # cost is another comparison (another name), never new arms added to a finished one. This is
+    # why `fast` is opt-in (--arms ...,fast) rather than in the default set.
+    arms = {"arms": list(context.arms)} if context.arms and context.arms != arms_for(context.baseline.name, None) else {}
+    cost = {"cost": context.cost} if context.cost != "flops" else {}
+    if context.cost == "latency":  # the arms matched depend on where the latency was timed
+        from effscale.search.compare.arms import latency_setting
+
+        cost["latency"] = {k: v for k, v in latency_setting(context.latency).items() if k != "convention"}
     return {"search": context.search, "baseline": context.baseline.name, **stem, "data": context.data.spec,
             "coefficients": [c.alpha, c.beta, c.gamma], "base_resolution": context.base_resolution,
             "phis": list(options.phis), "repeats": options.repeats, "tolerance": options.tolerance,
             "bounds": options.bounds, "budget": r.budget.as_dict(), "batch_size": r.batch_size, "lr": r.peak_lr,
-            "seed": r.seed}
+            "seed": r.seed, **arms, **cost}
 
 
-def _open_comparison(storage: Any, name: str, identity: dict[str, Any]) -> Any:
+def _open_comparison(storage: Any, name: str, identity: dict[str, Any], arms: dict[int, list[Any]]) -> Any:
     """The comparison study ``name`` when it holds this comparison; None when there is none."""
     import optuna
 
@@ -242,7 +296,21 @@ def _open_comparison(storage: Any, name: str, identity: dict[str, Any]) -> Any:
         return None
     if study.user_attrs.get(COMPARE_ATTR) != identity:
         raise UsageError(f"study {name!r} already holds another comparison (or is not one); pass another --name")
+    if identity.get("cost") == "latency":
+        _check_same_networks(study, arms)
     return study
+
+
+def _check_same_networks(study: Any, arms: dict[int, list[Any]]) -> None:
+    """Arms matched in latency rest on timings: re-timed (another torch, a cleared cache), an arm
+    may match another network than the one its stored trials trained. Refused, never mixed."""
+    planned = {(arm.name, phi): arm.arch_id for phi, phi_arms in arms.items() for arm in phi_arms}
+    for t in study.get_trials(deepcopy=False):
+        key = (t.user_attrs.get(ARM_ATTR), t.user_attrs.get(PHI_ATTR))
+        if key in planned and t.user_attrs.get(ARCH_ID_ATTR) not in (None, planned[key]):
+            raise UsageError(f"comparison {study.study_name!r}: the {key[0]} arm at phi={key[1]} now matches another "
+                             "network in latency than its trials trained (the latencies were timed again); pass "
+                             "another --name")
 
 
 def _create_comparison(storage: Any, name: str, identity: dict[str, Any]) -> Any:

@@ -3,7 +3,9 @@ seeds (a mean with its 95% t-interval), the sentence per φ those intervals give
 `effscale compare --json`, the REST API and the comparison study's result attribute show.
 
 An arm whose interval lies above zero beats compound; compound wins when every interval lies below
-zero; anything else is a tie. Pure functions of the stored values: no Ray, no database.
+zero; anything else is a tie. The contenders are the matched arms (`MATCHED_ARMS`: depth, width,
+resolution and fast scaling); the paper's and the published rows are shown, never contenders.
+Pure functions of the stored values: no Ray, no database.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Any
+
+from effscale.search.compare.options import MATCHED_ARMS
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ def verdict(deltas: dict[str, Delta | None]) -> str:
     better = {a: d for a, d in deltas.items() if d is not None and d.low > 0}
     if better:
         arm, d = max(better.items(), key=lambda kv: kv[1].mean)
-        return f"{arm}-only better by {d.mean:.3f} ± {d.half_width:.3f}"
+        return f"{'fast scaling' if arm == 'fast' else f'{arm}-only'} better by {d.mean:.3f} ± {d.half_width:.3f}"
     known = [d for d in deltas.values() if d is not None]
     if known and all(d.high < 0 for d in known):
         return "compound best"
@@ -63,7 +67,9 @@ def summarize_comparison(name: str, context: Any, arms: dict[int, list[Any]],
 
     ``context`` is `effscale.search.compare.run.CompareContext`; ``values`` maps (arm, φ) to
     repeat -> top-1 (negative repeats: failed for good, left out)."""
-    from effscale.models.cost import flops_convention
+    from effscale.models.cost import ACTIVATIONS_CONVENTION, flops_convention
+    from effscale.models.measures import LABELS
+    from effscale.search.compare.arms import latency_setting
     from effscale.search.stats import summarize
 
     phis = []
@@ -74,7 +80,7 @@ def summarize_comparison(name: str, context: Any, arms: dict[int, list[Any]],
             mine = {r: v for r, v in values.get((arm.name, phi), {}).items() if r >= 0}
             s = summarize([mine[r] for r in sorted(mine)])
             delta = None if arm.name == "compound" else paired_delta(mine, compound)
-            if arm.name in ("depth", "width", "resolution"):
+            if arm.name in MATCHED_ARMS:
                 deltas[arm.name] = delta
             rows.append({**arm.as_dict(), "arm": arm.name, "repeats": s.n, "val_top1_mean": s.mean if s.n else None,
                          "val_top1_stderr": s.stderr, "delta_mean": delta.mean if delta else None,
@@ -88,4 +94,7 @@ def summarize_comparison(name: str, context: Any, arms: dict[int, list[Any]],
         "coefficients": {"alpha": c.alpha, "beta": c.beta, "gamma": c.gamma}, "repeats": repeats,
         "budget": context.recipe.budget.as_dict(), "flops_convention": flops_convention(context.data.num_classes),
         "interval": "95% paired t-interval of (arm - compound) over the shared seeds", "phis": phis,
+        "cost": context.cost, "cost_label": LABELS[context.cost], "arms": [a.name for a in next(iter(arms.values()), [])],
+        "activations_convention": ACTIVATIONS_CONVENTION,
+        "latency": None if getattr(context, "latency", None) is None else latency_setting(context.latency),
     }

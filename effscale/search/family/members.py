@@ -121,22 +121,41 @@ def emit_family(
     cost: str = DEFAULT_COST,
     latency: Any = None,
 ) -> Family:
-    """Members B<φ> for each φ: d=α^φ, w=β^φ, r=γ^φ, built and measured with fvcore (params, FLOPs,
-    activations), and timed when ``cost`` is latency (``latency``: `LatencyOptions`)."""
+    """A member for each φ (any finite φ: `member_name`): d=α^φ, w=β^φ, r=γ^φ, built and measured with
+    fvcore (params, FLOPs, activations), and timed when ``cost`` is latency (``latency``:
+    `LatencyOptions`). Every φ is checked (and every size) before anything is measured."""
     base = get_baseline(baseline)
     base_resolution = base.base_resolution if base_resolution is None else base_resolution
     # Coefficients.scale validates each phi: all of them, before anything is measured.
     scaled = [(phi, coefficients.scale(phi)) for phi in phis]
     if not scaled:
         raise UsageError("phis is empty; pass e.g. 0..7")
+    resolutions = [_member_resolution(base, base_resolution, phi, factors.resolution) for phi, factors in scaled]
     meter = MemberMeter(base, base_resolution, num_classes, cost=cost, latency=latency)
     members = tuple(
-        meter.member(f"B{phi:g}", float(phi), factors.depth, factors.width,
-                     scale_resolution(base_resolution, factors.resolution), formula=factors.formula_ratio)
-        for phi, factors in scaled
+        meter.member(member_name(phi), float(phi), factors.depth, factors.width, resolution,
+                     formula=factors.formula_ratio)
+        for (phi, factors), resolution in zip(scaled, resolutions)
     )
     return Family(base.name, coefficients.as_dict(), base_resolution, num_classes, members,
                   flops_convention=flops_convention(num_classes), stem=base.stem, cost=cost)
+
+
+def member_name(phi: float) -> str:
+    """``B0``..``B7``-style names for whole φ >= 0; ``phi-2``, ``phi0.5`` for the rest, so that a
+    member below B0 or between two integers is never read as a B-number of the published family."""
+    return f"B{phi:g}" if float(phi).is_integer() and phi >= 0 else f"phi{phi:g}"
+
+
+def _member_resolution(base: Baseline, base_resolution: int, phi: float, factor: float) -> int:
+    """The member's input size, refused in one line where φ shrinks it below the network's strides."""
+    resolution = scale_resolution(base_resolution, factor)
+    if resolution < base.min_resolution:
+        raise UsageError(
+            f"phi={phi:g} scales {base.name}'s {base_resolution} px input to {resolution} px, below its total stride "
+            f"{base.min_resolution}; pass phi values whose members can be built (or a larger --base-resolution)"
+        )
+    return resolution
 
 
 class MemberMeter:

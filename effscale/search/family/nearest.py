@@ -3,7 +3,8 @@
 Measured cost is a non-decreasing step function of a multiplier or an input size (rounded repeats,
 channels and strides); this finds the setting nearest a target in few measurements. Calibrated
 families (`effscale.search.family.calibrate`) and the comparison's matched arms
-(`effscale.search.compare.arms`) both use it.
+(`effscale.search.compare.arms`) both use it. It searches on FLOPs unless given another ``value``
+of the measured `Cost` (its activations, or a latency measured for the network it names).
 """
 
 from __future__ import annotations
@@ -22,26 +23,34 @@ from effscale.models import Cost
 _MULTIPLIER_STEP = 1e-9
 
 
+def flops_of(cost: Cost) -> float:
+    """What `nearest_flops` searches on unless told otherwise: fvcore's FLOPs."""
+    return cost.flops
+
+
 @dataclass(frozen=True)
 class CostMatch:
     """What `nearest_flops` chose: a setting, its measured cost, and how it was found."""
 
     value: float  # the setting chosen (an int for an integer search: pixels)
     cost: Cost
-    target: float  # the FLOPs aimed at
+    target: float  # the FLOPs (or the searched value) aimed at
     measurements: int  # distinct settings measured (measure_cost cache hits included)
+    reached: float  # the searched value of ``cost`` (its FLOPs by default)
 
     @property
     def ratio(self) -> float:
-        """Measured FLOPs over the target: 1.0 is an exact match."""
-        return self.cost.flops / self.target
+        """The searched value (FLOPs by default) over the target: 1.0 is an exact match."""
+        return self.reached / self.target
 
 
 class _StepFunction:
-    """FLOPs as a function of one setting: non-decreasing and stepwise, measured once per setting."""
+    """A measured value (FLOPs by default) as a function of one setting: non-decreasing and
+    stepwise, measured once per setting."""
 
-    def __init__(self, measure: Callable[[Any], Cost], *, lo: float, hi: float, integer: bool) -> None:
-        self.measure, self.lo, self.hi, self.integer = measure, lo, hi, integer
+    def __init__(self, measure: Callable[[Any], Cost], *, lo: float, hi: float, integer: bool,
+                 value: Callable[[Cost], float] = flops_of) -> None:
+        self.measure, self.lo, self.hi, self.integer, self.value = measure, lo, hi, integer, value
         self.costs: dict[float, Cost] = {}
 
     def cost(self, x: float) -> Cost:
@@ -49,8 +58,9 @@ class _StepFunction:
             self.costs[x] = self.measure(x)
         return self.costs[x]
 
-    def flops(self, x: float) -> int:
-        return self.cost(x).flops
+    def flops(self, x: float) -> float:
+        """The searched value at ``x`` (FLOPs unless the search was given another)."""
+        return self.value(self.cost(x))
 
     def split(self, a: float, b: float) -> float | None:
         """A setting strictly between ``a`` and ``b``; None when they are neighbours."""
@@ -68,12 +78,12 @@ class _StepFunction:
         return a, b
 
     def seen(
-        self, *, above: float | None = None, below: float | None = None, flops: Callable[[int], bool]
+        self, *, above: float | None = None, below: float | None = None, flops: Callable[[float], bool]
     ) -> list[float]:
-        """Settings already measured beyond ``above`` / short of ``below`` whose FLOPs pass ``flops``."""
+        """Settings already measured beyond ``above`` / short of ``below`` whose value passes ``flops``."""
         return [
             x for x, c in self.costs.items()
-            if (above is None or x > above) and (below is None or x < below) and flops(c.flops)
+            if (above is None or x > above) and (below is None or x < below) and flops(self.value(c))
         ]
 
 
@@ -111,7 +121,8 @@ def _plateau_top(f: _StepFunction, x: float) -> float:
         if x == f.hi or f.flops(f.hi) == v:
             return f.hi
         upper = f.hi
-    return f.first_reaching(v + 1, x, upper)[0]
+    # The first value above v: v + 1 for whole counts, the next float for a latency.
+    return f.first_reaching(math.nextafter(v, math.inf), x, upper)[0]
 
 
 def _short_decimal(f: _StepFunction, x: float) -> float:
@@ -152,9 +163,12 @@ def nearest_flops(
     hi: float,
     integer: bool = False,
     start: float | None = None,
+    value: Callable[[Cost], float] = flops_of,
 ) -> CostMatch:
     """The setting in [lo, hi] whose measured FLOPs are nearest ``target`` (in |log(flops/target)|).
 
+    ``value`` picks what is searched on (default `flops_of`; e.g. ``lambda c: c.activations``):
+    everything below reads "FLOPs" for it, and the match is the same for FLOPs either way.
     ``measure(x)`` must be non-decreasing in x, as FLOPs are in depth, width and input size (ceil
     on repeats, round-to-8 channels and floored strided sizes make them steps). The search:
       1. gallops from ``start`` (default ``lo``; pass a guess) in steps of (1 + 2^k/16)x until
@@ -174,7 +188,7 @@ def nearest_flops(
     """
     if not (target > 0 and lo <= hi):
         raise UsageError(f"nearest_flops: target={target!r} must be positive and lo={lo!r} <= hi={hi!r}")
-    f = _StepFunction(measure, lo=lo, hi=hi, integer=integer)
+    f = _StepFunction(measure, lo=lo, hi=hi, integer=integer, value=value)
     start = min(hi, max(lo, lo if start is None else start))
     below, above = _bracket(f, target, round(start) if integer else start)
     if below is not None and above is not None:
@@ -182,8 +196,8 @@ def nearest_flops(
     pick = above if below is None else below
     if below is not None and above is not None and _log_gap(f.flops(above), target) < _log_gap(f.flops(below), target):
         pick = above  # ties stay with the cheaper network
-    value = _plateau_top(f, pick) if integer else _short_decimal(f, pick)
-    return CostMatch(value, f.cost(value), float(target), len(f.costs))
+    chosen = _plateau_top(f, pick) if integer else _short_decimal(f, pick)
+    return CostMatch(chosen, f.cost(chosen), float(target), len(f.costs), f.flops(chosen))
 
 
 def _log_gap(flops: float, target: float) -> float:

@@ -7,7 +7,9 @@ No torch here: the CLI reads this module to build ``--help``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 from effscale._settings import check_settings, number, path, setting, text, whole
 from effscale.errors import UsageError
@@ -17,6 +19,46 @@ from effscale.storage.url import storage_setting
 
 DEFAULT_TARGET_RATIO = 2.0
 _above_one = number(1.0, above=True, example=2)
+
+
+# Members a family may list: enough for -8..12 in steps of 0.2, few enough that a typo is caught.
+MAX_MEMBERS = 101
+MAX_ABS_PHI = 20.0
+
+
+def parse_phis(text: Any, flag: str = "--phi") -> tuple[float, ...]:
+    """``-2,-1,0.5,1..7`` into sorted unique φ values: numbers, and inclusive ranges ``a..b`` in
+    steps of 1 (``a..b:step`` for another step). Any finite φ with |φ| <= 20: below 0 the family
+    shrinks, between the integers it falls between its members."""
+    items = [p.strip() for p in str(text).split(",") if p.strip()]
+    values: list[float] = []
+    try:
+        for item in items:
+            if ".." not in item:
+                values.append(float(item))
+                continue
+            span, _, step_text = item.partition(":")
+            start, _, stop = span.partition("..")
+            a, b, step = float(start), float(stop), float(step_text) if step_text else 1.0
+            if not (step > 0 and a <= b) or (b - a) / step > MAX_MEMBERS:
+                raise ValueError
+            count = int(math.floor((b - a) / step + 1e-9)) + 1
+            values.extend(round(a + i * step, 9) for i in range(count))
+    except ValueError:
+        raise UsageError(f"{flag} {text!r} is not a list of phi values; pass numbers and ranges, e.g. -2,-1,0.5,1..7") from None
+    phis = tuple(sorted({round(v, 9) for v in values}))
+    if not phis:
+        raise UsageError(f"{flag} is empty; pass e.g. 0..7")
+    bad = [v for v in phis if not math.isfinite(v) or abs(v) > MAX_ABS_PHI]
+    if bad or len(phis) > MAX_MEMBERS:
+        raise UsageError(f"{flag} {text!r} asks for {len(phis)} members or a phi beyond +-{MAX_ABS_PHI:g}; "
+                         f"pass at most {MAX_MEMBERS} values within +-{MAX_ABS_PHI:g}")
+    return phis
+
+
+def _phis_check(value: Any, name: str) -> str:
+    parse_phis(value, name)
+    return str(value)
 
 
 def check_target_ratio(target_ratio: float, name: str = "--target-ratio") -> float:
@@ -39,6 +81,9 @@ class FamilyOptions:
         help="B0's input size (default: the baseline's own, e.g. 224 for efficientnet_b0; a family has no data)",
     )
     max_phi: int = setting(7, kind=int, check=whole(0, example=7), help="largest phi (default 7: B0..B7)")
+    phi: str | None = setting(None, check=_phis_check, metavar="LIST",
+                              help="the members' phi values instead: numbers and ranges, negative and fractional "
+                                   "too, e.g. -2,-1,0.5,1..7 (members off the integers 0..7 are named phi<value>)")
     num_classes: int = setting(1000, kind=int, check=whole(0, above=True, example=1000),
                                help="classifier outputs (default 1000)")
     allow_scale_down: bool = setting(False, kind=bool, help="accept coefficients below 1")
@@ -70,6 +115,10 @@ class FamilyOptions:
             raise UsageError(
                 "family needs BASELINE --alpha A --beta B --gamma G (or --published, or --storage URL --study NAME)"
             )
+
+    @property
+    def phis(self) -> tuple[float, ...]:
+        return parse_phis(self.phi) if self.phi is not None else tuple(float(p) for p in range(self.max_phi + 1))
 
     @property
     def coefficients(self) -> tuple[float | None, float | None, float | None]:

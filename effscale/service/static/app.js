@@ -6,7 +6,8 @@
  * Elements the browser test counts carry ids / classes: #trial-table tr.trial-row,
  * #candidate-table tr.cand-row, #candidate-map .cand, #flops-plot .pt and .errbar,
  * #fidelity-plot .fpt, #curves-plot .curve, #family-table tr.family-row, #comparisons-table
- * tr.comparison-row, #comparison-plot g.series; #view[data-ready="1"] once a render has finished.
+ * tr.comparison-row, #comparison-plot g.series, #comparison-activations-plot g.series; #view[data-ready="1"]
+ * once a render has finished.
  */
 "use strict";
 
@@ -644,9 +645,12 @@ function familyTable(family, study) {
 }
 
 // ------------------------------------------------------------------------------------------
-// one comparison: compound against single-dimension scaling (the paper's Figure 8)
+// one comparison: compound against single-dimension and fast scaling (the paper's Figure 8)
 
-const ARM_COLOURS = { compound: "#d64545", depth: "#2a62c9", width: "#2f9e63", resolution: "#805ad5", paper: "#b7791f", published: "#4a5568" };
+const ARM_COLOURS = { compound: "#d64545", depth: "#2a62c9", width: "#2f9e63", resolution: "#805ad5", fast: "#dd6b20", paper: "#b7791f", published: "#4a5568" };
+// What each panel plots top-1 against: the paper's FLOPs (Figure 8), and Dollár et al.'s activations.
+const FLOPS_AXIS = { id: "comparison-plot", key: "flops", ratio: "ratio", label: "measured FLOPs (fvcore)", unit: "FLOPs" };
+const ACTIVATIONS_AXIS = { id: "comparison-activations-plot", key: "activations", ratio: "activations_vs_compound", label: "activations (fvcore)", unit: "activations" };
 
 async function comparisonPage(name) {
   const c = await api("/api/comparisons/" + enc(name));
@@ -664,56 +668,69 @@ async function comparisonPage(name) {
     h("ul", { id: "verdict-list", class: "verdicts" },
       c.phis.length ? c.phis.map((e) => h("li", { class: "phi-verdict" }, h("b", { text: `φ=${e.phi}: ` }), e.verdict))
         : h("li", { class: "muted", text: `no result yet (${c.status}, ${c.n_trials} trials): re-run the same \`effscale compare\` to finish it` })),
-    h("p", { class: "muted", text: `Δ: ${c.interval || "–"}. FLOPs: ${c.flops_convention || "–"}` }));
+    h("p", { class: "muted", id: "comparison-cost", text: `arms matched to compound in ${c.cost_label || "FLOPs"}` + (c.latency ? `; latency: ${c.latency.convention} on ${c.latency.device_description}, ${c.latency.threads} threads` : "") }),
+    h("p", { class: "muted", text: `Δ: ${c.interval || "–"}. FLOPs: ${c.flops_convention || "–"}. Activations: ${c.activations_convention || "–"}` }));
   const el = h("div", {}, header,
-    h("div", { class: "card" }, h("h2", { text: "Top-1 (mean ± se) against measured FLOPs, one series per arm across φ (the paper's Figure 8)" }), comparisonPlot(c.phis)),
+    h("div", { class: "card" }, h("h2", { text: "Top-1 (mean ± se) against measured FLOPs, one series per arm across φ (the paper's Figure 8)" }), comparisonPlot(c.phis, FLOPS_AXIS)),
+    h("div", { class: "card" }, h("h2", { text: "Top-1 (mean ± se) against activations, one series per arm across φ (Dollár et al.'s cost)" }), comparisonPlot(c.phis, ACTIVATIONS_AXIS)),
     h("div", { class: "card" }, h("h2", { text: "Arms" }), armsTable(c.phis)));
   return { el, live: c.status === "running" };
 }
 
-function comparisonPlot(phis) {
-  const rows = phis.flatMap((e) => e.arms.map((a) => ({ ...a, phi: e.phi }))).filter((a) => a.val_top1_mean !== null && a.flops !== null);
+// Top-1 against one measured cost (axis: FLOPS_AXIS or ACTIVATIONS_AXIS), one series per arm across φ.
+function comparisonPlot(phis, axis) {
+  const x = (a) => a[axis.key];
+  const rows = phis.flatMap((e) => e.arms.map((a) => ({ ...a, phi: e.phi }))).filter((a) => a.val_top1_mean !== null && x(a) != null);
   // compound last: drawn on top of an arm that builds the same network
   const arms = [...new Set(phis.flatMap((e) => e.arms.map((a) => a.arm)))].sort((a, b) => (a === "compound") - (b === "compound"));
   const W = 560, H = 320, box = { l: 62, r: W - 12, t: 12, b: H - 40 };
-  const svg = s("svg", { id: "comparison-plot", viewBox: `0 0 ${W} ${H}`, width: W, height: H, "data-count": arms.length });
+  const svg = s("svg", { id: axis.id, viewBox: `0 0 ${W} ${H}`, width: W, height: H, "data-count": arms.length });
   if (!rows.length) {
-    svg.appendChild(s("text", { x: W / 2, y: H / 2, "text-anchor": "middle", text: "no arm has finished yet" }));
+    const stored = phis.some((e) => e.arms.some((a) => a.val_top1_mean !== null));  // trained, but stored before this cost was kept
+    svg.appendChild(s("text", { x: W / 2, y: H / 2, "text-anchor": "middle", text: stored ? `no ${axis.unit} stored for this comparison` : "no arm has finished yet" }));
     return svg;
   }
-  const xs = linear(Math.min(...rows.map((a) => a.flops)), Math.max(...rows.map((a) => a.flops)), box.l, box.r);
+  const xs = linear(Math.min(...rows.map(x)), Math.max(...rows.map(x)), box.l, box.r);
   const ys = linear(...spanOf(rows, (a) => a.val_top1_mean, (a) => a.val_top1_stderr), box.b, box.t);
-  axes(svg, box, xs, ys, "measured FLOPs (fvcore)", "validation top-1 (mean ± se)", human, pct);
+  axes(svg, box, xs, ys, axis.label, "validation top-1 (mean ± se)", human, pct);
   arms.forEach((arm, k) => {
     const col = ARM_COLOURS[arm] || LINE_COLOURS[k % LINE_COLOURS.length];
     const pts = rows.filter((a) => a.arm === arm).sort((a, b) => a.phi - b.phi);
     const g = s("g", { class: "series", "data-arm": arm });
-    const d = pts.map((a, i) => `${i ? "L" : "M"}${xs.map(a.flops).toFixed(1)},${ys.map(a.val_top1_mean).toFixed(1)}`).join("");
+    const d = pts.map((a, i) => `${i ? "L" : "M"}${xs.map(x(a)).toFixed(1)},${ys.map(a.val_top1_mean).toFixed(1)}`).join("");
     if (pts.length > 1) g.appendChild(s("path", { class: "series-line", d, stroke: col, "stroke-dasharray": arm === "compound" ? null : "5 3" }));
     for (const a of pts) {
-      append(g, [errorBar(xs, ys, a.flops, a.val_top1_mean, a.val_top1_stderr, "errbar")]);
+      append(g, [errorBar(xs, ys, x(a), a.val_top1_mean, a.val_top1_stderr, "errbar")]);
       const shape = arm === "compound"
-        ? s("rect", { class: "arm-pt compound", x: xs.map(a.flops) - 7, y: ys.map(a.val_top1_mean) - 7, width: 14, height: 14, style: `stroke:${col}` })
-        : s("circle", { class: "arm-pt", cx: xs.map(a.flops), cy: ys.map(a.val_top1_mean), r: 5, fill: col });
-      shape.appendChild(title(`${arm} at φ=${a.phi}: ${meanSe(a.val_top1_mean, a.val_top1_stderr, a.repeats)}, ${human(a.flops)} FLOPs (${fmt(a.ratio, 3)}× compound)`));
+        ? s("rect", { class: "arm-pt compound", x: xs.map(x(a)) - 7, y: ys.map(a.val_top1_mean) - 7, width: 14, height: 14, style: `stroke:${col}` })
+        : s("circle", { class: "arm-pt", cx: xs.map(x(a)), cy: ys.map(a.val_top1_mean), r: 5, fill: col });
+      shape.appendChild(title(`${arm} at φ=${a.phi}: ${meanSe(a.val_top1_mean, a.val_top1_stderr, a.repeats)}, ${human(x(a))} ${axis.unit} (${fmt(a[axis.ratio], 3)}× compound)`));
       g.appendChild(shape);
     }
     svg.appendChild(g);
   });
-  const legend = h("div", { class: "legend", id: "comparison-legend" },
-    arms.map((arm, k) => legendItem(ARM_COLOURS[arm] || LINE_COLOURS[k % LINE_COLOURS.length], arm === "compound" ? "compound (α, β, γ): open square" : `${arm} only`)),
+  const legend = h("div", { class: "legend", id: axis.id.replace("-plot", "-legend") },
+    arms.map((arm, k) => legendItem(ARM_COLOURS[arm] || LINE_COLOURS[k % LINE_COLOURS.length], armLabel(arm))),
     h("span", { class: "muted", text: "bars: ± one standard error over the paired seeds" }));
   return h("div", {}, svg, legend);
+}
+
+function armLabel(arm) {
+  if (arm === "compound") return "compound (α, β, γ): open square";
+  if (arm === "fast") return "fast scaling (d=s^0.1, w=s^0.4, r=s^0.05)";
+  return ["paper", "published"].includes(arm) ? arm : `${arm} only`;
 }
 
 function armsTable(phis) {
   const rows = phis.flatMap((e) => e.arms.map((a) =>
     h("tr", { class: "arm-row" + (a.arm === "compound" ? " best" : "") },
-      h("td", { text: e.phi }), h("td", { class: "left", text: a.arm }), h("td", { text: fmt(a.depth, 3) }), h("td", { text: fmt(a.width, 3) }),
+      h("td", { text: e.phi }), h("td", { class: "left", text: a.scale == null ? a.arm : `${a.arm} (s=${fmt(a.scale, 3)})` }), h("td", { text: fmt(a.depth, 3) }), h("td", { text: fmt(a.width, 3) }),
       h("td", { text: a.resolution ?? "–" }), h("td", { text: human(a.flops) }), h("td", { text: fmt(a.ratio, 3) + "×" }),
+      h("td", { class: "activations", text: a.activations == null ? "–" : human(a.activations) }),
+      h("td", { text: a.activations_vs_compound == null ? "–" : fmt(a.activations_vs_compound, 3) + "×" }),
       h("td", { text: meanSe(a.val_top1_mean, a.val_top1_stderr, a.repeats) }),
       h("td", { text: a.delta_mean === null ? "–" : `${a.delta_mean >= 0 ? "+" : ""}${(100 * a.delta_mean).toFixed(1)} ± ${a.delta_half_width === null ? "n/a" : (100 * a.delta_half_width).toFixed(1)} pts` }))));
   return h("div", { style: "overflow-x:auto" }, h("table", { id: "comparison-table" },
-    h("thead", {}, h("tr", {}, ["φ", "arm", "d", "w", "res", "FLOPs", "vs compound", "top-1 mean ± se (n)", "Δ vs compound (95%)"].map((t, i) => h("th", { class: i === 1 ? "left" : "", text: t })))),
+    h("thead", {}, h("tr", {}, ["φ", "arm", "d", "w", "res", "FLOPs", "vs compound", "activations", "act. vs compound", "top-1 mean ± se (n)", "Δ vs compound (95%)"].map((t, i) => h("th", { class: i === 1 ? "left" : "", text: t })))),
     h("tbody", {}, rows)));
 }
