@@ -10,8 +10,8 @@ Engine options per backend:
   30000), so parallel trial workers wait for the write lock instead of failing "database is locked".
   Whatever writes a SQLite database (a search, `ProjectStore`, ``open_storage`` without
   ``read_only``) puts it in write-ahead-log mode (`use_wal`), where readers never wait for the writer
-  nor it for them: the REST API's worker processes read while a search writes. A reader never
-  changes the mode.
+  nor it for them: the REST API's worker processes read while a search writes. Of the readers, only
+  ``effscale serve`` sets the mode (it writes trial summaries itself, and runs several workers in WAL).
 * PostgreSQL: ``pool_pre_ping=True`` (a search runs for hours; the server or a proxy may drop idle
   connections) and ``connect_args={"connect_timeout": N}`` so an unreachable host fails in N seconds.
 """
