@@ -141,7 +141,7 @@ def default_workers() -> int:
 
 def check_workers(url: str, workers: int | None, *, launching: bool) -> int:
     """How many worker processes may serve ``url``: several where readers never wait for a writer
-    (PostgreSQL; a SQLite file in WAL mode, which this puts it in), else one. Launched searches are
+    (PostgreSQL; SQLite in WAL mode, which this puts it in), else one. Launched searches are
     tracked by the process that started them, so a server that launches (``EFFSCALE_TOKEN`` set) has
     one unless more are asked for, which is refused."""
     if launching:
@@ -165,8 +165,6 @@ def _single_reader(url: str) -> str | None:
     engine = get_engine(url)
     if engine.dialect.name != "sqlite":
         return None
-    if engine.url.database in (None, "", ":memory:"):
-        return "an in-memory SQLite database lives in one process"
     use_wal(engine)
     with engine.connect() as connection:
         mode = str(connection.exec_driver_sql("PRAGMA journal_mode").scalar()).lower()
