@@ -165,14 +165,21 @@ def _load(base: str, n: int, *, clients: int, requests: int, timeout: float, see
             "n": len(ordered), "errors": errors, "rps": len(ordered) / wall}
 
 
-def _warm(base: str) -> None:
-    """Each view and a page a few times, untimed: every worker has imported and connected."""
+def _warm(base: str, clients: int) -> None:
+    """Each view and a page once from each of ``clients`` concurrent connections, untimed, so that
+    every worker has imported and connected."""
     import httpx
 
-    with httpx.Client(base_url=base, timeout=600) as http:
-        for _ in range(4):
+    def one() -> None:
+        with httpx.Client(base_url=base, timeout=600) as http:
             for view in (*VIEWS, f"/api/studies/{LARGE_STUDY}/trials?limit=10"):
                 http.get(view.format(s=LARGE_STUDY) if view else "/api/studies")
+
+    threads = [threading.Thread(target=one) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def _run(label: str, url: str, n: int, workdir: Path, *, pythonpath: str | None, args: argparse.Namespace,
@@ -181,7 +188,7 @@ def _run(label: str, url: str, n: int, workdir: Path, *, pythonpath: str | None,
     stop, added, werrors = threading.Event(), [], []
     writer = threading.Thread(target=_writer, args=(url, 10**6 + random.randrange(10**6), stop, added, werrors))
     try:
-        _warm(base)
+        _warm(base, 1 if pythonpath else 8)  # the old server has one worker
         writer.start()
         result = _load(base, n, clients=args.clients, requests=requests, timeout=args.timeout, seed=n)
     finally:
@@ -244,6 +251,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=10, help="requests per client")
     parser.add_argument("--old-requests", type=int, default=2, help="per client, old server, above 5,000 trials")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds before a request counts as an error")
+    parser.add_argument("--new-only", action="store_true", help="skip today's server (no ratios)")
     parser.add_argument("--baseline-ref", default="7681e0a", help="git revision of today's service")
     args = parser.parse_args()
     table = []
@@ -262,11 +270,12 @@ def main() -> int:
                     _as_before(urls[0])
                     print(f"\n{storage}, {n} trials (written twice in {time.perf_counter() - started:.0f} s), "
                           f"{args.clients} clients, a writer adding trials", flush=True)
-                    old = _run("old", urls[0], n, Path(tmp), pythonpath=old_path, args=args,
-                               requests=args.old_requests if n > 5000 else args.requests)
+                    old = None if args.new_only else _run("old", urls[0], n, Path(tmp), pythonpath=old_path, args=args,
+                                                          requests=args.old_requests if n > 5000 else args.requests)
                     new = _run("new", urls[1], n, Path(tmp), pythonpath=None, args=args, requests=args.requests)
-                    table.append((storage, n, old, new))
-                    print(f"      old/new: p50 {old['p50'] / new['p50']:.1f}x, p95 {old['p95'] / new['p95']:.1f}x", flush=True)
+                    table.append((storage, n, old or new, new))
+                    if old is not None:
+                        print(f"      old/new: p50 {old['p50'] / new['p50']:.1f}x, p95 {old['p95'] / new['p95']:.1f}x", flush=True)
                 finally:
                     from effscale.storage.engine import dispose_engines
 

@@ -13,7 +13,8 @@ reads the rows with a value, then, when the page runs past them, the rows withou
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+import contextlib
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -155,3 +156,24 @@ def race_values(connection: Connection, study_id: int) -> list[tuple[str, int | 
     query = (sa.select(T.c.arch_id, T.c.repeat, T.c.number, T.c.val_top1)
              .where(*_race(study_id), T.c.state == "complete", T.c.val_top1.is_not(None)).order_by(T.c.number))
     return [tuple(r) for r in connection.execute(query)]  # type: ignore[misc]
+
+
+@contextlib.contextmanager
+def short_lock_wait(connection: Connection, wait_ms: int) -> Iterator[Connection]:
+    """One transaction on ``connection`` (committed on leaving, rolled back on an error) that waits
+    at most ``wait_ms`` for a lock, then fails (SQLite: the busy timeout, restored after;
+    PostgreSQL: ``lock_timeout``), for a writer that would rather skip than queue."""
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        before = int(connection.exec_driver_sql("PRAGMA busy_timeout").scalar() or 0)
+        connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(wait_ms)}")
+        connection.commit()
+    try:
+        with connection.begin():
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(wait_ms)}ms'")
+            yield connection
+    finally:
+        if sqlite:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {before}")
+            connection.commit()

@@ -27,6 +27,7 @@ from effscale.search.records.summaries import find_stale, row_of, summary_record
 from effscale.storage import summaries as sql
 
 LOGGER = logging.getLogger("effscale.search")
+WRITE_WAIT_MS = 50  # how long a read waits for the write lock to store its repair
 _FACT_COLUMNS = ("trial_id", "number", "state", "network", "val_top1", "flops")
 
 
@@ -108,16 +109,23 @@ class SummaryReader:
             return _Repair()
         trials = optuna_access.trials_by_id(self.storage, study_id, set(stale.trials))
         records = [summary_record(t, study_id=study_id, source=stale.trials[optuna_access.trial_id(t)]) for t in trials]
-        if self.write:
-            try:
-                with self._engine().begin() as connection:
-                    sql.upsert(connection, records)
-                    sql.delete(connection, stale.orphans)
-                return _Repair()
-            except sa_exc.SQLAlchemyError as exc:  # a database this server may not write: read in memory
-                LOGGER.warning("trial summaries not repaired in storage (%s); computed for this read",
-                               " ".join(str(getattr(exc, "orig", None) or exc).split())[:200])
+        if self.write and self._store(records, stale.orphans):
+            return _Repair()
         return _Repair({r["trial_id"]: r for r in records}, set(stale.trials) | stale.orphans)
+
+    def _store(self, records: list[dict[str, Any]], orphans: set[int]) -> bool:
+        """Write the repaired rows if the database lets this do so at once: a reader never waits
+        behind a writer (a search, another worker repairing the same trials) for more than
+        `WRITE_WAIT_MS`; when it would, this read merges them in memory and a later one writes them."""
+        try:
+            with self._engine().connect() as connection, sql.short_lock_wait(connection, WRITE_WAIT_MS):
+                sql.upsert(connection, records)
+                sql.delete(connection, orphans)
+            return True
+        except sa_exc.SQLAlchemyError as exc:  # busy, or a database this server may not write
+            LOGGER.info("trial summaries not repaired in storage (%s); computed for this read",
+                        " ".join(str(getattr(exc, "orig", None) or exc).split())[:200])
+            return False
 
     def page(self, study_id: int, *, state: str | None, sort: str, limit: int | None,
              offset: int) -> tuple[int, list[dict[str, Any]]]:
