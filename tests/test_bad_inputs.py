@@ -55,6 +55,9 @@ CASES: list[tuple[list[str], str]] = [
     (["cost", "tiny", "--latency", "--latency-batch", "0"], "--latency-batch 0 must be >= 1"),
     (["cost", "tiny", "--latency", "--latency-device", "tpu"], "invalid choice: 'tpu'"),
     ([*FAMILY, "--cost", "bogus"], "invalid choice: 'bogus'"),
+    ([*FAMILY, "--target-flops", "lots"], "--target-flops 'lots' is not a positive amount"),
+    ([*FAMILY, "--target-flops", "1G", "--target-params", "2M"], "pass one of --target-flops, --target-params"),
+    ([*FAMILY, "--phi", "abc"], "is not a list of phi values"),
     (["cost", "user_baselines:small_cnn", "--stem", "small"], "cannot take --stem small"),
     (["cost", "resnet20_cifar", "--stem", "small"], "already has a small-image stem"),
     # family

@@ -182,10 +182,12 @@ def test_storage_comes_from_one_place(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert resolve_storage(None) == url and resolve_storage("sqlite:///x.db") == "sqlite:///x.db"
     parser = build_parser()
     required = {"trials": ["--study", "s"], "confirm": ["--study", "s"], "search": ["tiny", "--data", "digits"],
-                "plan": ["tiny", "--data", "digits"], "family": ["--study", "s"], "compare": ["--study", "s"]}
+                "plan": ["tiny", "--data", "digits"], "family": ["--study", "s"], "compare": ["--study", "s"],
+                "export": ["--study", "s", "--member", "B1"]}
     with_storage = [c.name for c in COMMANDS if any(f.name == "storage" for cls in c.settings()
                                                     for f in cls.__dataclass_fields__.values())]
-    assert set(with_storage) == {"family", "search", "plan", "compare", "confirm", "serve", "studies", "trials"}
+    assert set(with_storage) == {"family", "search", "plan", "compare", "confirm", "serve", "studies", "trials",
+                                "export"}
     for name in with_storage:
         assert parser.parse_args([name, *required.get(name, [])]).storage == url, name
     with pytest.raises(UsageError, match="from-env.db' does not exist"):

@@ -120,7 +120,8 @@ def test_query_commands(local_ray: None, sqlite_url: str) -> None:
     rows = json.loads(proc.stdout)
     assert len(rows) == 3
     assert set(rows[0]) == {"number", "state", "alpha", "beta", "gamma", "depth", "width", "resolution", "flops",
-                            "params", "flops_ratio", "formula_ratio", "val_top1", "val_loss", "train_seconds",
+                            "params", "flops_ratio", "formula_ratio", "activations", "activations_ratio",
+                            "latency_ms", "latency_ratio", "val_top1", "val_loss", "train_seconds",
                             "images_per_s", "epochs", "duration_s", "arch_id", "aliases", "representative_rule",
                             "datetime_start", "datetime_complete", "repeat", "seed", "confirmation", "node",
                             "fail_reason", "batch_size", "lr"}

@@ -61,6 +61,28 @@ def _phis_check(value: Any, name: str) -> str:
     return str(value)
 
 
+def parse_amount(text: Any, flag: str) -> float:
+    """``1.2G``, ``350M``, ``5e6``: a positive count, with k, M, G or T for 1e3..1e12."""
+    units = {"k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+    raw = str(text).strip()
+    scale = units.get(raw[-1:], 1.0)
+    try:
+        amount = float(raw[:-1] if raw[-1:] in units else raw) * scale
+    except ValueError:
+        amount = math.nan
+    if not (math.isfinite(amount) and amount > 0):
+        raise UsageError(f"{flag} {text!r} is not a positive amount; pass e.g. 1.2G, 350M or 5e6")
+    return amount
+
+
+def _amount_check(value: Any, name: str) -> str:
+    parse_amount(value, name)
+    return str(value)
+
+
+FIT_MEASURES = ("flops", "params", "activations")  # what --target-<measure> fits phi to
+
+
 def check_target_ratio(target_ratio: float, name: str = "--target-ratio") -> float:
     """A cost multiplier per step of φ: finite and above 1 (the one check CLI and library share)."""
     return _above_one(target_ratio, name)
@@ -107,7 +129,17 @@ class FamilyOptions:
         help=f"with --calibrate: cost multiplier per step of phi (default {DEFAULT_TARGET_RATIO:g}, must be above 1)",
     )
 
+    target_flops: str | None = setting(None, check=_amount_check, metavar="AMOUNT",
+                                       help="find the phi whose member's measured FLOPs come nearest this, e.g. 1.2G")
+    target_params: str | None = setting(None, check=_amount_check, metavar="AMOUNT",
+                                        help="find the phi whose member's parameters come nearest this, e.g. 20M")
+    target_activations: str | None = setting(None, check=_amount_check, metavar="AMOUNT",
+                                             help="find the phi whose member's activations come nearest this, e.g. 10M")
+
     def __post_init__(self) -> None:
+        fits = [m for m in FIT_MEASURES if getattr(self, f"target_{m}") is not None]
+        if len(fits) > 1:
+            raise UsageError(f"pass one of --target-{', --target-'.join(fits)}, not several")
         if self.target_ratio is not None and not self.calibrate:
             raise UsageError(f"--target-ratio {self.target_ratio:g} needs --calibrate; add --calibrate or drop it")
         check_settings(self)
@@ -115,6 +147,15 @@ class FamilyOptions:
             raise UsageError(
                 "family needs BASELINE --alpha A --beta B --gamma G (or --published, or --storage URL --study NAME)"
             )
+
+    @property
+    def fit(self) -> tuple[str, float] | None:
+        """(measure, target) of a --target-* fit, else None."""
+        for m in FIT_MEASURES:
+            value = getattr(self, f"target_{m}")
+            if value is not None:
+                return m, parse_amount(value, f"--target-{m}")
+        return None
 
     @property
     def phis(self) -> tuple[float, ...]:
