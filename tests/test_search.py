@@ -102,10 +102,12 @@ def test_search_end_to_end(local_ray: None, storage_url: str, tmp_path: Path) ->
     assert record.status == "completed" and record.finished_at is not None
     assert store.load_family("e2e")["coefficients"] == doc["family"]["coefficients"]
 
-    # Resume: the same command again trains nothing.
-    again = effscale.run_search("tiny", **SMALL, storage=storage_url, study="e2e", max_phi=3)
+    # Resume: the same command again trains nothing; --phi only changes the members emitted.
+    again = effscale.run_search("tiny", **SMALL, storage=storage_url, study="e2e", phi="-1,0.5,1")
     assert len(optuna.load_study(study_name="e2e", storage=effscale.storage.open_storage(storage_url)).trials) == 4
     assert again.best == result.best
+    assert [m.name for m in again.family.members] == ["phi-1", "phi0.5", "B1"]
+    assert again.family.members[2].flops == result.family.members[1].flops
 
     # Another configuration under the same name is refused, and nothing is written.
     with pytest.raises(UsageError, match="already holds a search with another configuration.*budget"):
