@@ -55,6 +55,9 @@ CASES: list[tuple[list[str], str]] = [
     (["cost", "tiny", "--latency", "--latency-batch", "0"], "--latency-batch 0 must be >= 1"),
     (["cost", "tiny", "--latency", "--latency-device", "tpu"], "invalid choice: 'tpu'"),
     ([*FAMILY, "--cost", "bogus"], "invalid choice: 'bogus'"),
+    ([*FAMILY, "--target-flops", "lots"], "--target-flops 'lots' is not a positive amount"),
+    ([*FAMILY, "--target-flops", "1G", "--target-params", "2M"], "pass one of --target-flops, --target-params"),
+    ([*FAMILY, "--phi", "abc"], "is not a list of phi values"),
     (["cost", "user_baselines:small_cnn", "--stem", "small"], "cannot take --stem small"),
     (["cost", "resnet20_cifar", "--stem", "small"], "already has a small-image stem"),
     # family
@@ -71,6 +74,8 @@ CASES: list[tuple[list[str], str]] = [
     # search: the recipe
     ([*SEARCH[:-2], "--epochs", "0"], "--epochs 0 must be >= 1"),
     ([*SEARCH, "--steps", "5"], "not both"),
+    ([*SEARCH, "--phi", "abc"], "--phi 'abc' is not a list of phi values"),
+    ([*SEARCH, "--gamma", "1.0,2.0", "--phi", "-2,0..3"], "phi=-2 with gamma=2 scales the 16 px input to 4 px"),
     ([*SEARCH, "--batch-size", "0"], "--batch-size 0 must be >= 1"),
     ([*SEARCH, "--lr", "0"], "--lr 0 must be > 0"),
     ([*SEARCH, "--lr", "nan"], "'nan' is not a finite number"),

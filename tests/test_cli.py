@@ -97,19 +97,23 @@ def test_bad_input_is_one_line_exit_2(args: list[str], message: str) -> None:
     assert proc.stdout == ""
 
 
-def test_train_json_is_seeded() -> None:
-    args = ("train", "tiny", "--data", "synthetic:classes=3,size=16,n=120", "--steps", "6", "--batch-size", "32", "--json")
-    first, second = run_cli(*args), run_cli(*args)
-    other = run_cli(*args, "--seed", "1")
-    assert first.returncode == 0, first.stderr
-    doc = json.loads(first.stdout)
+def test_train_json_is_seeded(capsys: pytest.CaptureFixture[str]) -> None:
+    from effscale.cli import main
+
+    def train(*extra: str) -> str:  # in this process: a seed must not depend on a fresh interpreter
+        assert main(["train", "tiny", "--data", "synthetic:classes=3,size=16,n=120", "--steps", "6",
+                     "--batch-size", "32", "--json", *extra]) == 0
+        return capsys.readouterr().out
+
+    first, second, other = train(), train(), train("--seed", "1")
+    doc = json.loads(first)
     assert doc["baseline"] == "tiny" and doc["steps"] == 6 and doc["data"]["num_classes"] == 3
     assert doc["images_per_s"] > 0 and 0.0 <= doc["val_top1"] <= 1.0
     # Same seed, same weights, same data order: the whole loss trace repeats, step by step.
     trace = doc["step_losses"]
     assert len(trace) == 6 and all(loss > 0 for loss in trace)
-    assert json.loads(second.stdout)["step_losses"] == trace
-    assert json.loads(other.stdout)["step_losses"] != trace  # and --seed reaches the weights
+    assert json.loads(second)["step_losses"] == trace
+    assert json.loads(other)["step_losses"] != trace  # and --seed reaches the weights
 
 
 @pytest.mark.parametrize(
@@ -182,10 +186,12 @@ def test_storage_comes_from_one_place(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert resolve_storage(None) == url and resolve_storage("sqlite:///x.db") == "sqlite:///x.db"
     parser = build_parser()
     required = {"trials": ["--study", "s"], "confirm": ["--study", "s"], "search": ["tiny", "--data", "digits"],
-                "plan": ["tiny", "--data", "digits"], "family": ["--study", "s"], "compare": ["--study", "s"]}
+                "plan": ["tiny", "--data", "digits"], "family": ["--study", "s"], "compare": ["--study", "s"],
+                "export": ["--study", "s", "--member", "B1"]}
     with_storage = [c.name for c in COMMANDS if any(f.name == "storage" for cls in c.settings()
                                                     for f in cls.__dataclass_fields__.values())]
-    assert set(with_storage) == {"family", "search", "plan", "compare", "confirm", "serve", "studies", "trials"}
+    assert set(with_storage) == {"family", "search", "plan", "compare", "confirm", "serve", "studies", "trials",
+                                "export"}
     for name in with_storage:
         assert parser.parse_args([name, *required.get(name, [])]).storage == url, name
     with pytest.raises(UsageError, match="from-env.db' does not exist"):

@@ -225,3 +225,20 @@ def test_any_phi_below_b0_and_between_the_integers(capsys: pytest.CaptureFixture
     assert main(["family", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.5", "--base-resolution", "16",
                  "--phi=-3..0"]) == 2
     assert "below its total stride 8" in capsys.readouterr().err
+
+
+def test_target_flops_finds_the_nearest_phi_on_its_grid(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["family", "efficientnet_b0", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15",
+                 "--target-flops", "1.2G", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    fit, (member,) = doc["fit"], doc["family"]["members"]
+    assert fit["target"] == 1.2e9 and fit["reached"] == member["flops"] and member["phi"] == fit["phi"]
+    # Within the grid's step: no neighbour on the grid comes nearer, and the target lies between them.
+    gap = abs(math.log(fit["reached"] / fit["target"]))
+    values = [n["value"] for n in fit["neighbours"]]
+    assert len(values) == 2 and all(gap <= abs(math.log(v / fit["target"])) for v in values)
+    assert min(values + [fit["reached"]]) <= fit["target"] <= max(values + [fit["reached"]])
+    assert fit["error"] == pytest.approx(fit["reached"] / 1.2e9 - 1)
+    assert main(["family", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--target-params",
+                 "200k"]) == 0
+    assert "the nearest on a grid of phi in steps of 0.01" in capsys.readouterr().out

@@ -124,6 +124,8 @@ def cmd_family(args: argparse.Namespace) -> int:
 
     o = options(args, FamilyOptions)  # checked before anything is measured: eight traces can wait
     latency = options(args, LatencyOptions)
+    if o.fit is not None:
+        return _fit(args, o)
     family = _family(o, latency)
     calibrated = calibrate_family(family, target_ratio=o.target, latency=latency) if o.calibrate else None
     regime = family_regime(family)
@@ -149,6 +151,27 @@ def cmd_family(args: argparse.Namespace) -> int:
         print(f"warning: {warning}")
     if o.out:
         print(f"wrote {'the calibrated family to ' if calibrated else ''}{o.out}")
+    return 0
+
+
+def _fit(args: argparse.Namespace, o: Any) -> int:
+    """``--target-flops`` and kin: the φ whose member comes nearest, with its grid neighbours."""
+    import dataclasses
+
+    from effscale.search.family.fit import PHI_STEP, fit_phi
+    from effscale.search.family.members import family_document
+
+    measure, target = o.fit
+    family = _family(dataclasses.replace(o, phi="0"), None)  # the coefficients and B0, nothing more measured
+    fit = fit_phi(family, measure=measure, target=target)
+    found = dataclasses.replace(family, members=(fit.member,))
+    if args.json:
+        emit_json({"fit": fit.as_dict(), "family": family_document(found)})
+        return 0
+    print_family(found)
+    near = ", ".join(f"phi {p:g}: {human(v)}" for p, v in fit.neighbours)
+    print(f"phi={fit.member.phi:g} ({fit.member.name}) measures {human(fit.reached)} {measure} against the target "
+          f"{human(target)} ({fit.error:+.1%}), the nearest on a grid of phi in steps of {PHI_STEP:g} ({near})")
     return 0
 
 

@@ -56,9 +56,31 @@ def parse_phis(text: Any, flag: str = "--phi") -> tuple[float, ...]:
     return phis
 
 
-def _phis_check(value: Any, name: str) -> str:
+def phis_check(value: Any, name: str) -> str:
     parse_phis(value, name)
     return str(value)
+
+
+def parse_amount(text: Any, flag: str) -> float:
+    """``1.2G``, ``350M``, ``5e6``: a positive count, with k, M, G or T for 1e3..1e12."""
+    units = {"k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+    raw = str(text).strip()
+    scale = units.get(raw[-1:], 1.0)
+    try:
+        amount = float(raw[:-1] if raw[-1:] in units else raw) * scale
+    except ValueError:
+        amount = math.nan
+    if not (math.isfinite(amount) and amount > 0):
+        raise UsageError(f"{flag} {text!r} is not a positive amount; pass e.g. 1.2G, 350M or 5e6")
+    return amount
+
+
+def _amount_check(value: Any, name: str) -> str:
+    parse_amount(value, name)
+    return str(value)
+
+
+FIT_MEASURES = ("flops", "params", "activations")  # what --target-<measure> fits phi to
 
 
 def check_target_ratio(target_ratio: float, name: str = "--target-ratio") -> float:
@@ -81,7 +103,7 @@ class FamilyOptions:
         help="B0's input size (default: the baseline's own, e.g. 224 for efficientnet_b0; a family has no data)",
     )
     max_phi: int = setting(7, kind=int, check=whole(0, example=7), help="largest phi (default 7: B0..B7)")
-    phi: str | None = setting(None, check=_phis_check, metavar="LIST",
+    phi: str | None = setting(None, check=phis_check, metavar="LIST",
                               help="the members' phi values instead: numbers and ranges, negative and fractional "
                                    "too, e.g. -2,-1,0.5,1..7 (members off the integers 0..7 are named phi<value>)")
     num_classes: int = setting(1000, kind=int, check=whole(0, above=True, example=1000),
@@ -107,7 +129,17 @@ class FamilyOptions:
         help=f"with --calibrate: cost multiplier per step of phi (default {DEFAULT_TARGET_RATIO:g}, must be above 1)",
     )
 
+    target_flops: str | None = setting(None, check=_amount_check, metavar="AMOUNT",
+                                       help="find the phi whose member's measured FLOPs come nearest this, e.g. 1.2G")
+    target_params: str | None = setting(None, check=_amount_check, metavar="AMOUNT",
+                                        help="find the phi whose member's parameters come nearest this, e.g. 20M")
+    target_activations: str | None = setting(None, check=_amount_check, metavar="AMOUNT",
+                                             help="find the phi whose member's activations come nearest this, e.g. 10M")
+
     def __post_init__(self) -> None:
+        fits = [m for m in FIT_MEASURES if getattr(self, f"target_{m}") is not None]
+        if len(fits) > 1:
+            raise UsageError(f"pass one of --target-{', --target-'.join(fits)}, not several")
         if self.target_ratio is not None and not self.calibrate:
             raise UsageError(f"--target-ratio {self.target_ratio:g} needs --calibrate; add --calibrate or drop it")
         check_settings(self)
@@ -115,6 +147,15 @@ class FamilyOptions:
             raise UsageError(
                 "family needs BASELINE --alpha A --beta B --gamma G (or --published, or --storage URL --study NAME)"
             )
+
+    @property
+    def fit(self) -> tuple[str, float] | None:
+        """(measure, target) of a --target-* fit, else None."""
+        for m in FIT_MEASURES:
+            value = getattr(self, f"target_{m}")
+            if value is not None:
+                return m, parse_amount(value, f"--target-{m}")
+        return None
 
     @property
     def phis(self) -> tuple[float, ...]:
