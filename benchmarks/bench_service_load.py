@@ -274,7 +274,7 @@ def main() -> int:
                     old = None if args.new_only else _run("old", urls[0], n, Path(tmp), pythonpath=old_path, args=args,
                                                           requests=args.old_requests if n > 5000 else args.requests)
                     new = _run("new", urls[1], n, Path(tmp), pythonpath=None, args=args, requests=args.requests)
-                    table.append((storage, n, old or new, new))
+                    table.append((storage, n, old, new))
                     if old is not None:
                         print(f"      old/new: p50 {old['p50'] / new['p50']:.1f}x, p95 {old['p95'] / new['p95']:.1f}x", flush=True)
                 finally:
@@ -286,8 +286,10 @@ def main() -> int:
                             _postgres_schema(False, schema)
     print("\nstorage      trials   old p50   old p95   new p50   new p95   p50 ratio  p95 ratio  new errors")
     for storage, n, old, new in table:
-        print(f"{storage:<11} {n:>7} {old['p50'] * 1000:8.0f}ms {old['p95'] * 1000:8.0f}ms {new['p50'] * 1000:8.0f}ms "
-              f"{new['p95'] * 1000:8.0f}ms {old['p50'] / new['p50']:9.1f}x {old['p95'] / new['p95']:9.1f}x  {len(new['errors'])}")
+        before = (f"{old['p50'] * 1000:8.0f}ms {old['p95'] * 1000:8.0f}ms" if old else f"{'-':>10} {'-':>10}")
+        ratios = (f"{old['p50'] / new['p50']:9.1f}x {old['p95'] / new['p95']:9.1f}x" if old else f"{'-':>10} {'-':>10}")
+        print(f"{storage:<11} {n:>7} {before} {new['p50'] * 1000:8.0f}ms {new['p95'] * 1000:8.0f}ms {ratios}  "
+              f"{len(new['errors'])}")
     return 1 if any(new["errors"] for *_, new in table) else 0
 
 
