@@ -324,7 +324,7 @@ def test_docs_render_the_operations_with_no_network(served: dict[str, Any], brow
     try:
         page.goto(served["base"] + "/docs")
         page.wait_for_function(f"document.querySelectorAll('.opblock').length >= {operations}", timeout=20_000)
-        assert page.locator(".opblock").count() == operations > 20
+        assert page.locator(".opblock").count() == operations >= 15
         assert "/api/studies/{study_name}/trials" in page.locator("body").inner_text()
         assert external == [] and errors == []
     finally:

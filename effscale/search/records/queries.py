@@ -266,6 +266,7 @@ def _stored_status(storage: Any, ids: dict[str, int], records: dict[str, Any], s
 
 # The CLI's ``--sort`` -> the trial pages' sort: top-1 best first, FLOPs and numbers ascending.
 CLI_SORTS = {"value": "-value", "flops": "flops", "number": "number"}
+CLI_HIDDEN = ("budget",)  # a row's training budget: the API's, not in `effscale trials --json`'s documented keys
 
 
 def list_trials(url: str | None, study_name: str, *, sort: str = "value", limit: int | None = None) -> list[dict[str, Any]]:
@@ -275,7 +276,8 @@ def list_trials(url: str | None, study_name: str, *, sort: str = "value", limit:
         raise UsageError(f"sort {sort!r}; pass one of {', '.join(SORTS)}")
     study = load_search_study(url, study_name)
     reader = _reader(url, storage_of(study))
-    return reader.page(study_id(study), state=None, sort=CLI_SORTS[sort], limit=limit or None, offset=0)[1]
+    rows = reader.page(study_id(study), state=None, sort=CLI_SORTS[sort], limit=limit or None, offset=0)[1]
+    return [{k: v for k, v in row.items() if k not in CLI_HIDDEN} for row in rows]
 
 
 def load_family(url: str | None, study_name: str) -> Family:
