@@ -111,6 +111,12 @@ CASES: list[tuple[list[str], str]] = [
     ([*SEARCH, "--grace-period", "0"], "--grace-period 0 must be >= 1"),
     # search: data, baseline, storage, execution
     (["search", "tiny", "--data", "imagenet", *G], "unknown data source 'imagenet'"),
+    # drawing samplers (--sampler tpe|gp|qmc)
+    ([*SEARCH, "--sampler", "random"], "invalid choice: 'random'"),
+    ([*SEARCH, "--n-candidates", "4"], "--n-candidates 4 needs a sampler that draws points"),
+    ([*SEARCH, "--sampler", "tpe", "--n-candidates", "0"], "--n-candidates"),
+    ([*PLAN, "--sampler", "qmc", "--alpha", "1.5", "--beta", "1.3", "--gamma", "1.3"],
+     "reaches --target-ratio 2 by the formula"),
     (["search", "tiny", "--data", "folder:/no/such/dir", *G], "no such file or directory"),
     (["search", "tiny", "--data", "synthetic:classes=x", *G], "is not an integer"),
     (["search", "tiny", "--data", "digits:x", *G], "digits takes no options"),
