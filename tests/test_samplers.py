@@ -45,7 +45,7 @@ def test_drawn_points_are_formula_feasible_seeded_and_constrained(sampler: str) 
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_a_drawn_search_races_on_paired_seeds_and_resumes(local_ray: None, sqlite_url: str) -> None:
+def test_a_drawn_search_races_on_paired_seeds(local_ray: None, sqlite_url: str) -> None:
     settings = dict(sampler="qmc", n_candidates=2, min_repeats=2, max_repeats=2, confirm_top=0, max_phi=1,
                     progress=False, storage=sqlite_url, study="drawn", **DRAWN)
     result = effscale.run_search("tiny", **settings)
@@ -60,5 +60,3 @@ def test_a_drawn_search_races_on_paired_seeds_and_resumes(local_ray: None, sqlit
     raced = optuna.load_study(study_name="drawn", storage=storage).get_trials()
     assert {candidate_key(t) for t in raced} <= drawn  # every trained point is a drawn one
     assert all(("0" in t.constraints) for t in proposals)  # optuna-dashboard's feasibility column
-    again = effscale.run_search("tiny", **settings)  # the same command: the same points, nothing retrained
-    assert again.trials == result.trials and again.best["alpha"] == result.best["alpha"]

@@ -178,7 +178,8 @@ def run_frontier(options: FrontierOptions, recipe_settings: dict[str, Any] | Non
         points, values, _ = schedule.records()
         rows = front_rows([points[i] for i in sorted(points)], values)
         rejected = session.study.user_attrs.get(REJECTED_ATTR) or {"infeasible": 0, "aliases": 0}
-        document = frontier_document(name, identity, rows, rejected=rejected, family=options.search)
+        document = frontier_document(name, identity, rows, rejected=rejected, family=options.search,
+                                      members=fixed[1:])
         session.study.set_user_attr(FRONTIER_RESULT_ATTR, document)
         finish(session)
     return document

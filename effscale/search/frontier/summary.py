@@ -57,19 +57,31 @@ def _name(row: dict[str, Any]) -> str:
     return row["label"] if row["label"] != "drawn" else f"#{row['index']}"
 
 
+def family_rows(members: list[Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each family member (a `Point`) with the standing of the trained point that builds its
+    network (itself, or an earlier point it aliases: then ``same_network_as`` names that one)."""
+    by_arch = {r["arch_id"]: r for r in rows}
+    out = []
+    for m in members:
+        r = by_arch.get(m.arch_id)
+        if r is None:
+            continue  # not trained (yet): the frontier was stopped
+        out.append({"name": m.label, "standing": r["standing"], "cost_ratio": r["cost_ratio"],
+                    "top1_mean": r["top1_mean"], "top1_stderr": r["top1_stderr"], "n": r["n"],
+                    "same_network_as": None if r["label"] == m.label else _name(r),
+                    "dominated_beyond_noise_by": r["dominated_beyond_noise_by"]})
+    return out
+
+
 def frontier_document(name: str, identity: dict[str, Any], rows: list[dict[str, Any]], *,
-                      rejected: dict[str, int], family: str | None) -> dict[str, Any]:
+                      rejected: dict[str, int], family: str | None, members: list[Any] = ()) -> dict[str, Any]:
     """What `effscale frontier` prints and stores (the study's ``FRONTIER_RESULT_ATTR``)."""
-    members = [r for r in rows if r["label"] not in ("baseline", "drawn")]
     return {
         "frontier": name, **{k: identity[k] for k in ("baseline", "data", "cost", "max_ratio", "repeats", "sampler")},
         "base_resolution": identity["base_resolution"], "bounds": identity["bounds"],
         "points": rows, "front": [_name(r) for r in rows if r["standing"] == "front"],
         "family": None if family is None else {
-            "search": family, "members": [{"name": r["label"], "standing": r["standing"], "cost_ratio": r["cost_ratio"],
-                                           "top1_mean": r["top1_mean"], "top1_stderr": r["top1_stderr"], "n": r["n"],
-                                           "dominated_beyond_noise_by": r["dominated_beyond_noise_by"]}
-                                          for r in members]},
+            "search": family, "members": family_rows(list(members), rows)},
         "counts": {"trained": len(rows), "drawn": sum(r["label"] == "drawn" for r in rows), **rejected},
         "rule": SEPARATION_RULE,
     }
