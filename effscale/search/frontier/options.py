@@ -14,7 +14,6 @@ from effscale._settings import check_settings, number, setting, text, whole
 from effscale.models.measures import COSTS
 from effscale.models.options import BASELINE_HELP
 from effscale.models.specs import STEMS
-from effscale.search.compare.arms import ArmBounds
 from effscale.search.compare.options import _as_search
 from effscale.trainer.options import DATA_HELP, check_data
 
@@ -23,6 +22,8 @@ _WHAT, _RUN = "what to search", "execution and storage"
 
 
 def _bounds_check(value: Any, name: str) -> str:
+    from effscale.search.compare.arms import ArmBounds  # here: it loads torch, which --help must not
+
     ArmBounds.parse(str(value))
     return str(value)
 
@@ -73,5 +74,8 @@ class FrontierOptions:
         check_settings(self)
 
     @property
-    def arm_bounds(self) -> ArmBounds:
+    def arm_bounds(self) -> Any:
+        """The bounds as `effscale.search.compare.arms.ArmBounds`."""
+        from effscale.search.compare.arms import ArmBounds
+
         return ArmBounds.parse(self.bounds)
