@@ -3,6 +3,8 @@ on the session's local Ray, read back by optuna-dashboard and resumed without tr
 
 from __future__ import annotations
 
+import json
+
 import optuna
 import pytest
 
@@ -61,6 +63,7 @@ def test_frontier_trains_on_paired_seeds_draws_the_family_and_resumes(local_ray:
     assert len(study.directions) == 2 and len(study.trials) == 2 * len(document["points"])
     assert {t.number for t in study.best_trials}  # Optuna's own Pareto front of the trials
     _check_optuna_dashboard(sqlite_url, "f")
+    _check_rest(sqlite_url, "f", document)
     again = run_frontier(options, {"epochs": 1}, progress=False)  # the same command: nothing trained twice
     assert len(optuna.load_study(study_name="f", storage=storage).trials) == len(study.trials)
     assert again["front"] == document["front"]
@@ -78,3 +81,17 @@ def _check_optuna_dashboard(url: str, study: str) -> None:
     detail = client.get(f"/api/studies/{summaries[study]['study_id']}").get_json()
     assert {p["name"] for p in detail["union_search_space"]} == {"depth", "width", "resolution_factor"}
     assert detail["best_trials"] and all(len(t["values"]) == 2 for t in detail["best_trials"])
+
+
+def _check_rest(url: str, name: str, document: dict) -> None:
+    from fastapi.testclient import TestClient
+
+    from effscale.service.app import create_app
+
+    client = TestClient(create_app(url))
+    (link,) = client.get("/api/frontiers").json()["frontiers"]
+    assert (link["name"], link["status"], link["front"]) == (name, "completed", document["front"])
+    detail = client.get(f"/api/frontiers/{name}").json()
+    assert detail["result"]["points"] == json.loads(json.dumps(document["points"]))
+    assert client.get("/api/frontiers/s").status_code == 404  # a search is not a frontier
+    assert "f" not in {s["name"] for s in client.get("/api/studies").json()["studies"]}

@@ -38,6 +38,7 @@ from effscale.search.records.schema import (
     FINAL_FAIL_KINDS,
     FLOPS_ATTR,
     FRONTIER_ATTR,
+    FRONTIER_POINT_ATTR,
     FRONTIER_RESULT_ATTR,
     LABEL_ATTR,
     PARAMS_ATTR,
@@ -46,7 +47,7 @@ from effscale.search.records.schema import (
 
 __all__ = ["FrontierOptions", "FrontierSchedule", "run_frontier"]
 
-POINT_ATTR = "frontier_point"  # a trial's point, as `Point.as_dict`
+POINT_ATTR = FRONTIER_POINT_ATTR  # a trial's point, as `Point.as_dict`
 REJECTED_ATTR = "frontier_rejected"  # the study's count of drawn points never trained: infeasible, aliases
 
 

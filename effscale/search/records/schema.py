@@ -102,3 +102,4 @@ PROPOSALS_STUDY_ATTR = "effscale_proposals"
 # (and its status row's config, as a comparison's is COMPARE_ATTR).
 FRONTIER_ATTR = "effscale_frontier"
 FRONTIER_RESULT_ATTR = "effscale_frontier_result"
+FRONTIER_POINT_ATTR = "frontier_point"  # a frontier trial's point (`effscale.search.frontier.points.Point`)
