@@ -49,6 +49,7 @@ bench: install
 	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_demo_breakdown.py
 	$(PY) benchmarks/bench_plan.py
+	$(PY) benchmarks/bench_cost_latency.py
 	$(PY) benchmarks/bench_service_load.py
 
 # On a machine with CUDA: the trainer against a plain loop, and fractional GPU packing.

@@ -75,6 +75,8 @@ CASES: list[tuple[list[str], str]] = [
     # search: the recipe
     ([*SEARCH[:-2], "--epochs", "0"], "--epochs 0 must be >= 1"),
     ([*SEARCH, "--steps", "5"], "not both"),
+    ([*SEARCH, "--phi", "abc"], "--phi 'abc' is not a list of phi values"),
+    ([*SEARCH, "--gamma", "1.0,2.0", "--phi", "-2,0..3"], "phi=-2 with gamma=2 scales the 16 px input to 4 px"),
     ([*SEARCH, "--batch-size", "0"], "--batch-size 0 must be >= 1"),
     ([*SEARCH, "--lr", "0"], "--lr 0 must be > 0"),
     ([*SEARCH, "--lr", "nan"], "'nan' is not a finite number"),

@@ -97,19 +97,23 @@ def test_bad_input_is_one_line_exit_2(args: list[str], message: str) -> None:
     assert proc.stdout == ""
 
 
-def test_train_json_is_seeded() -> None:
-    args = ("train", "tiny", "--data", "synthetic:classes=3,size=16,n=120", "--steps", "6", "--batch-size", "32", "--json")
-    first, second = run_cli(*args), run_cli(*args)
-    other = run_cli(*args, "--seed", "1")
-    assert first.returncode == 0, first.stderr
-    doc = json.loads(first.stdout)
+def test_train_json_is_seeded(capsys: pytest.CaptureFixture[str]) -> None:
+    from effscale.cli import main
+
+    def train(*extra: str) -> str:  # in this process: a seed must not depend on a fresh interpreter
+        assert main(["train", "tiny", "--data", "synthetic:classes=3,size=16,n=120", "--steps", "6",
+                     "--batch-size", "32", "--json", *extra]) == 0
+        return capsys.readouterr().out
+
+    first, second, other = train(), train(), train("--seed", "1")
+    doc = json.loads(first)
     assert doc["baseline"] == "tiny" and doc["steps"] == 6 and doc["data"]["num_classes"] == 3
     assert doc["images_per_s"] > 0 and 0.0 <= doc["val_top1"] <= 1.0
     # Same seed, same weights, same data order: the whole loss trace repeats, step by step.
     trace = doc["step_losses"]
     assert len(trace) == 6 and all(loss > 0 for loss in trace)
-    assert json.loads(second.stdout)["step_losses"] == trace
-    assert json.loads(other.stdout)["step_losses"] != trace  # and --seed reaches the weights
+    assert json.loads(second)["step_losses"] == trace
+    assert json.loads(other)["step_losses"] != trace  # and --seed reaches the weights
 
 
 @pytest.mark.parametrize(

@@ -107,7 +107,8 @@ def _fvcore(analysis: type, model: nn.Module, resolution: int) -> int:
 def test_composed_activations_equal_fvcores_whole_network_count(name: str) -> None:
     # Dollar et al.'s cost: fvcore's ActivationCountAnalysis of the network actually built, composed
     # per block from the probe like the FLOPs, and equal to a whole-network count at every setting.
-    from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis
+    # (The FLOPs of the same composition are pinned by the rescaling tests below.)
+    from fvcore.nn import ActivationCountAnalysis
 
     clear_cost_cache()
     base = get_baseline(name)
@@ -115,7 +116,6 @@ def test_composed_activations_equal_fvcores_whole_network_count(name: str) -> No
         model = build_model(name, depth=depth, width=width, num_classes=10)
         cost = measure_cost(name, resolution, depth=depth, width=width, num_classes=10)
         assert cost.activations == _fvcore(ActivationCountAnalysis, model, resolution)
-        assert cost.flops == _fvcore(FlopCountAnalysis, model, resolution)
     if name == "efficientnet_b0":  # the figure PAPER.md quotes from Dollar et al.: about 6.7M at 224
         assert measure_cost(name, 224).activations == pytest.approx(6.7e6, rel=0.01)
 

@@ -20,7 +20,7 @@ import torch
 
 from effscale import Coefficients, build_member, emit_family
 from effscale.cli import main
-from effscale.export.formats import ATOL, fixed_input
+from effscale.export.formats import RTOL, fixed_input, relative_diff
 
 BASELINES = ("efficientnet_b0", "mobilenet_v1", "mobilenet_v2", "resnet18", "resnet34", "resnet50", "resnet20_cifar",
              "tiny")
@@ -136,10 +136,13 @@ def test_onnx_and_pt2_exports_load_and_match(name: str, member: str, tmp_path: P
         expected = model(x)
     session = onnxruntime.InferenceSession(str(out / f"{name}-{member}.onnx"), providers=["CPUExecutionProvider"])
     (onnx_out,) = session.run(None, {"image": x.numpy()})
-    assert float((torch.from_numpy(onnx_out) - expected).abs().max()) <= ATOL
+    assert relative_diff(torch.from_numpy(onnx_out), expected)[1] <= RTOL
     reloaded = torch.export.load(str(out / f"{name}-{member}.pt2")).module()
     with torch.no_grad():
-        assert float((reloaded(x) - expected).abs().max()) <= ATOL
+        assert relative_diff(reloaded(x), expected)[1] <= RTOL
+    # exactly the files named, nothing left under a temporary name (an ONNX data file, say)
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{name}-{member}.{ext}" for ext in
+                                                           ("onnx", "onnx.json", "pt2", "pt2.json"))
     record = json.loads((out / f"{name}-{member}.onnx.json").read_text())
     assert record["onnx_opset"] == 18 and record["phi"] == family.member(member).phi and record["effscale"]
     assert {"baseline", "stem", "coefficients", "resolution", "params", "flops"} <= record.keys()

@@ -84,6 +84,8 @@ def test_a_signal_stops_cleanly_and_the_same_command_resumes(sqlite_url: str, tm
     stopped = [t for t in _trials(sqlite_url, "signalled") if t.state.name == "FAIL"]
     assert stopped and all(t.user_attrs["fail_reason"] == "interrupted" for t in stopped)
     assert not [t for t in _trials(sqlite_url, "signalled") if t.state.name == "RUNNING"]
+    if sig == signal.SIGTERM:
+        return  # what a resume finds is the same after either signal: resumed once, after Ctrl-C
 
     again = _start(sqlite_url, "signalled", tmp_path)
     _, err = again.communicate(timeout=600)

@@ -1,25 +1,30 @@
 """Quality bar for the default proxy recipe: with the defaults alone (``--epochs 5``), every
-measured baseline reaches >= 0.9 validation top-1 on digits at 32 px for every one of seeds 1, 2, 3.
+measured baseline reaches >= 0.9 validation top-1 on digits at 32 px.
+
+The suite trains seed 2, the lowest of the README's table for B0 and MobileNetV2 (its 15-minute
+budget on 2 cores does not hold all twelve trainings); ``EFFSCALE_RECIPE_SEEDS=1,2,3`` runs the
+table's three seeds, as for the README.
 
 Seed s is exactly ``effscale train BASELINE --data digits --resolution 32 --epochs 5 --seed s``:
 ``load_data("digits", seed=s)`` (the split follows the seed), ``torch.manual_seed(s)`` before the
 model is built, and the recipe `for_baseline` fills (exactly what ``effscale train`` does: the test
 runs the CLI itself).
 
-Affordable in CI: the 12 trainings run in 2 spawned worker processes with one torch thread each
+Affordable in CI: the trainings run in 2 spawned worker processes with one torch thread each
 (the box has 2 cores), the slowest network first so that the two workers finish together.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
 BASELINES = ("efficientnet_b0", "resnet20_cifar", "resnet18", "mobilenet_v2")  # slowest first
-SEEDS = (1, 2, 3)
+SEEDS = tuple(int(s) for s in os.environ.get("EFFSCALE_RECIPE_SEEDS", "2").split(","))
 BAR = 0.9
 
 

@@ -102,10 +102,12 @@ def test_search_end_to_end(local_ray: None, storage_url: str, tmp_path: Path) ->
     assert record.status == "completed" and record.finished_at is not None
     assert store.load_family("e2e")["coefficients"] == doc["family"]["coefficients"]
 
-    # Resume: the same command again trains nothing.
-    again = effscale.run_search("tiny", **SMALL, storage=storage_url, study="e2e", max_phi=3)
+    # Resume: the same command again trains nothing; --phi only changes the members emitted.
+    again = effscale.run_search("tiny", **SMALL, storage=storage_url, study="e2e", phi="-1,0.5,1")
     assert len(optuna.load_study(study_name="e2e", storage=effscale.storage.open_storage(storage_url)).trials) == 4
     assert again.best == result.best
+    assert [m.name for m in again.family.members] == ["phi-1", "phi0.5", "B1"]
+    assert again.family.members[2].flops == result.family.members[1].flops
 
     # Another configuration under the same name is refused, and nothing is written.
     with pytest.raises(UsageError, match="already holds a search with another configuration.*budget"):
@@ -113,11 +115,18 @@ def test_search_end_to_end(local_ray: None, storage_url: str, tmp_path: Path) ->
     assert _states(storage_url, "e2e") == {"COMPLETE": 4}
 
 
-def test_query_commands(local_ray: None, sqlite_url: str) -> None:
+def test_query_commands(local_ray: None, sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from effscale.cli import main
+
+    def cli(*args: str) -> tuple[int, str, str]:  # in this process: the queries read what the search stored
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
     effscale.run_search("tiny", **SMALL, storage=sqlite_url, study="q")
-    proc = run_cli("trials", "--storage", sqlite_url, "--study", "q", "--json", "--limit", "3")
-    assert proc.returncode == 0, proc.stderr
-    rows = json.loads(proc.stdout)
+    code, out, err = cli("trials", "--storage", sqlite_url, "--study", "q", "--json", "--limit", "3")
+    assert code == 0, err
+    rows = json.loads(out)
     assert len(rows) == 3
     assert set(rows[0]) == {"number", "state", "alpha", "beta", "gamma", "depth", "width", "resolution", "flops",
                             "params", "flops_ratio", "formula_ratio", "activations", "activations_ratio",
@@ -126,12 +135,12 @@ def test_query_commands(local_ray: None, sqlite_url: str) -> None:
                             "datetime_start", "datetime_complete", "repeat", "seed", "confirmation", "node",
                             "fail_reason", "batch_size", "lr"}
     assert rows[0]["val_top1"] >= rows[1]["val_top1"] >= rows[2]["val_top1"]
-    studies = json.loads(run_cli("studies", "--storage", sqlite_url, "--json").stdout)
+    studies = json.loads(cli("studies", "--storage", sqlite_url, "--json")[1])
     assert [s["study"] for s in studies] == ["q"] and studies[0]["status"] == "completed"
-    family = json.loads(run_cli("family", "--storage", sqlite_url, "--study", "q", "--json").stdout)
+    family = json.loads(cli("family", "--storage", sqlite_url, "--study", "q", "--json")[1])
     assert len(family["members"]) == 8
-    missing = run_cli("trials", "--storage", sqlite_url, "--study", "nope")
-    assert missing.returncode == 2 and "no study 'nope'" in missing.stderr and "Traceback" not in missing.stderr
+    code, _, err = cli("trials", "--storage", sqlite_url, "--study", "nope")  # one line, exit 2: test_bad_inputs.py
+    assert code == 2 and "no study 'nope'" in err
 
 
 def test_aliases_train_once_and_are_recorded(local_ray: None, sqlite_url: str) -> None:
@@ -290,18 +299,22 @@ def test_two_searches_at_once_on_postgres(postgres_clean_url: str, tmp_path: Pat
     assert {r.study_name for r in ProjectStore(postgres_clean_url).list_searches()} == {"pg-a", "pg-b"}
 
 
-def test_a_winner_and_a_family_decided_by_rounding_say_so(local_ray: None, sqlite_url: str) -> None:
+def test_a_winner_and_a_family_decided_by_rounding_say_so(local_ray: None, sqlite_url: str,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
     from _service_fixtures import ROUNDED_SEARCH_ARGS, ROUNDED_STUDY  # the REST API and the dashboard: test_service_browser
 
+    from effscale.cli import main
+
     args = [*ROUNDED_SEARCH_ARGS, "--storage", sqlite_url]
-    text = run_cli(*args)
-    assert text.returncode == 0, text.stderr
-    assert "warning: regime: tiny at 16 px: total stride 8, last feature map 2x2" in text.stderr  # with the plan
-    out = text.stdout
+    assert main(args) == 0  # in this process, on the session's Ray
+    text = capsys.readouterr()
+    assert "warning: regime: tiny at 16 px: total stride 8, last feature map 2x2" in text.err  # with the plan
+    out = text.out
     assert "warning: rounding decided the winner (1, 1, 1.1)" in out and "resolution rounding moved it" in out
     assert "warning: the alpha^phi family misses 1.6^phi" in out
     assert out.index("calibrated to 1.6^phi (use this one") < out.index("alpha^phi members")
-    doc = json.loads(run_cli(*args, "--json").stdout)  # the same search again: resumed, nothing trained
+    assert main([*args, "--json"]) == 0  # the same search again: resumed, nothing trained
+    doc = json.loads(capsys.readouterr().out)
     assert doc["trials"]["complete"] == 1
     assert doc["regime"]["last_map"] == 2 and doc["regime"]["degenerate"] and doc["regime"]["ways_out"]
     warnings = doc["warnings"]
@@ -313,15 +326,17 @@ def test_a_winner_and_a_family_decided_by_rounding_say_so(local_ray: None, sqlit
 
 
 @pytest.mark.parametrize("cost", ["activations", "latency"])
-def test_a_search_constrained_in_activations_or_latency_says_so(local_ray: None, sqlite_url: str, cost: str) -> None:
+def test_a_search_constrained_in_activations_or_latency_says_so(local_ray: None, sqlite_url: str, cost: str,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
     # Digits, a 2x1x2 grid, one seed each: the cost names the constraint, the candidates and the family.
     args = ["search", "tiny", "--data", "digits", "--base-resolution", "16", "--alpha", "1.0,1.3", "--beta", "1.0",
             "--gamma", "1.0,1.3", "--constraint", cost, "--target-ratio", "1.5", "--tolerance", "1", "--epochs", "1",
             "--min-repeats", "1", "--max-repeats", "1", "--confirm-top", "0", "--max-phi", "2",
             "--latency-threads", "1", "--storage", sqlite_url, "--study", f"in-{cost}", "--json"]
-    proc = run_cli(*args)
-    assert proc.returncode == 0, proc.stderr
-    doc = json.loads(proc.stdout)
+    from effscale.cli import main
+
+    assert main(args) == 0  # in this process, on the session's Ray
+    doc = json.loads(capsys.readouterr().out)
     assert doc["cost"] == cost and doc["constraint"]["kind"] == cost and doc["family"]["cost"] == cost
     assert all(row["cost"] == cost and row["cost_ratio"] > 0 for row in doc["ranking"])
     assert doc["best"]["cost"] == cost and doc["best"]["activations"] > 0

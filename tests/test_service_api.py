@@ -279,6 +279,27 @@ def test_family_as_json_and_as_a_file(client: TestClient) -> None:
     assert json.loads(res.content) == family
 
 
+def test_a_family_member_exports_as_a_zip_behind_the_token(qclient: TestClient) -> None:
+    """`effscale export`'s files for one member, checked, zipped: only with the launch token."""
+    import io
+    import zipfile
+
+    url = f"/api/studies/{FAKE_STUDY}/family/B1/export/python"
+    assert qclient.get(url).status_code == 401
+    assert qclient.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    res = qclient.get(url, headers=AUTH)
+    assert res.status_code == 200, res.text
+    assert res.headers["content-disposition"] == 'attachment; filename="tiny-B1.python.zip"'
+    files = zipfile.ZipFile(io.BytesIO(res.content))
+    assert sorted(files.namelist()) == ["tiny-B1.pt", "tiny-B1.py", "tiny-B1.python.json"]
+    sidecar = json.loads(files.read("tiny-B1.python.json"))
+    assert sidecar["member"] == "B1" and sidecar["coefficients"]["gamma"] == 1.15 and "matches" in sidecar["check"]
+    assert "import effscale" not in files.read("tiny-B1.py").decode()
+    res = qclient.get(f"/api/studies/{FAKE_STUDY}/family/B9/export/python", headers=AUTH)
+    assert res.status_code == 404 and "no member 'B9'; it has B0, B1" in res.json()["detail"]
+    assert qclient.get(f"/api/studies/{FAKE_STUDY}/family/B1/export/tflite", headers=AUTH).status_code == 422
+
+
 def test_unknown_things_are_404_with_a_clear_detail(client: TestClient, fake_db: dict[str, Any]) -> None:
     res = client.get("/api/studies/nope")
     assert res.status_code == 404 and "study 'nope' not found" in res.json()["detail"]

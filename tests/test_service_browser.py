@@ -141,6 +141,14 @@ def test_study_page_renders_table_and_plots_with_the_right_counts(served: dict[s
         assert page.locator("#family-table tr.family-row").count() == len(family["members"])
         names = page.locator("#family-table tr.family-row td:first-child").all_inner_texts()
         assert names == [m["name"] for m in family["members"]]
+        # each member's export, behind the launch token (asked for once, by a prompt)
+        assert page.locator("#family-table tr.family-row a.export-link").count() == 4 * len(family["members"])
+        page.once("dialog", lambda dialog: dialog.accept("t0ken"))
+        with page.expect_download(timeout=60_000) as download:
+            page.locator('#family-table tr.family-row a.export-link[data-format="state-dict"]').first.click()
+        name = f"{family['baseline']}-{family['members'][0]['name']}.state-dict.zip"
+        assert download.value.suggested_filename == name
+        assert page.locator("#export-status").inner_text() == f"downloaded {name}"
         assert f"{detail['progress']['done']} trials done" in page.locator("#progress-text").inner_text()
         # one row per trial, with its repeat, seed and confirmation flag, under the API's values
         first = trials[0]

@@ -265,7 +265,7 @@ def select_winner(session: SearchSession) -> Any:
 
 
 def emit_search_family(session: SearchSession, outcome: Any) -> tuple[Any, Path | None]:
-    """B0..B{max_phi} from the (confirmed) winner's (α, β, γ), stored with the search (and written
+    """B0..B{max_phi} (or ``--phi``'s members) from the (confirmed) winner's (α, β, γ), stored with the search (and written
     to ``out``); a family that misses target^φ adds its warning to the stored result. The search is
     complete once this is stored."""
     from effscale.models import Coefficients
@@ -275,7 +275,7 @@ def emit_search_family(session: SearchSession, outcome: Any) -> tuple[Any, Path 
 
     plan = session.plan
     family = emit_family(
-        plan.baseline, Coefficients(*outcome.family_key), phis=range(plan.options.max_phi + 1),
+        plan.baseline, Coefficients(*outcome.family_key), phis=plan.options.phis,
         base_resolution=plan.base_resolution, num_classes=plan.data.num_classes, cost=plan.options.cost_kind,
         latency=plan.options.latency,
     )

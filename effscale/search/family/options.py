@@ -56,7 +56,7 @@ def parse_phis(text: Any, flag: str = "--phi") -> tuple[float, ...]:
     return phis
 
 
-def _phis_check(value: Any, name: str) -> str:
+def phis_check(value: Any, name: str) -> str:
     parse_phis(value, name)
     return str(value)
 
@@ -103,7 +103,7 @@ class FamilyOptions:
         help="B0's input size (default: the baseline's own, e.g. 224 for efficientnet_b0; a family has no data)",
     )
     max_phi: int = setting(7, kind=int, check=whole(0, example=7), help="largest phi (default 7: B0..B7)")
-    phi: str | None = setting(None, check=_phis_check, metavar="LIST",
+    phi: str | None = setting(None, check=phis_check, metavar="LIST",
                               help="the members' phi values instead: numbers and ranges, negative and fractional "
                                    "too, e.g. -2,-1,0.5,1..7 (members off the integers 0..7 are named phi<value>)")
     num_classes: int = setting(1000, kind=int, check=whole(0, above=True, example=1000),

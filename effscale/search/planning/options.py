@@ -32,6 +32,7 @@ from effscale.search.planning.grid import (
 )
 from effscale.models.measures import COSTS, DEFAULT_COST
 from effscale.search.planning.sampling import SAMPLERS
+from effscale.search.family.options import parse_phis, phis_check
 from effscale.models.options import BASELINE_HELP, LatencyOptions
 from effscale.models.specs import STEMS
 from effscale.storage.url import storage_setting
@@ -172,6 +173,11 @@ class SearchOptions:
         help="study name; re-run with the same name to resume (default: derived from the settings)",
     )
     max_phi: int = setting(7, kind=int, check=whole(0, example=7), group=_RUN, help="emit B0..B<max-phi> (default 7)")
+    phi: str | None = setting(
+        None, check=phis_check, group=_RUN, metavar="LIST",
+        help="emit these members instead of B0..B<max-phi>: numbers and ranges, negative and fractional too, "
+             "e.g. -2,-1,0.5,1..7 (members off the integers 0..7 are named phi<value>)",
+    )
     out: str | None = setting(
         None, api=False, check=path(), group=_RUN, metavar="FILE",
         help="family JSON file (default family-STUDY.json)",
@@ -267,6 +273,11 @@ class SearchOptions:
         """The search's cost: --cost, else its measured constraint's, else FLOPs."""
         rule = self.constraint_rule
         return self.cost or (rule.kind if rule.measured else DEFAULT_COST)
+
+    @property
+    def phis(self) -> tuple[float, ...]:
+        """The φ of the family the search emits: ``--phi``, else 0..``max_phi``."""
+        return parse_phis(self.phi) if self.phi is not None else tuple(float(p) for p in range(self.max_phi + 1))
 
     @property
     def timed(self) -> bool:

@@ -55,6 +55,25 @@ def plan_search(options: SearchOptions, *, data: Any = None) -> SearchPlan:
     return _plan(options, base, data, storage_url)
 
 
+def _check_family_phis(options: SearchOptions, base: Any, base_resolution: int) -> None:
+    """Refuse, before anything trains, a ``--phi`` below 0 that shrinks some candidate's member
+    below the network's total stride: the winner is unknown, so the grid's largest γ, which shrinks
+    the input most, decides."""
+    from effscale.models import scale_resolution
+
+    lowest = min(options.phis)
+    if lowest >= 0:
+        return
+    gamma = max(options.grid.gamma)
+    resolution = scale_resolution(base_resolution, gamma**lowest)
+    if resolution < base.min_resolution:
+        raise UsageError(
+            f"--phi {options.phi}: phi={lowest:g} with gamma={gamma:g} scales the {base_resolution} px input to "
+            f"{resolution} px, below {base.name}'s total stride {base.min_resolution}; pass phi values whose members "
+            f"can be built (or a larger --base-resolution)"
+        )
+
+
 def _plan(options: SearchOptions, base: Any, data: Any, storage_url: str) -> SearchPlan:
     from effscale._version import __version__
     from effscale.models.regime import measure_regime
@@ -63,6 +82,7 @@ def _plan(options: SearchOptions, base: Any, data: Any, storage_url: str) -> Sea
 
     recipe = options.recipe.for_baseline(base, num_train=data.num_train)
     base_resolution = _base_resolution(options, base, data)
+    _check_family_phis(options, base, base_resolution)
     candidates, proposals = _candidates(options, base, base_resolution, data.num_classes, recipe.seed)
     regime = measure_regime(base, base_resolution, num_classes=data.num_classes)
     confirm_top = options.confirm_top_for(len(candidates.groups))

@@ -5,7 +5,7 @@
  * Top-1 is shown as a mean ± standard error over a candidate's repeats, with n, never bare.
  * Elements the browser test counts carry ids / classes: #trial-table tr.trial-row,
  * #candidate-table tr.cand-row, #candidate-map .cand, #flops-plot .pt and .errbar,
- * #fidelity-plot .fpt, #curves-plot .curve, #family-table tr.family-row, #comparisons-table
+ * #fidelity-plot .fpt, #curves-plot .curve, #family-table tr.family-row (a.export-link), #comparisons-table
  * tr.comparison-row, #comparison-plot g.series, #comparison-activations-plot g.series; #view[data-ready="1"]
  * once a render has finished.
  */
@@ -250,7 +250,7 @@ async function studyPage(name) {
     study.fidelity ? h("div", { class: "card" }, h("h2", { id: "fidelity-title", text: `Proxy against confirmed top-1: Kendall τ ${tau(study.fidelity)}` }), fidelityPlot(rows, study.fidelity)) : null,
     h("div", { class: "card" }, h("h2", { text: "Candidates: α × β per γ, coloured by mean top-1" }), candidateMap(cands)),
     h("div", { class: "card" }, h("h2", { text: "Learning curves (validation top-1 per epoch)" }), curvesPlot(curves.curves)),
-    h("div", { class: "card" }, h("h2", {}, "Family B0..B7 ", family ? h("a", { href: base + "/family/download", text: "download JSON" }) : null), familyTable(family, study)));
+    h("div", { class: "card" }, h("h2", {}, "Family B0..B7 ", family ? h("a", { href: base + "/family/download", text: "download JSON" }) : null), familyTable(family, study, base)));
   const el = h("div", {}, studyHeader(study), plots,
     h("div", { class: "card", style: "margin-top:14px" }, candidateTable(ranking)),
     h("div", { class: "card" }, trialTable(page, rows)),
@@ -626,22 +626,57 @@ function curvesPlot(curves) {
 // ------------------------------------------------------------------------------------------
 // family table
 
-function familyTable(family, study) {
+// The formats of `effscale export`; the server's export route wants the launch token, asked for once
+// per tab and kept in sessionStorage (never in the URL, where logs and history would keep it).
+const EXPORT_FORMATS = ["python", "onnx", "pt2", "state-dict"];
+const TOKEN_KEY = "effscale-token";
+
+async function downloadExport(url, status) {
+  let token = sessionStorage.getItem(TOKEN_KEY) || window.prompt("The server's EFFSCALE_TOKEN (exports need it):");
+  if (!token) return;
+  status.textContent = "exporting… (the member is built, traced and checked)";
+  const res = await fetch(url, { headers: { Authorization: "Bearer " + token } });
+  if (!res.ok) {
+    let detail = res.statusText;
+    try { detail = (await res.json()).detail || detail; } catch (e) { /* not JSON */ }
+    if (res.status === 401) sessionStorage.removeItem(TOKEN_KEY);
+    status.textContent = `${res.status}: ${detail}`;
+    return;
+  }
+  sessionStorage.setItem(TOKEN_KEY, token);
+  const name = (/filename="([^"]+)"/.exec(res.headers.get("Content-Disposition") || "") || [])[1] || "export.zip";
+  const link = h("a", { href: URL.createObjectURL(await res.blob()), download: name });
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  status.textContent = "downloaded " + name;
+}
+
+function exportLinks(base, member, status) {
+  return EXPORT_FORMATS.map((f) => h("a", {
+    href: "#", class: "export-link", "data-format": f, text: f,
+    onclick: (e) => { e.preventDefault(); downloadExport(`${base}/family/${enc(member)}/export/${f}`, status); },
+  }));
+}
+
+function familyTable(family, study, base) {
   if (!family) {
     return h("p", { class: "muted", id: "family-missing", text: LIVE_STATUSES.has(study.status) ? "The family is emitted when the search completes." : "No family was saved for this study." });
   }
   const c = family.coefficients || {};
+  const exportStatus = h("p", { class: "muted", id: "export-status" });
   const rows = family.members.map((m) =>
     h("tr", { class: "family-row" },
       h("td", { text: m.name }), h("td", { text: m.phi }), h("td", { text: fmt(m.depth, 3) }), h("td", { text: fmt(m.width, 3) }),
       h("td", { text: m.resolution }), h("td", { text: m.last_map ? `${m.last_map}×${m.last_map}` : "–" }),
       h("td", { text: human(m.params) }), h("td", { text: human(m.flops) }),
-      h("td", { text: fmt(m.flops_ratio, 2) + "×" }), h("td", { text: fmt(m.formula_ratio, 2) + "×" })));
+      h("td", { text: fmt(m.flops_ratio, 2) + "×" }), h("td", { text: fmt(m.formula_ratio, 2) + "×" }),
+      h("td", { class: "exports" }, base ? exportLinks(base, m.name, exportStatus) : "–")));
   return h("div", {},
     h("p", { class: "muted", text: `${family.baseline}: α=${c.alpha} β=${c.beta} γ=${c.gamma}, base resolution ${family.base_resolution}; FLOPs ${family.flops_convention || ""}` }),
     h("div", { style: "overflow-x:auto" }, h("table", { id: "family-table" },
-      h("thead", {}, h("tr", {}, ["member", "φ", "depth d", "width w", "res", "last map", "params", "FLOPs", "measured /B0", "formula /B0"].map((t) => h("th", { text: t })))),
-      h("tbody", {}, rows))));
+      h("thead", {}, h("tr", {}, ["member", "φ", "depth d", "width w", "res", "last map", "params", "FLOPs", "measured /B0", "formula /B0", "export (token)"].map((t) => h("th", { text: t })))),
+      h("tbody", {}, rows))), exportStatus);
 }
 
 // ------------------------------------------------------------------------------------------
