@@ -95,3 +95,5 @@ def _check_rest(url: str, name: str, document: dict) -> None:
     assert detail["result"]["points"] == json.loads(json.dumps(document["points"]))
     assert client.get("/api/frontiers/s").status_code == 404  # a search is not a frontier
     assert "f" not in {s["name"] for s in client.get("/api/studies").json()["studies"]}
+    assert client.get("/api/studies/f").status_code == 200  # its status row; never the search views' 500
+    assert client.get("/api/studies/f/trials").json()["total"] == 0

@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial
 from effscale.errors import UsageError
 from effscale.search.records import optuna_access
 from effscale.search.records.liveness import stored_driver
-from effscale.search.records.schema import COMPARE_ATTR, CONFIRMATION_STUDY_ATTR
+from effscale.search.records.schema import COMPARE_ATTR, CONFIRMATION_STUDY_ATTR, FRONTIER_ATTR
 from effscale.search.records.status import (
     confirmation_of,
     is_comparison,
@@ -96,7 +96,12 @@ class ServiceState:
         return names
 
     def study_id(self, name: str) -> int | None:
-        return optuna_access.study_id_by_name(self.storage(), name)
+        """The id of study ``name``; None for a frontier too (a multi-objective study, served at
+        /api/frontiers, not as a search)."""
+        found = optuna_access.study_id_by_name(self.storage(), name)
+        if found is not None and isinstance(self.storage().get_study_user_attrs(found).get(FRONTIER_ATTR), dict):
+            return None
+        return found
 
     def find(self, name: str) -> int | None:
         """The Optuna study id of ``name`` (None while a launched search has written nothing);
