@@ -6,25 +6,23 @@ started in its own session and signals only that session."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
-import optuna
 import pytest
 from fastapi.testclient import TestClient
 
+from _driven import signal_session as _signal_session
+from _driven import start, wait_for as _wait
+from _driven import trials as _trials
 from _service_fixtures import FakeLauncher
 from effscale.service import create_app
-from effscale.storage import ProjectStore, dispose_engines, open_storage
+from effscale.storage import ProjectStore, dispose_engines
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
-TESTS = Path(__file__).parent
 ARMS = ("compound", "depth", "width", "resolution")
 # Given coefficients (no search first): four arms at phi=1, one seed each, one trial at a time, each
 # a few seconds long, so that a signal lands mid-trial.
@@ -33,36 +31,12 @@ ARGS = ["compare", "tiny", "--data", "synthetic:classes=3,size=16,n=600", "--alp
         "--batch-size", "32", "--max-concurrent", "1"]
 
 
+
+
+
+
 def _start(url: str, name: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "effscale.cli", *ARGS, "--storage", url, "--name", name],
-        env={**os.environ, "PYTHONPATH": str(TESTS)}, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, start_new_session=True,
-    )
-
-
-def _signal_session(proc: subprocess.Popen, sig: signal.Signals) -> None:
-    """The whole process group of the session this test created (the driver and its local Ray)."""
-    assert os.getsid(proc.pid) == proc.pid
-    os.killpg(proc.pid, sig)
-
-
-def _trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
-    try:
-        return optuna.load_study(study_name=name, storage=open_storage(url)).get_trials(deepcopy=False)
-    except KeyError:
-        return []
-
-
-def _wait(url: str, name: str, proc: subprocess.Popen, *, complete: int, running: int) -> None:
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        assert proc.poll() is None, proc.communicate()[1]
-        states = Counter(t.state.name for t in _trials(url, name))
-        if states["COMPLETE"] >= complete and states["RUNNING"] >= running:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"the comparison did not reach {complete} complete and {running} running trials in time")
+    return start([*ARGS, "--storage", url, "--name", name], cwd)
 
 
 def _api_status(url: str, name: str) -> str:

@@ -9,56 +9,32 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import optuna
 import pytest
 
+from _driven import signal_session as _signal_session
+from _driven import start, wait_for as _wait
+from _driven import trials as _trials
 from conftest import in_ci
-from effscale.storage import ProjectStore, dispose_engines, open_storage
+from effscale.storage import ProjectStore, dispose_engines
 
 pytestmark = [pytest.mark.slow]
 
-TESTS = Path(__file__).parent
 # Four candidates, one seed each, trials of a few seconds: long enough to be caught mid-trial.
 ARGS = ["search", "tiny", "--data", "synthetic:classes=3,size=16,n=1200", "--alpha", "1.0,1.3", "--beta", "1.0",
         "--gamma", "1.0,1.3", "--constraint", "formula", "--tolerance", "10", "--epochs", "3", "--batch-size", "32",
         "--min-repeats", "1", "--max-repeats", "1", "--confirm-top", "0", "--max-concurrent", "1"]
 
 
+
+
+
+
 def _start(url: str, study: str, cwd: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "effscale.cli", *ARGS, "--storage", url, "--study", study, *extra],
-        env={**os.environ, "PYTHONPATH": str(TESTS)}, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, start_new_session=True,
-    )
-
-
-def _signal_session(proc: subprocess.Popen, sig: signal.Signals) -> None:
-    """Like a terminal's Ctrl-C: the whole process group of the session this test created."""
-    assert os.getsid(proc.pid) == proc.pid
-    os.killpg(proc.pid, sig)
-
-
-def _trials(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
-    try:
-        return optuna.load_study(study_name=study, storage=open_storage(url)).get_trials(deepcopy=False)
-    except KeyError:
-        return []
-
-
-def _wait(url: str, study: str, proc: subprocess.Popen, *, complete: int, running: int) -> None:
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        assert proc.poll() is None, proc.communicate()[1]
-        states = Counter(t.state.name for t in _trials(url, study))
-        if states["COMPLETE"] >= complete and states["RUNNING"] >= running:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"the search did not reach {complete} complete and {running} running trials in time")
+    return start([*ARGS, "--storage", url, "--study", study, *extra], cwd)
 
 
 def _one_complete_each(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
