@@ -97,3 +97,25 @@ def _check_rest(url: str, name: str, document: dict) -> None:
     assert "f" not in {s["name"] for s in client.get("/api/studies").json()["studies"]}
     assert client.get("/api/studies/f").status_code == 200  # its status row; never the search views' 500
     assert client.get("/api/studies/f/trials").json()["total"] == 0
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_ctrl_c_stops_a_frontier_as_interrupted(sqlite_url: str, tmp_path) -> None:
+    # On the search's engine, as a comparison is (its resume after a kill: test_compare_faults.py).
+    import signal
+
+    from _driven import signal_session, start, trials, wait_for
+
+    from effscale.storage import ProjectStore
+
+    argv = ["frontier", "tiny", "--data", "synthetic:classes=3,size=16,n=600", "--budget", "2", "--epochs", "2",
+            "--batch-size", "32", "--max-concurrent", "1", "--storage", sqlite_url, "--name", "fc"]
+    proc = start(argv, tmp_path)
+    wait_for(sqlite_url, "fc", proc, complete=1, running=1)
+    signal_session(proc, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
+    assert ProjectStore(sqlite_url).get_search("fc").status == "interrupted"
+    stopped = [t for t in trials(sqlite_url, "fc") if t.state.name != "COMPLETE"]
+    assert stopped and all(t.state.name == "FAIL" for t in stopped)  # nothing left RUNNING
