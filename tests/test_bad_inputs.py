@@ -18,6 +18,7 @@ SEARCH = ["search", "tiny", "--data", "synthetic:classes=3,size=16,n=120", *G, "
 FAMILY = ["family", "tiny", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15"]
 TRAIN = ["train", "tiny", "--data", "synthetic:classes=3,size=16,n=120"]
 PLAN = ["plan", *SEARCH[1:]]
+FRONTIER = ["frontier", "tiny", "--data", "synthetic:classes=3,size=16,n=120", "--epochs", "1"]
 COMPARE = ["compare", "tiny", "--data", "synthetic:classes=3,size=16,n=120", "--alpha", "1.2", "--beta", "1.1",
            "--gamma", "1.15"]
 
@@ -113,6 +114,18 @@ CASES: list[tuple[list[str], str]] = [
     ([*SEARCH, "--grace-period", "0"], "--grace-period 0 must be >= 1"),
     # search: data, baseline, storage, execution
     (["search", "tiny", "--data", "imagenet", *G], "unknown data source 'imagenet'"),
+    # frontier
+    ([*FRONTIER, "--repeats", "1"], "--repeats 1 must be >= 2"),
+    ([*FRONTIER, "--bounds", "depth=0.5"], "bound depth=0.5 must be a finite number >= 1"),
+    ([*FRONTIER, "--max-ratio", "0.5"], "--max-ratio 0.5"),
+    ([*FRONTIER, "--sampler", "cmaes"], "invalid choice: 'cmaes'"),
+    ([*FRONTIER, "--search", "nosuch"], "does not exist"),
+    # drawing samplers (--sampler tpe|gp|qmc)
+    ([*SEARCH, "--sampler", "random"], "invalid choice: 'random'"),
+    ([*SEARCH, "--n-candidates", "4"], "--n-candidates 4 needs a sampler that draws points"),
+    ([*SEARCH, "--sampler", "tpe", "--n-candidates", "0"], "--n-candidates"),
+    ([*PLAN, "--sampler", "qmc", "--alpha", "1.5", "--beta", "1.3", "--gamma", "1.3"],
+     "reaches --target-ratio 2 by the formula"),
     (["search", "tiny", "--data", "folder:/no/such/dir", *G], "no such file or directory"),
     (["search", "tiny", "--data", "synthetic:classes=x", *G], "is not an integer"),
     (["search", "tiny", "--data", "digits:x", *G], "digits takes no options"),
@@ -230,7 +243,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
 def test_the_sweep_is_wide() -> None:
     assert len(CASES) >= 60
     assert {a[0] for a, _ in CASES} >= {"baselines", "cost", "family", "search", "plan", "train", "serve", "studies",
-                                        "trials", "confirm", "compare", "export"}
+                                        "trials", "confirm", "compare", "export", "frontier"}
 
 
 # A PostgreSQL URL whose port nothing listens on: the server is down, the input is fine.

@@ -187,11 +187,11 @@ def test_storage_comes_from_one_place(monkeypatch: pytest.MonkeyPatch, tmp_path:
     parser = build_parser()
     required = {"trials": ["--study", "s"], "confirm": ["--study", "s"], "search": ["tiny", "--data", "digits"],
                 "plan": ["tiny", "--data", "digits"], "family": ["--study", "s"], "compare": ["--study", "s"],
-                "export": ["--study", "s", "--member", "B1"]}
+                "export": ["--study", "s", "--member", "B1"], "frontier": ["tiny", "--data", "digits"]}
     with_storage = [c.name for c in COMMANDS if any(f.name == "storage" for cls in c.settings()
                                                     for f in cls.__dataclass_fields__.values())]
     assert set(with_storage) == {"family", "search", "plan", "compare", "confirm", "serve", "studies", "trials",
-                                "export"}
+                                "export", "frontier"}
     for name in with_storage:
         assert parser.parse_args([name, *required.get(name, [])]).storage == url, name
     with pytest.raises(UsageError, match="from-env.db' does not exist"):

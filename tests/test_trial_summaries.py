@@ -22,7 +22,7 @@ STUDY = "summaries"
 # The driver: loads the study, finishes trial ``tid`` through effscale's recorder, and stops dead
 # at the summary write (it says so on stdout and waits to be killed).
 WRITER = """
-import sys, time, optuna
+import sys, time, types, optuna
 from effscale.search.execution import recording
 from effscale.storage import open_storage
 
@@ -32,7 +32,7 @@ def killed_here(study, trial):
 
 recording.record_trial = killed_here
 study = optuna.load_study(study_name=sys.argv[2], storage=open_storage(sys.argv[1]))
-recorder = recording.TrialRecorder(study, int(sys.argv[3]), spec=None)
+recorder = recording.TrialRecorder(study, int(sys.argv[3]), spec=types.SimpleNamespace(objectives=()))  # a search's
 recorder.finish({"epoch": 3, "val_top1": 0.875, "val_loss": 0.4, "seconds": 2.0, "images_per_s": 100.0,
                  "final": True}, error=False, stopping=False)
 """

@@ -24,6 +24,7 @@ from typing import Sequence
 from effscale.cli.compare import cmd_compare, compare_settings
 from effscale.cli.export import cmd_export, export_settings
 from effscale.cli.flags import Command, Parser, add_command
+from effscale.cli.frontier import cmd_frontier, frontier_settings
 from effscale.cli.measure import cmd_baselines, cmd_cost, cmd_family, cost_settings, family_settings
 from effscale.cli.queries import TRIAL_COLUMNS, cmd_studies, cmd_trials, studies_settings, trials_settings
 from effscale.cli.search import cmd_confirm, cmd_plan, cmd_search, confirm_settings, search_settings
@@ -43,6 +44,9 @@ COMMANDS: tuple[Command, ...] = (
             "takes search's options, trains nothing, writes nothing", search_settings),
     Command("compare", cmd_compare, "does compound scaling win here? the compound member against depth-, width- and "
             "resolution-only scaling at matched measured FLOPs, trained on paired seeds", compare_settings),
+    Command("frontier", cmd_frontier, "the accuracy-cost front over depth, width and resolution (Optuna "
+            "multi-objective), every network on paired seeds; with --search, the family drawn against it",
+            frontier_settings),
     Command("confirm", cmd_confirm, "retrain a finished search's top candidates longer: does the proxy rank like "
             "longer training? (Kendall tau; the family comes from the confirmed winner)", confirm_settings),
     Command("export", cmd_export, "write a family member as a standalone PyTorch file, ONNX, torch.export or its "

@@ -122,6 +122,11 @@ def cmd_confirm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _where(result: Any) -> str:
+    sampler = getattr(result, "sampler", "grid")
+    return "on the grid" if sampler == "grid" else f"drawn by {sampler}"
+
+
 def print_verdict(result: Any) -> None:
     """The winner with mean ± se (n), who it is tied with, the proxy's fidelity, warnings, counts."""
     best, counts, fidelity = result.best, result.counts, result.fidelity
@@ -153,7 +158,7 @@ def print_verdict(result: Any) -> None:
     for failure in result.failures:
         print(failure)
     print(
-        f"candidates: {counts['grid']} on the grid, {counts['feasible']} feasible, {counts['unique']} distinct networks "
+        f"candidates: {counts['grid']} {_where(result)}, {counts['feasible']} feasible, {counts['unique']} distinct networks "
         f"raced, {counts['aliases']} alias{'' if counts['aliases'] == 1 else 'es'}; trials: "
         + ", ".join(f"{k} {v}" for k, v in result.trials.items() if v)
     )

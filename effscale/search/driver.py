@@ -77,6 +77,7 @@ class SearchResult:
     cost: str = "flops"  # the cost candidates and the family are measured, constrained and calibrated in
     constraint: dict[str, Any] | None = None  # kind (a cost or "formula"), target_ratio, tolerance
     recommended_family: str = "compound"  # "calibrated" when the alpha^phi family misses target^phi
+    sampler: str = "grid"  # grid, or the Optuna sampler that drew the candidates (counts["grid"]: points drawn)
 
     def to_dict(self) -> dict[str, Any]:
         from effscale.search.family.members import family_document
@@ -84,6 +85,7 @@ class SearchResult:
         return {
             "study": self.study,
             "cost": self.cost,
+            "sampler": self.sampler,
             "constraint": self.constraint,
             "regime": self.regime,
             "best": self.best,
@@ -195,7 +197,7 @@ def start_study(session: SearchSession) -> None:
     fail the orphans a dead driver left RUNNING, in the study and its confirmation study (they will
     be trained again)."""
     from effscale.search.execution.session import start
-    from effscale.search.records.study import create_search_study, open_confirmation_study
+    from effscale.search.records.study import create_search_study, open_confirmation_study, store_proposals
 
     plan = session.plan
     # The regime as the plan priced it, ways out included: what the API shows before a verdict exists.
@@ -205,6 +207,8 @@ def start_study(session: SearchSession) -> None:
                                                        plan.options.confirm_budget)
     start(session.run, config=config, linked=[session.confirmation],
           create_study=lambda storage: create_search_study(storage, plan.study_name, config, plan.candidates))
+    if plan.proposals:
+        store_proposals(session.run.storage, plan.study_name, plan.options.sampler, plan.proposals, plan.options.grid)
 
 
 def run_candidates(session: SearchSession, *, progress: bool | None = None) -> None:
@@ -319,5 +323,6 @@ def _result(session: SearchSession, outcome: Any, family: Any, family_path: Path
         recommended_family=document.get("recommended_family", "compound"),
         log_path=str(session.log_path) if session.log_path else None,
         cost=options.cost_kind,
+        sampler=options.sampler,
         constraint={"kind": rule.kind, "target_ratio": rule.target_ratio, "tolerance": rule.tolerance},
     )

@@ -20,7 +20,14 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from effscale.errors import UsageError
-from effscale.service import routes_comparisons, routes_export, routes_health, routes_searches, routes_studies
+from effscale.service import (
+    routes_comparisons,
+    routes_export,
+    routes_frontiers,
+    routes_health,
+    routes_searches,
+    routes_studies,
+)
 from effscale.service.deps import ServiceState
 from effscale.service.etags import ETagMiddleware
 from effscale.service.launcher import SearchLauncher, scrub
@@ -102,6 +109,7 @@ def create_app(
     app.include_router(routes_health.router)
     app.include_router(routes_studies.router)
     app.include_router(routes_comparisons.router)
+    app.include_router(routes_frontiers.router)
     app.include_router(routes_searches.router)
     app.include_router(routes_export.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -25,8 +25,14 @@ from optuna.trial import TrialState
 from effscale.errors import UsageError
 from effscale.search.records import optuna_access
 from effscale.search.records.liveness import stored_driver
-from effscale.search.records.schema import COMPARE_ATTR, CONFIRMATION_STUDY_ATTR
-from effscale.search.records.status import confirmation_of, is_comparison, is_confirmation, status_row, study_status
+from effscale.search.records.schema import COMPARE_ATTR, CONFIRMATION_STUDY_ATTR, FRONTIER_ATTR
+from effscale.search.records.status import (
+    confirmation_of,
+    is_comparison,
+    side_kind,
+    status_row,
+    study_status,
+)
 from effscale.search.records.summary_reads import StudyFacts, SummaryReader
 from effscale.service.policy import TOKEN_ENV, LaunchPolicy
 from effscale.storage import ProjectStore, SearchRecord, open_storage, redact_url
@@ -101,10 +107,10 @@ class ServiceState:
         """The searches: every study but the comparisons (`comparisons`) and the searches'
         confirmation rounds (`confirmations`), then searches not yet a study."""
         names = [s.study_name for s in self.storage().get_all_studies()
-                 if not is_comparison(s.user_attrs) and not is_confirmation(s.user_attrs)]
+                 if side_kind(s.user_attrs) is None]
         for record in self.store().list_searches():
             # A comparison keeps its status row in the same table (the search's engine runs it).
-            if record.study_name not in names and not is_comparison(record.config or {}):
+            if record.study_name not in names and side_kind(record.config or {}) is None:
                 names.append(record.study_name)
         for launch in self.launcher.list():
             if launch["study_name"] not in names:
@@ -112,7 +118,12 @@ class ServiceState:
         return names
 
     def study_id(self, name: str) -> int | None:
-        return optuna_access.study_id_by_name(self.storage(), name)
+        """The id of study ``name``; None for a frontier too (a multi-objective study, served at
+        /api/frontiers, not as a search)."""
+        found = optuna_access.study_id_by_name(self.storage(), name)
+        if found is not None and isinstance(self.storage().get_study_user_attrs(found).get(FRONTIER_ATTR), dict):
+            return None
+        return found
 
     def find(self, name: str) -> int | None:
         """The Optuna study id of ``name`` (None while a launched search has written nothing);

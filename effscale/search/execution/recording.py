@@ -89,7 +89,7 @@ class TrialRecorder:
         if self.history and epoch <= self.history[-1]["epoch"]:
             self.history = [h for h in self.history if h["epoch"] < epoch]
         self.history.append({k: result.get(k) for k in HISTORY_KEYS})
-        if epoch not in self.reported:
+        if epoch not in self.reported and not self.spec.objectives:
             self.reported.add(epoch)
             self.trial.report(float(result["val_top1"]), epoch)
 
@@ -109,7 +109,8 @@ class TrialRecorder:
             if stopping:
                 return self.fail("interrupted", kind=FAIL_INTERRUPTED)
             return self._tell(TrialState.PRUNED)  # stopped by the scheduler before its budget ran out
-        return self._tell(TrialState.COMPLETE, float(result["val_top1"]))
+        top1 = float(result["val_top1"])
+        return self._tell(TrialState.COMPLETE, [top1, *self.spec.objectives] if self.spec.objectives else top1)
 
     def fail(self, reason: str, *, kind: str) -> str:
         """Write a FAIL (`fail_trial`); return "fail", or the state another driver settled it in."""
@@ -142,7 +143,7 @@ class TrialRecorder:
         ):
             self.trial.set_user_attr(key, value)
 
-    def _tell(self, state: TrialState, value: float | None = None) -> str:
+    def _tell(self, state: TrialState, value: float | list[float] | None = None) -> str:
         current = stored_state(self.study, self.trial)
         if current.is_finished():
             return current.name.lower()  # already settled (reaped by a newer driver)

@@ -56,6 +56,9 @@ class TrialSpec:
     lr: float
     memory: int | None = None  # bytes asked of Ray (measured footprint plus margin)
     gpus: float | None = None  # GPUs asked of Ray (None: the search's --gpus-per-trial)
+    # Values after top-1 in a multi-objective study (a frontier's measured cost ratio): the trial is
+    # told [top-1, *objectives] and reports no intermediate values (Optuna has none for several).
+    objectives: tuple[float, ...] = ()
 
     def config(self) -> dict[str, Any]:
         """What the worker receives (plain values: Tune copies and logs it)."""

@@ -32,7 +32,9 @@ __all__ = [
     "CandidateSet",
     "Constraint",
     "Grid",
+    "CandidateMeasurer",
     "enumerate_candidates",
+    "group_candidates",
     "parse_grid",
 ]
 
@@ -122,22 +124,45 @@ def enumerate_candidates(
     constraint is latency. Raises `UsageError` when nothing is feasible, naming the closest ratios
     and a tolerance that would admit some.
     """
-    base = get_baseline(baseline)
-    base_resolution = base.base_resolution if base_resolution is None else base_resolution
-    timer = _Timer(base, num_classes, latency) if "latency" in (cost, constraint.kind) else None
-    b0 = _Measured(measure_cost(base, base_resolution, num_classes=num_classes), timer, base_resolution, 1.0, 1.0)
-    measured: list[Candidate] = []
-    for a, b, g in grid.points():
-        resolution = scale_resolution(base_resolution, g)
-        here = _Measured(measure_cost(base, resolution, depth=a, width=b, num_classes=num_classes), timer,
-                         resolution, a, b)
-        measured.append(here.candidate(b0, a, b, g, constraint=constraint, cost=cost))
+    measurer = CandidateMeasurer(baseline, constraint, base_resolution=base_resolution, num_classes=num_classes,
+                                 cost=cost, latency=latency)
+    measured = [measurer.candidate(a, b, g) for a, b, g in grid.points()]
+    if not any(c.feasible for c in measured):
+        raise UsageError(_infeasible_message(measured, constraint))
+    return group_candidates(measured, constraint, measurer.baseline_flops)
+
+
+class CandidateMeasurer:
+    """Builds and measures one (α, β, γ) at φ=1 against the baseline (cached by network): what the
+    grid does for every point, and a sampler (`effscale.search.planning.sampling`) for each point it draws."""
+
+    def __init__(self, baseline: str | Baseline, constraint: Constraint, *, base_resolution: int | None = None,
+                 num_classes: int = 1000, cost: str = DEFAULT_COST, latency: Any = None) -> None:
+        base = get_baseline(baseline)
+        self.base, self.constraint, self.cost, self.num_classes = base, constraint, cost, num_classes
+        self.base_resolution = base.base_resolution if base_resolution is None else base_resolution
+        self.timer = _Timer(base, num_classes, latency) if "latency" in (cost, constraint.kind) else None
+        self.b0 = _Measured(measure_cost(base, self.base_resolution, num_classes=num_classes), self.timer,
+                            self.base_resolution, 1.0, 1.0)
+
+    @property
+    def baseline_flops(self) -> int:
+        return self.b0.cost.flops
+
+    def candidate(self, a: float, b: float, g: float) -> Candidate:
+        resolution = scale_resolution(self.base_resolution, g)
+        here = _Measured(measure_cost(self.base, resolution, depth=a, width=b, num_classes=self.num_classes),
+                         self.timer, resolution, a, b)
+        return here.candidate(self.b0, a, b, g, constraint=self.constraint, cost=self.cost)
+
+
+def group_candidates(measured: list[Candidate], constraint: Constraint, baseline_flops: int) -> CandidateSet:
+    """Group the feasible points by the network they build, one representative per network
+    (`REPRESENTATIVE_RULE`); the others are its aliases, never trained."""
     by_arch: dict[str, list[Candidate]] = {}
     for c in measured:
         if c.feasible:
             by_arch.setdefault(c.arch_id, []).append(c)
-    if not by_arch:
-        raise UsageError(_infeasible_message(measured, constraint))
     order = _representative_order(constraint)
     representatives = {min(group, key=order).key for group in by_arch.values()}
     candidates = tuple(
@@ -147,7 +172,7 @@ def enumerate_candidates(
     for c in sorted((c for c in candidates if c.feasible), key=lambda c: (not c.representative, c.key)):
         groups.setdefault(c.arch_id, ())
         groups[c.arch_id] += (c,)
-    return CandidateSet(candidates, groups, b0.cost.flops)
+    return CandidateSet(candidates, groups, baseline_flops)
 
 
 class _Timer:

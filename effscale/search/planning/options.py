@@ -31,6 +31,7 @@ from effscale.search.planning.grid import (
     parse_grid,
 )
 from effscale.models.measures import COSTS, DEFAULT_COST
+from effscale.search.planning.sampling import SAMPLERS
 from effscale.search.family.options import parse_phis, phis_check
 from effscale.models.options import BASELINE_HELP, LatencyOptions
 from effscale.models.specs import STEMS
@@ -39,6 +40,7 @@ from effscale.trainer.options import DATA_HELP, check_data
 from effscale.trainer.recipe import ProxyRecipe
 
 SCHEDULERS = ("none", "asha")
+DEFAULT_N_CANDIDATES = 12
 DEFAULT_CONFIRM_TOP = 3
 _GRID, _TRAIN, _RUN = "grid and constraint", "proxy training", "execution and storage"
 _TRUST = "repeats, racing and confirmation"
@@ -104,6 +106,16 @@ class SearchOptions:
         None, choices=CONSTRAINTS, group=_GRID,
         help="flops, activations or latency: that measured cost of the built network; formula: alpha*beta^2*gamma^2 "
              "(default: --cost; measured is an alias of flops)",
+    )
+    sampler: str = setting(
+        "grid", choices=SAMPLERS, group=_GRID,
+        help="grid: every point of --alpha/--beta/--gamma (default); tpe, gp or qmc: draw alpha and beta "
+             "continuously within the grid's bounds with that Optuna sampler (seeded by --seed), gamma solved from "
+             "alpha*beta^2*gamma^2 = --target-ratio, the measured-cost tolerance as Optuna's constraint",
+    )
+    n_candidates: int | None = setting(
+        None, kind=int, check=whole(1, example=12), group=_GRID, metavar="N",
+        help=f"with --sampler tpe|gp|qmc: distinct feasible networks to draw and race (default {DEFAULT_N_CANDIDATES})",
     )
     base_resolution: int | None = setting(
         None, kind=int, check=whole(1, example=224), group=_GRID, metavar="R",
@@ -180,6 +192,14 @@ class SearchOptions:
         if not isinstance(self.latency, LatencyOptions):
             raise UsageError(f"latency {self.latency!r} is not a LatencyOptions")
         self._check_repeats()
+        if self.sampler == "grid" and self.n_candidates is not None:
+            raise UsageError(f"--n-candidates {self.n_candidates} needs a sampler that draws points; pass "
+                             "--sampler tpe, gp or qmc, or drop --n-candidates (the grid races all its points)")
+
+    @property
+    def candidates_wanted(self) -> int:
+        """How many distinct networks a drawing sampler stops at."""
+        return self.n_candidates if self.n_candidates is not None else DEFAULT_N_CANDIDATES
 
     def _check_repeats(self) -> None:
         if self.max_repeats < self.min_repeats:
@@ -276,6 +296,8 @@ class SearchOptions:
             # The cost left out when FLOPs, as before costs existed; latency's settings only when timed.
             **({"cost": self.cost_kind} if self.cost_kind != DEFAULT_COST else {}),
             **(dataclasses.asdict(self.latency) if self.timed else {}),
+            # Left out for the grid, so that searches stored before --sampler existed still resume.
+            **({"sampler": self.sampler, "n_candidates": self.candidates_wanted} if self.sampler != "grid" else {}),
             "target_ratio": self.target_ratio,
             "tolerance": self.tolerance,
             "base_resolution": base_resolution,

@@ -35,6 +35,7 @@ class SearchPlan:
     storage_url: str
     confirm_top: int  # the confirmation round's K (0: none), `SearchOptions.confirm_top_for`
     regime: Any = None  # effscale.models.regime.Regime of B0 at the base resolution
+    proposals: tuple[dict[str, Any], ...] = ()  # every point a drawing sampler proposed (none for the grid)
 
 
 def plan_search(options: SearchOptions, *, data: Any = None) -> SearchPlan:
@@ -76,16 +77,13 @@ def _check_family_phis(options: SearchOptions, base: Any, base_resolution: int) 
 def _plan(options: SearchOptions, base: Any, data: Any, storage_url: str) -> SearchPlan:
     from effscale._version import __version__
     from effscale.models.regime import measure_regime
-    from effscale.search.planning.candidates import enumerate_candidates
     from effscale.search.planning.report import regime_document
     from effscale.storage import redact_url
 
     recipe = options.recipe.for_baseline(base, num_train=data.num_train)
     base_resolution = _base_resolution(options, base, data)
     _check_family_phis(options, base, base_resolution)
-    candidates = enumerate_candidates(base, options.grid, options.constraint_rule, base_resolution=base_resolution,
-                                      num_classes=data.num_classes, cost=options.cost_kind,
-                                      latency=options.latency if options.timed else None)
+    candidates, proposals = _candidates(options, base, base_resolution, data.num_classes, recipe.seed)
     regime = measure_regime(base, base_resolution, num_classes=data.num_classes)
     confirm_top = options.confirm_top_for(len(candidates.groups))
     identity = {**options.identity(base_resolution=base_resolution, baseline_name=base.name), **_recipe_identity(recipe)}
@@ -97,7 +95,21 @@ def _plan(options: SearchOptions, base: Any, data: Any, storage_url: str) -> Sea
         "settings": {k: v for k, v in options.flat().items() if k not in _NOT_STORED},
     }
     return SearchPlan(options, base, base_resolution, recipe, data, candidates, study_name, identity, config,
-                      storage_url, confirm_top, regime)
+                      storage_url, confirm_top, regime, tuple(proposals))
+
+
+def _candidates(options: SearchOptions, base: Any, base_resolution: int, num_classes: int, seed: int) -> tuple:
+    """The grid's points, or the points the sampler draws (`effscale.search.planning.sampling`)."""
+    from effscale.search.planning.candidates import CandidateMeasurer, enumerate_candidates
+    from effscale.search.planning.sampling import sample_candidates
+
+    latency = options.latency if options.timed else None
+    if options.sampler == "grid":
+        return enumerate_candidates(base, options.grid, options.constraint_rule, base_resolution=base_resolution,
+                                    num_classes=num_classes, cost=options.cost_kind, latency=latency), ()
+    measurer = CandidateMeasurer(base, options.constraint_rule, base_resolution=base_resolution,
+                                 num_classes=num_classes, cost=options.cost_kind, latency=latency)
+    return sample_candidates(measurer, options.grid, sampler=options.sampler, n=options.candidates_wanted, seed=seed)
 
 
 def _recipe_identity(recipe: Any) -> dict[str, Any]:

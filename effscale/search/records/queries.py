@@ -21,7 +21,7 @@ from effscale.search.family.members import Family
 from effscale.search.records import schema
 from effscale.search.records.liveness import stored_driver
 from effscale.search.records.optuna_access import storage_of, study_id
-from effscale.search.records.status import is_comparison, is_confirmation, status_row, study_status
+from effscale.search.records.status import side_kind, status_row, study_status
 from effscale.search.records.options import SORTS
 from effscale.search.records.rows import (  # noqa: F401 - re-exported: the row's helpers, where readers look
     RUN_ATTRS,
@@ -233,9 +233,10 @@ def list_studies(url: str | None) -> list[dict[str, Any]]:
         row = {"study": summary.study_name, "n_trials": summary.n_trials,
                "created_at": record.created_at.isoformat() if record and record.created_at else None}
         status = _stored_status(storage, ids, records, summary, facts.present)
-        if is_comparison(summary.user_attrs) or is_confirmation(summary.user_attrs):
-            compare = summary.user_attrs.get(schema.COMPARE_ATTR) or {}
-            rows.append({**row, "kind": "comparison" if compare else "confirmation",
+        kind = side_kind(summary.user_attrs)
+        if kind is not None:
+            compare = summary.user_attrs.get(schema.COMPARE_ATTR) or summary.user_attrs.get(schema.FRONTIER_ATTR) or {}
+            rows.append({**row, "kind": kind,
                          "baseline": compare.get("baseline"), "data": compare.get("data"),
                          "status": status, "best": None, "best_source": None,
                          "kendall_tau": None, "tau_interval": None, "effscale": True})

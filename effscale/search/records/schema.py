@@ -95,3 +95,11 @@ RESULT_ATTR = "effscale_compare_result"
 # confirmation trial still carries.) Searches stored before this kept their confirmation trials in
 # their own study (trial attribute `CONFIRMATION_ATTR` true); readers take both.
 CONFIRMATION_STUDY_ATTR = "effscale_confirmation"
+# A drawing sampler's proposals (`effscale.search.planning.sampling`) are their own study, linked to
+# their search by this user attribute: {"search": NAME, "sampler": ...}.
+PROPOSALS_STUDY_ATTR = "effscale_proposals"
+# A frontier (`effscale frontier`) is a multi-objective study; its identity is this user attribute
+# (and its status row's config, as a comparison's is COMPARE_ATTR).
+FRONTIER_ATTR = "effscale_frontier"
+FRONTIER_RESULT_ATTR = "effscale_frontier_result"
+FRONTIER_POINT_ATTR = "frontier_point"  # a frontier trial's point (`effscale.search.frontier.points.Point`)

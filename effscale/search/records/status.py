@@ -21,7 +21,14 @@ from collections.abc import Collection
 from typing import Any
 
 from effscale.search.records.liveness import recorded_driver_alive
-from effscale.search.records.schema import COMPARE_ATTR, CONFIRMATION_STUDY_ATTR, RESULT_ATTR
+from effscale.search.records.schema import (
+    COMPARE_ATTR,
+    CONFIRMATION_STUDY_ATTR,
+    FRONTIER_ATTR,
+    FRONTIER_RESULT_ATTR,
+    PROPOSALS_STUDY_ATTR,
+    RESULT_ATTR,
+)
 
 UNKNOWN = "unknown"  # a study effscale did not make, that runs nothing
 INTERRUPTED = "interrupted"  # what a "running" row reads once its driver is dead
@@ -44,10 +51,22 @@ def is_confirmation(user_attrs: dict[str, Any]) -> bool:
     return isinstance(user_attrs.get(CONFIRMATION_STUDY_ATTR), dict)
 
 
+def side_kind(user_attrs: dict[str, Any]) -> str | None:
+    """What a study that is not a search is: "comparison", "confirmation", "proposals" (a drawing
+    sampler's points, `effscale.search.planning.sampling`) or "frontier"; None for a search."""
+    for kind, attr in (("comparison", COMPARE_ATTR), ("confirmation", CONFIRMATION_STUDY_ATTR),
+                       ("proposals", PROPOSALS_STUDY_ATTR), ("frontier", FRONTIER_ATTR)):
+        if isinstance(user_attrs.get(attr), dict):
+            return kind
+    return None
+
+
 def status_row(study_name: str, user_attrs: dict[str, Any]) -> str:
     """The name of the ``effscale_searches`` row that holds the study's status: its own, or for a
-    confirmation round its search's."""
-    return confirmation_of(user_attrs) or study_name
+    confirmation round (or a sampler's proposals) its search's."""
+    proposals = user_attrs.get(PROPOSALS_STUDY_ATTR)
+    linked = proposals.get("search") if isinstance(proposals, dict) else None
+    return confirmation_of(user_attrs) or (linked if isinstance(linked, str) else None) or study_name
 
 
 def study_status(
@@ -69,8 +88,8 @@ def study_status(
             return INTERRUPTED
         return record.status
     attrs = user_attrs or {}
-    if is_comparison(attrs):
-        if isinstance(attrs.get(RESULT_ATTR), dict):
+    if is_comparison(attrs) or isinstance(attrs.get(FRONTIER_ATTR), dict):
+        if isinstance(attrs.get(RESULT_ATTR), dict) or isinstance(attrs.get(FRONTIER_RESULT_ATTR), dict):
             return "completed"
         return "running" if "running" in states else "incomplete"
     if launch is not None:

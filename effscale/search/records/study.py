@@ -41,6 +41,7 @@ from effscale.search.records.schema import (
     LATENCY_MS_ATTR,
     LATENCY_RATIO_ATTR,
     PARAMS_ATTR,
+    PROPOSALS_STUDY_ATTR,
     REPRESENTATIVE_RULE_ATTR,
     RESOLUTION_ATTR,
     WIDTH_ATTR,
@@ -103,6 +104,31 @@ def create_search_study(
     study.set_user_attr(CANDIDATES_ATTR, [c.as_dict() for c in candidates.candidates])
     study.set_user_attr(COUNTS_ATTR, candidates.counts())
     return study
+
+
+def store_proposals(storage: optuna.storages.BaseStorage, search: str, sampler: str, proposals: Iterable[dict],
+                    grid: Grid) -> None:
+    """A drawing sampler's proposals as the study ``NAME-proposals`` (once; the same command draws the
+    same points): α, β, γ as parameters, ``-deviation`` from the target cost as the value, and the
+    tolerance as Optuna's constraint (``constraints``, > 0 infeasible), so optuna-dashboard shows which
+    points were trained and which were infeasible and never built."""
+    name = f"{search}-proposals"
+    try:
+        optuna.load_study(study_name=name, storage=storage)
+        return
+    except KeyError:
+        pass
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+    study.set_user_attr(PROPOSALS_STUDY_ATTR, {"search": search, "sampler": sampler})
+    space = distributions(grid)
+    study.add_trials([
+        optuna.trial.create_trial(
+            params={p: row[p] for p in PARAMS}, distributions=space, value=-row["deviation"],
+            user_attrs={"feasible": row["feasible"], ARCH_ID_ATTR: row["arch_id"]},
+            system_attrs={"constraints": [row["violation"]]},
+        )
+        for row in proposals
+    ])
 
 
 def confirmation_study_name(search: str, budget: dict[str, int]) -> str:
