@@ -267,7 +267,7 @@ def _stored_status(storage: Any, ids: dict[str, int], records: dict[str, Any], s
 
 # The CLI's ``--sort`` -> the trial pages' sort: top-1 best first, FLOPs and numbers ascending.
 CLI_SORTS = {"value": "-value", "flops": "flops", "number": "number"}
-CLI_HIDDEN = ("budget",)  # a row's training budget: the API's, not in `effscale trials --json`'s documented keys
+CLI_HIDDEN = ("budget",)  # a row's training budget: the API's rows carry it, `effscale trials --json` keeps its documented keys
 
 
 def list_trials(url: str | None, study_name: str, *, sort: str = "value", limit: int | None = None) -> list[dict[str, Any]]:
