@@ -6,23 +6,19 @@ state, a `ProjectStore` record and a family) without training anything: determin
 filter and pagination tests. ``shared_search_db(base, kind="real")`` runs a real small search once
 per test session (``effscale search tiny ...`` with repeats and a confirmation round, launched
 through ``POST /api/searches``), then a real ``effscale compare`` of its winner, and returns a copy
-of its storage URL. ``make_large_study(url, n)`` writes ``n`` effscale-like trials in bulk
-(the load test and ``benchmarks/bench_service_load.py``).
+of its storage URL. Large studies (the load test, the benchmark) are `_large_study`'s.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 FAKE_STUDY = "svc-fake"
-LARGE_STUDY = "svc-large"
 REAL_STUDY = "svc-test"
 REAL_COMPARISON = "svc-compare"
 # The real search: 6 grid points, 4 feasible (formula ratio 1.25 ± 15%), one alias (α 1.1 and 1.2
@@ -314,10 +310,25 @@ def shared_search_db(base: Path, *, kind: str) -> tuple[str, str]:
             from effscale.storage import dispose_engines
 
             dispose_engines()
-            tmp.replace(master)
+            built = base / f"built-{kind}.db"
+            sqlite_copy(tmp, built)
+            built.replace(master)  # whole, at once: another process may be waiting for it
     copy = base / f"copy-{kind}-{time.monotonic_ns()}.db"
-    shutil.copyfile(master, copy)
+    sqlite_copy(master, copy)
     return f"sqlite:///{copy}", study
+
+
+def sqlite_copy(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite database, what its write-ahead log holds included (a plain file
+    copy would miss it: effscale's writers use WAL mode)."""
+    import sqlite3
+
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
 
 
 def summarize(url: str, study: str) -> dict[str, Any]:
@@ -342,70 +353,3 @@ def summarize(url: str, study: str) -> dict[str, Any]:
         "family": ProjectStore(url).load_family(study),
         "record": json.loads(json.dumps(ProjectStore(url).get_search(study).__dict__, default=str)),
     }
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def trial_attrs(i: int) -> dict[str, Any]:
-    """What an effscale trial stores (`effscale.search.records.study.static_attrs` plus training results)."""
-    epochs = 1 + i % 5
-    history = [{"epoch": e, "train_loss": 1.0 / e, "val_top1": 0.2 + 0.05 * e + (i % 13) / 100,
-                "val_loss": 1.1 / e, "lr": 0.05, "seconds": 1.5} for e in range(1, epochs + 1)]
-    attrs = {"depth": 1.0 + (i % 7) / 10, "width": 1.0 + (i % 5) / 10, "resolution": 32 + 4 * (i % 4),
-             "params": 50_000 + i, "flops_ratio": 1.5 + (i % 11) / 20, "formula_ratio": 1.6,
-             "arch_id": f"arch-{i}", "aliases": [[1.0, 1.0, 1.0 + i % 3 / 10]], "epochs": epochs,
-             "representative_rule": "smallest alpha, then beta, then gamma", "history": history,
-             "train_seconds": 1.5 * epochs, "images_per_s": 900.0, "val_top1": history[-1]["val_top1"],
-             "val_loss": history[-1]["val_loss"]}
-    if i % 17:  # some trials never measured: null flops sort last
-        attrs["flops"] = 1_000_000 + (i * 7919) % 900_000
-    return attrs
-
-
-def make_large_study(url: str, n: int, *, study: str = LARGE_STUDY) -> int:
-    """A SQLite study of ``n`` effscale-like trials (`trial_attrs`; states 70% COMPLETE, 15%
-    PRUNED, 10% FAIL, 5% RUNNING), inserted with one ``executemany`` per table of Optuna's schema
-    (its own SQLAlchemy tables and value encodings), then read back through Optuna; returns the
-    study id. Optuna's ``add_trials`` would take minutes for 2,000 trials on two cores."""
-    import optuna
-    from optuna.distributions import FloatDistribution, distribution_to_json
-    from optuna.storages._rdb import models
-    from optuna.trial import TrialState
-
-    from effscale.storage import open_storage
-    from effscale.storage.engine import get_engine
-
-    storage = open_storage(url)
-    study_id = optuna.create_study(storage=storage, study_name=study, direction="maximize")._study_id
-    dist = FloatDistribution(0.5, 3.0)
-    states = [TrialState.COMPLETE] * 14 + [TrialState.PRUNED] * 3 + [TrialState.FAIL] * 2 + [TrialState.RUNNING]
-    start = dt.datetime(2026, 1, 1)
-    rows: dict[str, list[dict[str, Any]]] = {"trials": [], "params": [], "values": [], "attrs": [], "steps": []}
-    for i in range(n):
-        trial_id, state, attrs = i + 1_000_000, states[i % len(states)], trial_attrs(i)  # SQLite continues after them
-        done = state != TrialState.RUNNING
-        rows["trials"].append({"trial_id": trial_id, "number": i, "study_id": study_id, "state": state,
-                               "datetime_start": start, "datetime_complete": start + dt.timedelta(seconds=9) if done else None})
-        for name, value in (("alpha", 1.0 + i % 7 / 10), ("beta", 1.0 + i % 5 / 10), ("gamma", 1.0 + i % 3 / 10)):
-            rows["params"].append({"trial_id": trial_id, "param_name": name, "param_value": dist.to_internal_repr(value),
-                                   "distribution_json": distribution_to_json(dist)})
-        if state == TrialState.COMPLETE:
-            value, kind = models.TrialValueModel.value_to_stored_repr(attrs["val_top1"] - (i % 3) / 1000)
-            rows["values"].append({"trial_id": trial_id, "objective": 0, "value": value, "value_type": kind})
-        rows["attrs"] += [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()]
-        for entry in attrs["history"]:
-            value, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(entry["val_top1"])
-            rows["steps"].append({"trial_id": trial_id, "step": entry["epoch"], "intermediate_value": value,
-                                  "intermediate_value_type": kind})
-    tables = {"trials": models.TrialModel, "params": models.TrialParamModel, "values": models.TrialValueModel,
-              "attrs": models.TrialUserAttributeModel, "steps": models.TrialIntermediateValueModel}
-    with get_engine(url).begin() as connection:
-        for name, model in tables.items():
-            connection.execute(model.__table__.insert(), rows[name])
-    # Read back through Optuna: the bulk rows are trials Optuna itself understands.
-    assert storage.get_n_trials(study_id) == n
-    sample = storage.get_trial(1_000_000 + 40)
-    assert sample.number == 40 and sample.user_attrs == trial_attrs(40) and abs(sample.params["gamma"] - 1.1) < 1e-9
-    return study_id

@@ -155,6 +155,8 @@ CASES: list[tuple[list[str], str]] = [
     (["serve", "--host", "0.0.0.0"], "EFFSCALE_TOKEN"),
     (["serve", "--storage", "mysql://u:p@h/db"], "not supported"),
     (["serve", "--data-root", "/no/such/dir"], "/no/such/dir"),
+    (["serve", "--workers", "0"], "--workers 0"),
+    (["serve", "--workers", "65"], "--workers 65"),
     # queries
     (["studies", "--storage", "sqlite:///{tmp}/missing.db"], "does not exist"),
     (["trials", "--study", "x", "--storage", "sqlite:///{tmp}/missing.db"], "does not exist"),

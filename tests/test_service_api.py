@@ -235,7 +235,8 @@ def test_cli_trials_json_prints_the_api_rows(qclient: TestClient, quick_db: dict
 
     api_rows = qclient.get(f"/api/studies/{FAKE_STUDY}/trials", params={"sort": "number"}).json()["trials"]
     assert main(["trials", "--storage", quick_db["url"], "--study", FAKE_STUDY, "--sort", "number", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == api_rows
+    # the same rows, less the API's `budget` (not among `effscale trials --json`'s documented keys)
+    assert json.loads(capsys.readouterr().out) == [{k: v for k, v in r.items() if k != "budget"} for r in api_rows]
     # best first: the CLI's `--sort value` is the API's `-value` for these (distinct) values
     assert main(["trials", "--storage", quick_db["url"], "--study", FAKE_STUDY, "--json"]) == 0
     cli_best = [r["val_top1"] for r in json.loads(capsys.readouterr().out)]
@@ -762,7 +763,7 @@ def test_serve_runs_uvicorn_on_the_given_address(sqlite_url: str, tmp_path: Path
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    serve(sqlite_url, host="127.0.0.1", port=port, ray_address="auto", state_dir=state_dir)
+    serve(sqlite_url, host="127.0.0.1", port=port, ray_address="auto", state_dir=state_dir, workers=1)
     ((config, sockets),) = calls
     try:
         assert config.host == "127.0.0.1" and config.port == port
@@ -772,3 +773,39 @@ def test_serve_runs_uvicorn_on_the_given_address(sqlite_url: str, tmp_path: Path
         sockets[0].close()
     assert state_dir.is_dir() and (state_dir.stat().st_mode & 0o777) == 0o700
     assert "EFFSCALE_TOKEN is not set" in caplog.text
+
+
+def test_serve_runs_several_workers_by_default_on_sqlite_in_wal(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import os
+
+    import uvicorn.supervisors
+
+    from effscale.service.server import APP_ENV, default_workers, serve
+
+    started: list[Any] = []
+
+    class Supervisor:
+        def __init__(self, config: Any, sockets: list[Any]) -> None:
+            started.append((config, sockets))
+
+        def run(self) -> None:
+            pass
+
+    monkeypatch.setattr(uvicorn.supervisors, "Multiprocess", Supervisor)
+    monkeypatch.delenv("EFFSCALE_TOKEN", raising=False)
+    monkeypatch.setenv(APP_ENV, "")
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    serve(sqlite_url, port=_free_port(), state_dir=tmp_path / "state")
+    ((config, sockets),) = started
+    sockets[0].close()
+    assert config.workers == default_workers() == 2 and config.app == "effscale.service.server:worker_app"
+    assert json.loads(os.environ[APP_ENV])["storage_url"] == sqlite_url
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

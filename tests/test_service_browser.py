@@ -309,3 +309,41 @@ def test_unknown_study_shows_the_api_error(served: dict[str, Any], browser: Any)
         assert "not found" in page.locator("#view .error").inner_text()
     finally:
         page.close()
+
+
+def test_docs_render_the_operations_with_no_network(served: dict[str, Any], browser: Any) -> None:
+    """/docs is Swagger UI from packaged assets: every operation renders, nothing leaves this host."""
+    operations = sum(len(methods) for methods in served["client"].get("/openapi.json").json()["paths"].values())
+    page = browser.new_page()
+    errors: list[str] = []
+    external: list[str] = []
+    host = urlparse(served["base"]).netloc
+    page.route("**/*", lambda route: route.continue_() if urlparse(route.request.url).netloc == host
+               else (external.append(route.request.url), route.abort()))
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(served["base"] + "/docs")
+        page.wait_for_function(f"document.querySelectorAll('.opblock').length >= {operations}", timeout=20_000)
+        assert page.locator(".opblock").count() == operations >= 15
+        assert "/api/studies/{study_name}/trials" in page.locator("body").inner_text()
+        assert external == [] and errors == []
+    finally:
+        page.close()
+
+
+def test_dashboard_refresh_asks_with_the_etags_it_holds(served: dict[str, Any], browser: Any) -> None:
+    study = served["study"]
+    page, errors, external = _open(browser, served["base"] + f"/#/study/{quote(study, safe='')}", served["base"])
+    asked: list[tuple[str, str | None, int]] = []
+    page.on("response", lambda res: asked.append((urlparse(res.url).path, res.request.headers.get("if-none-match"),
+                                                  res.status)) if "/api/" in res.url else None)
+    try:
+        page.evaluate("location.hash = '#/'")
+        page.wait_for_selector("#studies-table", timeout=20_000)
+        page.evaluate(f"location.hash = '#/study/{quote(study, safe='')}'")
+        page.wait_for_selector("#trial-table", timeout=20_000)
+        again = [(tag, status) for path, tag, status in asked if path == f"/api/studies/{quote(study, safe='')}"]
+        assert again and all(tag and status == 304 for tag, status in again), asked
+        assert "Learning curves" in page.locator("body").inner_text() and errors == [] and external == []
+    finally:
+        page.close()

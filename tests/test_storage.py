@@ -28,6 +28,7 @@ from effscale.storage.tables import (
     FAMILIES_TABLE,
     MIGRATIONS,
     SEARCHES_TABLE,
+    TRIAL_SUMMARIES_TABLE,
     VERSION_TABLE,
     Base,
     FamilyRow,
@@ -36,7 +37,7 @@ from effscale.storage.tables import (
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-OUR_TABLES = {SEARCHES_TABLE, FAMILIES_TABLE, CANDIDATES_TABLE, VERSION_TABLE}
+OUR_TABLES = {SEARCHES_TABLE, FAMILIES_TABLE, CANDIDATES_TABLE, TRIAL_SUMMARIES_TABLE, VERSION_TABLE}
 SECRET = "s3cr3t-Pa55"
 
 
@@ -126,7 +127,8 @@ class TestStorageContract:
         tables = _tables(storage_url)
         assert OUR_TABLES <= tables
         assert "trials" in tables  # Optuna's tables untouched, in the same database
-        # Trials stay in Optuna's tables: we add exactly ours (searches, families, candidate aggregates).
+        # Trials stay in Optuna's tables: we add exactly ours (searches, families, candidate aggregates,
+        # and the per-trial summaries that index Optuna's trials).
         assert {t for t in tables if t.startswith("effscale_")} == OUR_TABLES
         assert store.schema_version == SCHEMA_VERSION == MIGRATIONS[-1].version
         assert _scalar(storage_url, f"SELECT version FROM {VERSION_TABLE}") == SCHEMA_VERSION
@@ -169,7 +171,7 @@ class TestStorageContract:
     def test_v1_database_gains_results_and_keeps_its_searches(self, storage_url: str) -> None:
         _make_v1_database(storage_url)
         store = ProjectStore(storage_url)
-        assert store.schema_version == SCHEMA_VERSION == 2
+        assert store.schema_version == SCHEMA_VERSION == 3
         assert store.get_search("v1-search").status == "completed" and store.load_result("v1-search") is None
         store.save_result("v1-search", {"best": {"alpha": 1.2}},
                           [{"alpha": 1.2, "beta": 1.0, "gamma": 1.0, "standing": "winner", "n": 2, "mean": 0.9,

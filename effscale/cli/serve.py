@@ -22,5 +22,5 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # serve() checks everything (port, host and token, state dir, data root, a taken port, the
     # storage) before it starts: a bad value is a one-line error now, not a failing server later.
     serve(o.storage, host=o.host, port=o.port, ray_address=o.ray_address, state_dir=o.state_dir,
-          data_root=o.data_root, allow_user_baselines=o.allow_user_baselines)
+          data_root=o.data_root, allow_user_baselines=o.allow_user_baselines, workers=o.workers)
     return 0

@@ -1,4 +1,5 @@
-"""The FastAPI application: REST API under ``/api``, OpenAPI at ``/docs``, dashboard at ``/``.
+"""The FastAPI application: REST API under ``/api`` (ETags: `effscale.service.etags`), OpenAPI at
+``/docs`` (its assets served here, so it works offline), dashboard at ``/``.
 
 ``create_app(storage_url)`` builds it (nothing is opened until the first request, so a server
 can start before its database); `effscale.service.server.serve` runs it (``effscale serve``).
@@ -28,6 +29,7 @@ from effscale.service import (
     routes_studies,
 )
 from effscale.service.deps import ServiceState
+from effscale.service.etags import ETagMiddleware
 from effscale.service.launcher import SearchLauncher, scrub
 from effscale.service.policy import TOKEN_ENV, LaunchPolicy
 from effscale.service.policy import data_root as confined_root
@@ -36,6 +38,7 @@ from effscale.storage import StorageError, normalize_url, redact_url, validate_u
 log = logging.getLogger("effscale.service")
 
 STATIC_DIR = Path(__file__).with_name("static")
+DOCS_ASSETS = "/docs-assets"  # Swagger UI's script, style and icon (`_add_docs`)
 
 _DESCRIPTION = """\
 effscale's compound-scaling searches: studies with their verdicts (mean ± se over repeats, ties,
@@ -99,8 +102,9 @@ def create_app(
         launcher=launcher if launcher is not None else SearchLauncher(url, state_dir=state_dir),
         policy=policy,
     )
-    app = FastAPI(title="effscale", version=__version__, description=_DESCRIPTION, docs_url="/docs", redoc_url=None)
+    app = FastAPI(title="effscale", version=__version__, description=_DESCRIPTION, docs_url=None, redoc_url=None)
     app.state.effscale = state
+    app.add_middleware(ETagMiddleware)
     _add_error_handlers(app, url)
     app.include_router(routes_health.router)
     app.include_router(routes_studies.router)
@@ -109,12 +113,29 @@ def create_app(
     app.include_router(routes_searches.router)
     app.include_router(routes_export.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _add_docs(app)
 
     @app.get("/", include_in_schema=False)
     def dashboard() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
     return app
+
+
+def _add_docs(app: Any) -> None:
+    """``/docs``: Swagger UI from the assets packaged with ``fastapi-offline``, served here (no CDN)."""
+    from importlib.resources import files
+
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(files("fastapi_offline") / "static")), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Any:
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="effscale API",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png")
 
 
 def _add_error_handlers(app: Any, url: str) -> None:

@@ -2,20 +2,25 @@
 
 Every read opens the database read-only (`open_storage(read_only=True)`, `ProjectStore(read_only=True)`):
 serving a database never creates or migrates a table, nor a SQLite file that is not there yet
-(it reads as empty until a search writes it). Cancelling a search writes its flag, through
-`ServiceState.writer`."""
+(it reads as empty until a search writes it). Two writes are deliberate: cancelling a search writes
+its flag (`ServiceState.writer`), and reading a study's trials repairs the trial summaries that are
+out of step with Optuna, in the summary table when the database has one (`ServiceState.trials`,
+`effscale.search.records.summary_reads`). A study's views read its trials only through those
+summaries: counts, the best trial and pages from indexed queries, never every trial."""
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
 
 from effscale.errors import UsageError
 from effscale.search.records import optuna_access
@@ -28,6 +33,7 @@ from effscale.search.records.status import (
     status_row,
     study_status,
 )
+from effscale.search.records.summary_reads import StudyFacts, SummaryReader
 from effscale.service.policy import TOKEN_ENV, LaunchPolicy
 from effscale.storage import ProjectStore, SearchRecord, open_storage, redact_url
 
@@ -78,6 +84,22 @@ class ServiceState:
     def writer(self) -> ProjectStore:
         """effscale's tables for a write (a cancel request); creates or migrates them if needed."""
         return ProjectStore(self.storage_url)
+
+    def trials(self) -> SummaryReader:
+        """The studies' trials through their summaries, repaired in the summary table when the
+        database has one (else in memory: nothing is created)."""
+        return SummaryReader(self.storage(), self.storage_url, write=True)
+
+    def facts(self, study_id: int | None) -> Callable[[], StudyFacts]:
+        """The study's `StudyFacts`, read when called."""
+        return lambda: self.trials().facts(study_id) if study_id is not None else StudyFacts({})
+
+    def trial_states(self, study_id: int) -> StudyFacts:
+        """Trials by state, counted in Optuna's table (no summary needed: a comparison's or a
+        confirmation round's link shows only these)."""
+        storage = self.storage()
+        running = storage.get_n_trials(study_id, state=TrialState.RUNNING)
+        return StudyFacts({"all": storage.get_n_trials(study_id) - running, "running": running})
 
     # -- reads --------------------------------------------------------------------------
 
@@ -135,7 +157,7 @@ class ServiceState:
             raise StudyNotFound(name)
         result = self.store().load_result(name) if record is not None else None
         if study_id is None:
-            return StudyData(name, None, record, launch, {}, [], [], result, record, self.driver(name, record))
+            return StudyData(name, None, record, launch, {}, [], self.facts(None), result, record, self.driver(name, record))
         user_attrs = storage.get_study_user_attrs(study_id)
         return StudyData(
             name,
@@ -144,7 +166,7 @@ class ServiceState:
             launch,
             user_attrs,
             [d.name.lower() for d in storage.get_study_directions(study_id)],
-            storage.get_all_trials(study_id, deepcopy=False),
+            self.facts(study_id),
             result,
             *self.status_of(name, user_attrs),
         )
@@ -158,8 +180,7 @@ class ServiceState:
             if not isinstance(identity, dict) or (search is not None and identity.get("search") != search):
                 continue
             study_id = optuna_access.study_id(study)
-            trials = storage.get_all_trials(study_id, deepcopy=False)
-            found.append(ComparisonData(study.study_name, study_id, study.user_attrs, trials,
+            found.append(ComparisonData(study.study_name, study_id, study.user_attrs, self.trial_states(study_id),
                                         *self.status_of(study.study_name, study.user_attrs)))
         return found
 
@@ -170,8 +191,7 @@ class ServiceState:
         attrs = storage.get_study_user_attrs(study_id) if study_id is not None else {}
         if not is_comparison(attrs):
             raise StudyNotFound(name)
-        return ComparisonData(name, study_id, attrs, storage.get_all_trials(study_id, deepcopy=False),
-                              *self.status_of(name, attrs))
+        return ComparisonData(name, study_id, attrs, self.trial_states(study_id), *self.status_of(name, attrs))
 
     def confirmations(self, search: str) -> list["ConfirmationData"]:
         """``search``'s confirmation rounds (each a study linked to it by `CONFIRMATION_STUDY_ATTR`,
@@ -184,8 +204,7 @@ class ServiceState:
             link = study.user_attrs[CONFIRMATION_STUDY_ATTR]
             budget = link.get("budget") if isinstance(link.get("budget"), dict) else {}
             study_id = optuna_access.study_id(study)
-            found.append(ConfirmationData(study.study_name, study_id, budget,
-                                          storage.get_all_trials(study_id, deepcopy=False)))
+            found.append(ConfirmationData(study.study_name, study_id, budget, self.trial_states(study_id)))
         return found
 
 
@@ -197,16 +216,21 @@ class StudyData:
     launch: dict[str, Any] | None
     user_attrs: dict[str, Any]
     directions: list[str]
-    trials: list[FrozenTrial]
+    read_facts: Callable[[], StudyFacts]  # its trials' counts and best trial (summaries), read on first use
     result: dict[str, Any] | None = None  # the stored verdict (`ProjectStore.load_result`)
     status_record: SearchRecord | None = None  # the row its status is in: its own (a confirmation round's: its search's)
     driver: dict[str, Any] | None = None  # the driver recorded on that row's study, while the row says running
 
+    @functools.cached_property
+    def facts(self) -> StudyFacts:
+        return self.read_facts()
+
     @property
     def status(self) -> str:
-        """`effscale.search.records.status.study_status`: the one rule."""
+        """`effscale.search.records.status.study_status`: the one rule (which reads the trials' states
+        only for a study without a status row: only then are they counted)."""
         return study_status(record=self.status_record, launch=self.launch, user_attrs=self.user_attrs,
-                            trials=self.trials, driver=self.driver)
+                            states=self.facts.present if self.status_record is None else (), driver=self.driver)
 
 
 @dataclass
@@ -214,14 +238,14 @@ class ComparisonData:
     name: str
     study_id: int
     user_attrs: dict[str, Any]  # the identity (`COMPARE_ATTR`) and, once done, the result
-    trials: list[FrozenTrial]
+    facts: StudyFacts  # `ServiceState.trial_states`
     record: SearchRecord | None = None  # its status row (None: a comparison stored before it had one)
     driver: dict[str, Any] | None = None  # the driver recorded on its study, while the row says running
 
     @property
     def status(self) -> str:
         """`effscale.search.records.status.study_status`: the one rule."""
-        return study_status(record=self.record, user_attrs=self.user_attrs, trials=self.trials, driver=self.driver)
+        return study_status(record=self.record, user_attrs=self.user_attrs, states=self.facts.present, driver=self.driver)
 
 
 @dataclass
@@ -231,7 +255,7 @@ class ConfirmationData:
     name: str
     study_id: int
     budget: dict[str, Any]
-    trials: list[FrozenTrial]
+    facts: StudyFacts  # `ServiceState.trial_states`
 
 
 def get_state(request: Request) -> ServiceState:
@@ -247,7 +271,7 @@ def _no_study(state: ServiceState, name: str) -> HTTPException:
 
 
 def load_study(study_name: str, state: ServiceState = Depends(get_state)) -> StudyData:
-    """Everything about the study (every trial included)."""
+    """Everything about the study (its trials' counts read on first use)."""
     try:
         return state.load(study_name)
     except StudyNotFound:

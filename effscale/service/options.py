@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from effscale._settings import check_settings, setting, text
+from effscale._settings import check_settings, setting, text, whole
 from effscale.service.server import DEFAULT_HOST, DEFAULT_PORT
 from effscale.storage.url import storage_setting
 
@@ -21,6 +21,11 @@ class ServeOptions:
     host: str = setting(DEFAULT_HOST, check=text(what="a host"), metavar="HOST",
                         help=f"address to bind (default {DEFAULT_HOST}: this machine only)")
     port: int = setting(DEFAULT_PORT, kind=int, help=f"port, 1 to 65535 (default {DEFAULT_PORT})")
+    workers: int | None = setting(
+        None, kind=int, check=whole(1, example=4), metavar="N",
+        help="worker processes answering requests (default: one per core, at most 4, where the storage allows "
+             "several readers: PostgreSQL, or SQLite in WAL mode; else 1; and 1 while launching is enabled)",
+    )
     ray_address: str | None = setting(None, check=text(what="a Ray address"), metavar="ADDR",
                                       help="Ray cluster for launched searches (default: a local Ray)")
     state_dir: str | None = setting(

@@ -88,9 +88,9 @@ MAX_PAGE = 1000
         f"{MAX_PAGE}, default 100) and `offset` (0 to 10^9); `total` counts the filtered trials. "
         "Sorting: `value` is each row's `val_top1` (the objective of a COMPLETE trial, else its "
         "last epoch's), `flops` the measured FLOPs, `number` the trial number; a `-` prefix "
-        "sorts descending; nulls come last, ties go by trial number. The filter, the order and "
-        "the page are applied in the database, and only the page's trials are read, so a page "
-        "costs the same in a study of ten trials or ten thousand. A search's trials are its race: its "
+        "sorts descending; nulls come last, ties go by trial number. A page is one indexed query on "
+        "effscale's per-trial summaries (repaired first from Optuna's record where it is newer), "
+        "so it costs the same in a study of ten trials or ten thousand. A search's trials are its race: its "
         "confirmation rounds train at a longer budget in studies of their own (listed as `confirmations` by "
         "GET /api/studies/{study_name}, their trials at /api/studies/{confirmation}/trials), so that one "
         "study holds one objective; a search stored before keeps its confirmation trials here."
@@ -106,10 +106,8 @@ def list_trials(
 ) -> dict[str, Any]:
     total, rows = 0, []
     if ref.study_id is not None:
-        total, rows = trial_pages.trial_page(
-            state.storage(), state.storage_url, ref.study_id,
-            state=state_filter, sort=sort, limit=limit, offset=offset,
-        )
+        total, rows = trial_pages.trial_page(state, ref.study_id, state_filter=state_filter, sort=sort,
+                                             limit=limit, offset=offset)
     return {"study": ref.name, "total": total, "limit": limit, "offset": offset, "trials": rows}
 
 
@@ -140,16 +138,39 @@ def get_curve(
     return ser.serialize_curve(ref.name, _trial(state, ref, number))
 
 
-@router.get("/{study_name}/curves", response_model=CurveSet, responses=NOT_FOUND, summary="All learning curves")
-def get_curves(data: StudyData = Depends(load_study)) -> dict[str, Any]:
-    return {"study": data.name, "curves": [ser.serialize_curve(data.name, t) for t in data.trials]}
+@router.get("/{study_name}/curves", response_model=CurveSet, responses=NOT_FOUND, summary="Learning curves")
+def get_curves(
+    ref: StudyRef = Depends(find_study),
+    state: ServiceState = Depends(get_state),
+    limit: int | None = Query(None, ge=1, le=10**6, description="curves per page (default: every trial's)"),
+    offset: int = Query(0, ge=0, le=10**9, description="trials to skip"),
+) -> dict[str, Any]:
+    """Each trial's per-epoch curve, in trial-number order (`limit` and `offset` page them; `total`
+    counts the study's trials)."""
+    total, curves = 0, []
+    if ref.study_id is not None:
+        total, curves = trial_pages.curve_page(state.storage_url, ref.name, ref.study_id, limit=limit, offset=offset)
+    return {"study": ref.name, "total": total, "curves": curves}
+
+
+def _rows(state: ServiceState, *study_ids: int | None) -> Any:
+    """The trial rows of these studies, read when called (`SummaryReader.rows`)."""
+    return lambda: [row for i in study_ids if i is not None for row in state.trials().rows(i)]
 
 
 @router.get("/{study_name}/candidates", response_model=CandidateMap, responses=NOT_FOUND, summary="The α–β–γ candidate map")
-def get_candidates(data: StudyData = Depends(load_study)) -> dict[str, Any]:
+def get_candidates(data: StudyData = Depends(load_study), state: ServiceState = Depends(get_state)) -> dict[str, Any]:
     """Every grid point with its ratios, feasibility, alias flag and its network's race top-1
-    (mean ± se over the COMPLETE repeats, n)."""
-    return ser.candidate_map(data.name, data.user_attrs, data.trials)
+    (mean ± se over the COMPLETE repeats, n: the stored verdict's aggregates once there is one)."""
+
+    def race() -> dict[str, dict[str, Any]]:
+        if data.study_id is None:
+            return {}
+        stored = state.store().load_candidates(data.name) if data.result is not None else None
+        networks, values = state.trials().race(data.study_id, values=stored is None)
+        return ser.network_stats(networks, values, stored)
+
+    return ser.candidate_map(data.name, data.user_attrs, race)
 
 
 @router.get(
@@ -163,8 +184,10 @@ def get_ranking(data: StudyData = Depends(load_study), state: ServiceState = Dep
     standing in the verdict (winner, tied, separated, failed, pruned, untrained). Stored with the
     verdict (`source` "verdict"); before the search has one, computed from its trials so far
     (`source` "trials", standing null)."""
-    stored = state.store().load_candidates(data.name) if data.result is not None else []
-    return ser.candidate_ranking(data, stored, state.confirmations(data.name))
+    if data.result is not None:
+        return ser.candidate_ranking(data, state.store().load_candidates(data.name), lambda: [])
+    rounds = [c.study_id for c in state.confirmations(data.name)]
+    return ser.candidate_ranking(data, [], _rows(state, data.study_id, *rounds))
 
 
 def _family(state: ServiceState, data: StudyData) -> dict[str, Any]:

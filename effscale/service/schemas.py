@@ -162,6 +162,7 @@ class TrialSummary(BaseModel):
     fail_reason: str | None = None
     batch_size: int | None = None
     lr: float | None = None
+    budget: dict[str, int] | None = Field(None, description='what it trained for: {"epochs": N} or {"steps": N}')
 
 
 class MeanSe(BaseModel):
@@ -317,6 +318,7 @@ class Curve(BaseModel):
 
 class CurveSet(BaseModel):
     study: str
+    total: int | None = Field(None, description="the study's trials (curves are paged by limit and offset)")
     curves: list[Curve]
 
 

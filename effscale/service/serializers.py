@@ -8,10 +8,10 @@ JSON cannot carry) become null instead of a 500.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from effscale.search.records.queries import (
     as_float,
@@ -25,23 +25,19 @@ from effscale.search.records.queries import (
     trial_row,  # noqa: F401 - the routes shape a trial as ser.trial_row
 )
 from effscale.search.records.schema import (
-    ARCH_ID_ATTR,
     CANDIDATES_ATTR,
     COMPARE_ATTR,
     CONFIG_ATTR,
-    CONFIRMATION_ATTR,
     COUNTS_ATTR,
     HISTORY_ATTR,
     RESULT_ATTR,
 )
 from effscale.search.records.status import study_status
-from effscale.search.records.study import candidate_key
 from effscale.storage import SearchRecord, redact_url
 
 if TYPE_CHECKING:
+    from effscale.search.records.summary_reads import StudyFacts
     from effscale.service.deps import ComparisonData, ConfirmationData, StudyData
-
-DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
 def redact_urls(value: Any) -> Any:
@@ -65,8 +61,13 @@ def one_line(error: str | None, *, limit: int = 500) -> str | None:
 
 
 def serialize_curve(study: str, trial: FrozenTrial) -> dict[str, Any]:
-    """Per-epoch points: the trial's ``history`` attribute, else its intermediate values."""
-    history = trial.user_attrs.get(HISTORY_ATTR)
+    """Per-epoch points of one trial: its ``history`` attribute, else its intermediate values."""
+    return curve(study, trial.number, state_name(trial), trial.user_attrs.get(HISTORY_ATTR), trial.intermediate_values)
+
+
+def curve(study: str, number: int, state: str, history: Any, steps: dict[int, float | None]) -> dict[str, Any]:
+    """A trial's curve from its ``history`` attribute (one dict per epoch), else its intermediate
+    values (``steps``: epoch -> top-1)."""
     points: list[dict[str, Any]] = []
     if isinstance(history, list) and history:
         for i, entry in enumerate(history):
@@ -77,27 +78,16 @@ def serialize_curve(study: str, trial: FrozenTrial) -> dict[str, Any]:
             point["val_top1"] = as_float(entry.get("val_top1"))
             points.append(point)
     else:
-        for step in sorted(trial.intermediate_values):
-            points.append({"epoch": int(step), "val_top1": as_float(trial.intermediate_values[step])})
-    return {"study": study, "number": trial.number, "state": state_name(trial), "points": points}
+        points = [{"epoch": int(step), "val_top1": as_float(steps[step])} for step in sorted(steps)]
+    return {"study": study, "number": number, "state": state, "points": points}
 
 
-def progress(trials: Sequence[FrozenTrial], counts: dict[str, Any] | None) -> dict[str, Any]:
+def progress(facts: StudyFacts, counts: dict[str, Any] | None) -> dict[str, Any]:
     """Trials done / running, and networks: a candidate trains several repeats (and maybe a
     confirmation round), so ``left`` counts the unique networks no trial has started yet and
     ``fraction`` those with a finished trial, out of ``unique``."""
-    by_state = {state: 0 for state in TrialState}
-    started: set[Any] = set()
-    finished: set[Any] = set()
-    for trial in trials:
-        by_state[trial.state] += 1
-        network = _arch(trial) or candidate_key(trial)
-        if network is not None and trial.state != TrialState.WAITING:
-            started.add(network)
-            if trial.state in DONE_STATES:
-                finished.add(network)
-    done = sum(by_state[s] for s in DONE_STATES)
-    running = by_state[TrialState.RUNNING]
+    states = facts.states
+    done = sum(states.get(s, 0) for s in ("complete", "pruned", "fail"))
     counts = counts or {}
     unique = as_int(counts.get("unique"))
     return {
@@ -106,14 +96,14 @@ def progress(trials: Sequence[FrozenTrial], counts: dict[str, Any] | None) -> di
         "unique": unique,
         "aliases": as_int(counts.get("aliases")),
         "done": done,
-        "running": running,
-        "waiting": by_state[TrialState.WAITING],
-        "left": max(unique - len(started), 0) if unique is not None else None,
-        "networks_done": len(finished),
-        "complete": by_state[TrialState.COMPLETE],
-        "pruned": by_state[TrialState.PRUNED],
-        "fail": by_state[TrialState.FAIL],
-        "fraction": (min(len(finished) / unique, 1.0) if unique else (1.0 if unique == 0 else None)),
+        "running": states.get("running", 0),
+        "waiting": states.get("waiting", 0),
+        "left": max(unique - facts.networks_started, 0) if unique is not None else None,
+        "networks_done": facts.networks_finished,
+        "complete": states.get("complete", 0),
+        "pruned": states.get("pruned", 0),
+        "fail": states.get("fail", 0),
+        "fraction": (min(facts.networks_finished / unique, 1.0) if unique else (1.0 if unique == 0 else None)),
     }
 
 
@@ -135,9 +125,9 @@ def study_summary(data: StudyData, *, has_family: bool, url: str) -> dict[str, A
         "status": data.status,
         "baseline": config.get("baseline") if isinstance(config.get("baseline"), str) else None,
         "created_at": iso_utc(data.record.created_at) if data.record is not None else None,
-        "n_trials": len(data.trials),
-        "progress": progress(data.trials, counts if isinstance(counts, dict) else None),
-        **search_verdict(data.result, data.trials),
+        "n_trials": data.facts.n_trials,
+        "progress": progress(data.facts, counts if isinstance(counts, dict) else None),
+        **search_verdict(data.result, data.facts.best),
         "has_family": has_family,
         "url": url,
     }
@@ -182,29 +172,28 @@ def study_regime(data: StudyData) -> dict[str, Any] | None:
     return json_safe(regime) if isinstance(regime, dict) else None
 
 
-def _arch(trial: FrozenTrial) -> str | None:
-    arch = trial.user_attrs.get(ARCH_ID_ATTR)
-    return arch if isinstance(arch, str) else None
-
-
-def _network_stats(trials: Sequence[FrozenTrial]) -> dict[str, dict[str, Any]]:
-    """Per network (arch_id): the race's mean top-1 ± se over its COMPLETE repeats, n, and the
-    numbers of its race trials (aliases share their network's)."""
+def network_stats(networks: dict[str, list[tuple[int, str]]], values: Sequence[tuple[Any, ...]],
+                   stored: Sequence[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """Per network (arch_id): the numbers of its race trials (aliases share their network's) and
+    the race's top-1 mean ± se over its COMPLETE repeats, n: the verdict's stored aggregates
+    (``stored``) when the search has one, else from its trials' ``values`` (a repeat's first trial
+    counts, as the search's schedule reads them)."""
     from effscale.search.stats import summarize
 
-    values = stage_values(trials, confirmation=False, by=_arch)
+    by_repeat: dict[str, dict[int, float]] = {}
+    for arch, repeat, _, value in values:
+        by_repeat.setdefault(arch, {}).setdefault(repeat or 0, value)
+    saved = {c["arch_id"]: c for c in stored or () if isinstance(c.get("arch_id"), str)}
     stats: dict[str, dict[str, Any]] = {}
-    for trial in trials:
-        arch = _arch(trial)
-        if arch is None or bool(trial.user_attrs.get(CONFIRMATION_ATTR, False)):
-            continue
-        entry = stats.setdefault(arch, {"trial_numbers": [], "states": []})
-        entry["trial_numbers"].append(trial.number)
-        entry["states"].append(state_name(trial))
-    for arch, entry in stats.items():
-        s = summarize([v for _, v in sorted(values.get(arch, {}).items())])
-        entry.update(val_top1=as_float(s.mean), val_top1_stderr=as_float(s.stderr), repeats=s.n,
-                     state=_network_state(entry.pop("states")))
+    for arch, trials in networks.items():
+        if stored is not None:
+            c = saved.get(arch, {})
+            mean, stderr, n = as_float(c.get("mean")), as_float(c.get("stderr")), as_int(c.get("n")) or 0
+        else:
+            s = summarize([v for _, v in sorted(by_repeat.get(arch, {}).items())])
+            mean, stderr, n = as_float(s.mean), as_float(s.stderr), s.n
+        stats[arch] = {"trial_numbers": [number for number, _ in trials], "val_top1": mean, "val_top1_stderr": stderr,
+                       "repeats": n, "state": _network_state([state for _, state in trials])}
     return stats
 
 
@@ -216,13 +205,14 @@ def _network_state(states: list[str]) -> str:
     return states[-1]
 
 
-def candidate_map(study: str, user_attrs: dict[str, Any], trials: Sequence[FrozenTrial]) -> dict[str, Any]:
+def candidate_map(study: str, user_attrs: dict[str, Any], race: Callable[[], dict[str, dict[str, Any]]]) -> dict[str, Any]:
     """The grid of candidates, each with its network's race top-1: the mean over its COMPLETE
-    repeats (``val_top1``), ``val_top1_stderr`` and ``repeats``, and its race trials' numbers."""
+    repeats (``val_top1``), ``val_top1_stderr`` and ``repeats``, and its race trials' numbers
+    (``race()``: `network_stats`, read only when there are candidates)."""
     config = user_attrs.get(CONFIG_ATTR) if isinstance(user_attrs.get(CONFIG_ATTR), dict) else {}
     raw = user_attrs.get(CANDIDATES_ATTR)
     candidates = [c for c in raw if isinstance(c, dict)] if isinstance(raw, list) else []
-    networks = _network_stats(trials)
+    networks = race() if candidates else {}
     rows = []
     for cand in candidates:
         net = networks.get(cand.get("arch_id")) if isinstance(cand.get("arch_id"), str) else None
@@ -257,19 +247,18 @@ def candidate_map(study: str, user_attrs: dict[str, Any], trials: Sequence[Froze
 
 
 def candidate_ranking(data: StudyData, stored: list[dict[str, Any]],
-                      confirmations: Sequence[ConfirmationData] = ()) -> dict[str, Any]:
-    """`queries.ranking`: the aggregates stored with the verdict, else computed from the trials,
-    the confirmation studies' included (confirmation runs at the search's configured budget only,
-    as the search counts them)."""
+                      rows: Callable[[], Sequence[dict[str, Any]]]) -> dict[str, Any]:
+    """`queries.ranking`: the aggregates stored with the verdict, else computed from the trial
+    rows (``rows()``: the search's and its confirmation studies'; confirmation runs at the
+    search's configured budget only, as the search counts them)."""
     budget = _config(data).get("confirm_budget")
-    trials = [*data.trials, *(t for c in confirmations for t in c.trials)]
-    return {"study": data.name, **ranking(stored, has_verdict=data.result is not None, trials=trials,
+    return {"study": data.name, **ranking(stored, has_verdict=data.result is not None, rows=rows,
                                           confirm_budget=budget if isinstance(budget, dict) else None)}
 
 
 def confirmation_link(data: ConfirmationData, *, url: str) -> dict[str, Any]:
     """A search's confirmation round in its study's detail."""
-    return {"name": data.name, "url": url, "budget": json_safe(data.budget), "n_trials": len(data.trials)}
+    return {"name": data.name, "url": url, "budget": json_safe(data.budget), "n_trials": data.facts.n_trials}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,7 +279,7 @@ def comparison_link(data: ComparisonData, *, url: str) -> dict[str, Any]:
         "data": identity.get("data") if isinstance(identity.get("data"), str) else None,
         "phi_values": [p for p in (as_int(v) for v in phis) if p is not None],
         "repeats": as_int(identity.get("repeats")),
-        "n_trials": len(data.trials),
+        "n_trials": data.facts.n_trials,
         "verdicts": [{"phi": as_int(e.get("phi")), "verdict": str(e.get("verdict", ""))}
                      for e in result.get("phis") or [] if isinstance(e, dict) and as_int(e.get("phi")) is not None],
     }

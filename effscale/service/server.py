@@ -2,18 +2,24 @@
 
 Each refusal is one `UsageError` before the server starts (the CLI prints one line, exit 2):
 a port outside 1..65535, a public host without ``EFFSCALE_TOKEN``, an unsafe state directory, a
-missing data root, a taken port, a bad storage URL. This module imports nothing heavy, so the
-cheap refusals come before FastAPI, Optuna and torch are loaded.
+missing data root, a taken port, a bad storage URL, ``--workers`` out of range or above 1 on a
+server that launches searches. This module imports nothing heavy, so the cheap refusals come before
+FastAPI, Optuna and torch are loaded.
+
+Several workers (``--workers N``, `check_workers`) are separate processes sharing the listening
+socket (uvicorn's `Multiprocess`, which restarts one that dies): a slow study view in one never
+queues the requests the others answer.
 """
 
 from __future__ import annotations
 
 import errno
 import ipaddress
+import json
 import logging
 import os
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from effscale.errors import UsageError
 from effscale.service.policy import TOKEN_ENV
@@ -27,6 +33,9 @@ log = logging.getLogger("effscale.service")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+MAX_WORKERS = 64
+DEFAULT_MAX_WORKERS = 4
+APP_ENV = "EFFSCALE_SERVE_APP"  # create_app's arguments, as JSON, for each worker process
 
 
 def is_loopback(host: str) -> bool:
@@ -78,33 +87,94 @@ def serve(
     state_dir: str | os.PathLike[str] | None = None,
     data_root: str | os.PathLike[str] | None = None,
     allow_user_baselines: bool = False,
+    workers: int | None = None,
 ) -> None:
-    """Run the service until interrupted (``storage_url`` None: `effscale.storage.resolve_storage`'s); see the
-    module docstring for what is refused first."""
+    """Run the service until interrupted (``storage_url`` None: `effscale.storage.resolve_storage`'s), in
+    ``workers`` processes (None: `default_workers`); see the module docstring for what is refused first."""
     check_listen(host, port, token=os.environ.get(TOKEN_ENV))
+    if workers is not None and not 1 <= workers <= MAX_WORKERS:
+        raise UsageError(f"--workers {workers} is out of range: pass 1 to {MAX_WORKERS} (default: one per core, at most 4)")
     state_dir = private_dir(state_dir if state_dir is not None else default_state_dir())
     root = confined_root(data_root) if data_root is not None else None
     sock = bind(host, port)
     try:
         import uvicorn
 
-        from effscale.service.app import create_app
         from effscale.storage import open_storage, resolve_storage
 
-        app = create_app(resolve_storage(storage_url), ray_address=ray_address, state_dir=state_dir, data_root=root,
-                         allow_user_baselines=allow_user_baselines)
+        arguments = {"storage_url": resolve_storage(storage_url), "ray_address": ray_address, "state_dir": str(state_dir),
+                     "data_root": str(root) if root is not None else None, "allow_user_baselines": allow_user_baselines}
+        app = _app(arguments)
         open_storage(app.state.effscale.storage_url, read_only=True)  # reach the database now, not on a request
+        workers = check_workers(app.state.effscale.storage_url, workers, launching=bool(app.state.effscale.token))
     except BaseException:
         sock.close()
         raise
-    _log_start(app.state.effscale, host, port, state_dir)
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", proxy_headers=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    _log_start(app.state.effscale, host, port, state_dir, workers)
+    if workers == 1:
+        config = uvicorn.Config(app, host=host, port=port, log_level="info", proxy_headers=False)
+        uvicorn.Server(config).run(sockets=[sock])
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ[APP_ENV] = json.dumps(arguments)  # the spawned workers build the same app (`worker_app`)
+    config = uvicorn.Config("effscale.service.server:worker_app", factory=True, host=host, port=port,
+                            workers=workers, log_level="info", proxy_headers=False)
+    Multiprocess(config, sockets=[sock]).run()
 
 
-def _log_start(state: ServiceState, host: str, port: int, state_dir: os.PathLike[str]) -> None:
+def _app(arguments: dict[str, Any]) -> Any:
+    from effscale.service.app import create_app
+
+    return create_app(**arguments)
+
+
+def worker_app() -> Any:
+    """The app of one worker process (uvicorn's factory), from the arguments `serve` put in `APP_ENV`."""
+    return _app(json.loads(os.environ[APP_ENV]))
+
+
+def default_workers() -> int:
+    """One worker per core, at most `DEFAULT_MAX_WORKERS`."""
+    return max(1, min(DEFAULT_MAX_WORKERS, os.cpu_count() or 1))
+
+
+def check_workers(url: str, workers: int | None, *, launching: bool) -> int:
+    """How many worker processes may serve ``url``: several where readers never wait for a writer
+    (PostgreSQL; SQLite in WAL mode, which this puts it in), else one. Launched searches are
+    tracked by the process that started them, so a server that launches (``EFFSCALE_TOKEN`` set) has
+    one unless more are asked for, which is refused."""
+    if launching:
+        if workers is not None and workers > 1:
+            raise UsageError(f"--workers {workers} with {TOKEN_ENV} set: launched searches are tracked by one "
+                             f"process, so a server that launches runs one worker: pass --workers 1, or unset "
+                             f"{TOKEN_ENV} for a read-only server with several")
+        return 1
+    reason = _single_reader(url)
+    if reason is None:
+        return workers or default_workers()
+    if workers is not None and workers > 1:
+        log.warning("--workers %d: %s, so one worker serves", workers, reason)
+    return 1
+
+
+def _single_reader(url: str) -> str | None:
+    """Why ``url`` takes one worker (None: it takes several)."""
+    from effscale.storage.engine import get_engine, use_wal
+
+    engine = get_engine(url)
+    if engine.dialect.name != "sqlite":
+        return None
+    use_wal(engine)
+    with engine.connect() as connection:
+        mode = str(connection.exec_driver_sql("PRAGMA journal_mode").scalar()).lower()
+    return None if mode == "wal" else f"the SQLite database is in {mode} mode, not WAL (another process holds it)"
+
+
+def _log_start(state: ServiceState, host: str, port: int, state_dir: os.PathLike[str], workers: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-    log.info("effscale serve: storage %s, dashboard http://%s:%d/, API docs /docs", state.redacted_url, host, port)
+    log.info("effscale serve: storage %s, dashboard http://%s:%d/, API docs /docs, %d worker%s", state.redacted_url,
+             host, port, workers, "" if workers == 1 else "s")
     log.info("searches run under %s; data root: %s; user baselines: %s", os.path.join(state_dir, RUNS_SUBDIR),
              state.policy.data_root or "none (digits and synthetic only)",
              "allowed" if state.policy.allow_user_baselines else "refused")

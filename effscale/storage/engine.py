@@ -8,6 +8,10 @@ Engine options per backend:
 
 * SQLite: ``connect_args={"timeout": 30}``: the driver's busy timeout (``PRAGMA busy_timeout`` reads
   30000), so parallel trial workers wait for the write lock instead of failing "database is locked".
+  Whatever writes a SQLite database (a search, `ProjectStore`, ``open_storage`` without
+  ``read_only``) puts it in write-ahead-log mode (`use_wal`), where readers never wait for the writer
+  nor it for them: the REST API's worker processes read while a search writes. Of the readers, only
+  ``effscale serve`` sets the mode (it writes trial summaries itself, and runs several workers in WAL).
 * PostgreSQL: ``pool_pre_ping=True`` (a search runs for hours; the server or a proxy may drop idle
   connections) and ``connect_args={"connect_timeout": N}`` so an unreachable host fails in N seconds.
 """
@@ -232,6 +236,19 @@ def get_engine(url: str, *, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT_S) ->
     return existing
 
 
+def use_wal(engine: Engine) -> None:
+    """SQLite only: put the database in write-ahead-log mode, once (the mode is kept in the file).
+    Best effort: a database busy at that moment keeps its mode, and effscale works in either."""
+    if engine.dialect.name != "sqlite":
+        return
+    try:
+        with engine.connect() as connection:
+            if str(connection.exec_driver_sql("PRAGMA journal_mode").scalar()).lower() != "wal":
+                connection.exec_driver_sql("PRAGMA journal_mode=WAL").fetchall()
+    except sa_exc.SQLAlchemyError:
+        pass
+
+
 def dispose_engines() -> None:
     """Close every memoized engine's pool (tests, or a process about to exit or fork)."""
     with _ENGINES_LOCK:
@@ -367,6 +384,8 @@ def open_storage(
     options = engine_options(url, connect_timeout=connect_timeout)
     if read_only and not _has_optuna_tables(engine, url):
         return optuna.storages.InMemoryStorage()
+    if not read_only:
+        use_wal(engine)
     try:
         with contextlib.nullcontext() if read_only else _optuna_schema_lock(engine):
             return optuna.storages.RDBStorage(

@@ -28,6 +28,7 @@ from effscale.storage.engine import (
     normalize_url,
     redact_url,
     sqlite_file_missing,
+    use_wal,
     validate_url,
 )
 from effscale.storage.tables import (
@@ -198,6 +199,7 @@ class ProjectStore:
     # -- schema ---------------------------------------------------------------------------
 
     def _ensure_schema(self) -> int:
+        use_wal(self._engine)
         try:
             with self._engine.connect() as connection:
                 if read_schema_version(connection) == SCHEMA_VERSION:

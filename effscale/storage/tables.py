@@ -8,6 +8,11 @@ Trials stay in Optuna's tables; ours hold only what Optuna has no place for:
 * ``effscale_candidates``: one row per candidate network of a search, aggregating its trials
   (repeats): n, mean and standard error of top-1, its standing in the race (winner, tied,
   separated, failed, pruned), and the same for its confirmation runs.
+* ``effscale_trial_summaries`` (v3): one typed row per Optuna trial, the flat view every reader
+  shows (`effscale.search.records.queries.trial_row`'s fields), indexed for the trial pages' filter
+  and sorts. Optuna's tables stay the truth: a row is an index of its trial, written by the driver
+  right after the trial's result and repaired by readers when Optuna's record is newer
+  (`effscale.search.records.summaries`). It holds nothing Optuna has not.
 * ``effscale_schema_version``: one row, the version of the tables above.
 
 ``effscale_searches.result_json`` (v2) holds the verdict: the winner with its evidence, the tied
@@ -34,6 +39,7 @@ from effscale.errors import UsageError
 SEARCHES_TABLE = "effscale_searches"
 FAMILIES_TABLE = "effscale_families"
 CANDIDATES_TABLE = "effscale_candidates"
+TRIAL_SUMMARIES_TABLE = "effscale_trial_summaries"
 VERSION_TABLE = "effscale_schema_version"
 STUDY_NAME_MAX = 512  # Optuna's own limit on study names
 
@@ -121,6 +127,44 @@ class CandidateRow(Base):
     confirm_stderr: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
 
 
+# One row per Optuna trial (`effscale.search.records.summaries` writes and repairs it): the fields of
+# `effscale.search.records.queries.trial_row` as typed columns (JSON text for the two lists),
+# then what the readers need besides: Optuna's ids, the trial's network (its arch_id, else its
+# "alpha,beta,gamma") and, for a trial summarized while unfinished, the size of the Optuna record
+# it was summarized from (``src_*``), so that a reader sees when that record has grown since.
+SUMMARY_FIELDS: tuple[tuple[str, Any], ...] = (
+    ("number", sa.Integer), ("state", sa.String(16)),
+    ("alpha", sa.Float), ("beta", sa.Float), ("gamma", sa.Float), ("depth", sa.Float), ("width", sa.Float),
+    ("resolution", sa.Integer), ("flops", sa.BigInteger), ("params", sa.BigInteger),
+    ("flops_ratio", sa.Float), ("formula_ratio", sa.Float), ("activations", sa.BigInteger),
+    ("activations_ratio", sa.Float), ("latency_ms", sa.Float), ("latency_ratio", sa.Float),
+    ("val_top1", sa.Float), ("val_loss", sa.Float), ("train_seconds", sa.Float), ("images_per_s", sa.Float),
+    ("epochs", sa.Integer), ("duration_s", sa.Float), ("arch_id", sa.Text), ("aliases", sa.Text),
+    ("representative_rule", sa.Text), ("datetime_start", UTCDateTime), ("datetime_complete", UTCDateTime),
+    ("repeat", sa.Integer), ("seed", sa.BigInteger), ("confirmation", sa.Boolean), ("node", sa.Text),
+    ("fail_reason", sa.Text), ("batch_size", sa.Integer), ("lr", sa.Float), ("budget", sa.Text),
+)
+SUMMARY_SOURCE = ("src_attrs", "src_chars", "src_steps", "src_params")
+# Each sort of the trial pages (number, value = val_top1, flops), with and without the state filter.
+SUMMARY_INDEXES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("number", ("study_id", "number")), ("state", ("study_id", "state", "number")),
+    ("value", ("study_id", "val_top1", "number")), ("state_value", ("study_id", "state", "val_top1", "number")),
+    ("flops", ("study_id", "flops", "number")), ("state_flops", ("study_id", "state", "flops", "number")),
+    ("network", ("study_id", "network", "state")),
+)
+trial_summaries = sa.Table(
+    TRIAL_SUMMARIES_TABLE,
+    Base.metadata,
+    sa.Column("trial_id", sa.Integer, primary_key=True, autoincrement=False),  # Optuna's (an INTEGER there too)
+    sa.Column("study_id", sa.Integer, nullable=False),
+    *(sa.Column(name, kind, nullable=name not in ("number", "state")) for name, kind in SUMMARY_FIELDS),
+    sa.Column("network", sa.Text, nullable=True),
+    *(sa.Column(name, sa.BigInteger, nullable=False, default=0) for name in SUMMARY_SOURCE),
+)
+for _name, _columns in SUMMARY_INDEXES:
+    sa.Index(f"ix_{TRIAL_SUMMARIES_TABLE}_{_name}", *(trial_summaries.c[c] for c in _columns))
+
+
 # --------------------------------------------------------------------------------------------
 # Migrations
 # --------------------------------------------------------------------------------------------
@@ -199,12 +243,43 @@ def _v2_results(connection: Connection) -> None:
     metadata.tables[CANDIDATES_TABLE].create(connection, checkfirst=True)
 
 
+def _v3_trial_summaries(connection: Connection) -> None:
+    # Frozen v3 DDL: the per-trial summary table and its indexes.
+    f, i, b, t = sa.Float, sa.Integer, sa.BigInteger, sa.Text
+    columns = (
+        ("trial_id", i), ("study_id", i), ("number", i), ("state", sa.String(16)), ("alpha", f), ("beta", f),
+        ("gamma", f), ("depth", f), ("width", f), ("resolution", i), ("flops", b), ("params", b),
+        ("flops_ratio", f), ("formula_ratio", f), ("activations", b), ("activations_ratio", f), ("latency_ms", f),
+        ("latency_ratio", f), ("val_top1", f), ("val_loss", f), ("train_seconds", f), ("images_per_s", f),
+        ("epochs", i), ("duration_s", f), ("arch_id", t), ("aliases", t), ("representative_rule", t),
+        ("datetime_start", sa.DateTime(timezone=True)), ("datetime_complete", sa.DateTime(timezone=True)),
+        ("repeat", i), ("seed", b), ("confirmation", sa.Boolean), ("node", t), ("fail_reason", t),
+        ("batch_size", i), ("lr", f), ("budget", t), ("network", t),
+        ("src_attrs", b), ("src_chars", b), ("src_steps", b), ("src_params", b),
+    )
+    required = {"trial_id", "study_id", "number", "state", "src_attrs", "src_chars", "src_steps", "src_params"}
+    table = sa.Table(
+        TRIAL_SUMMARIES_TABLE, sa.MetaData(),
+        *(sa.Column(name, kind, primary_key=name == "trial_id", autoincrement=False, nullable=name not in required)
+          for name, kind in columns),
+    )
+    indexes = {"number": ("study_id", "number"), "state": ("study_id", "state", "number"),
+               "value": ("study_id", "val_top1", "number"), "state_value": ("study_id", "state", "val_top1", "number"),
+               "flops": ("study_id", "flops", "number"), "state_flops": ("study_id", "state", "flops", "number"),
+               "network": ("study_id", "network", "state")}
+    for name, keys in indexes.items():
+        sa.Index(f"ix_{TRIAL_SUMMARIES_TABLE}_{name}", *(table.c[k] for k in keys))
+    table.create(connection, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create effscale_searches and effscale_families", _v1_create_tables),
     Migration(2, "add effscale_searches.result_json and effscale_candidates", _v2_results),
+    Migration(3, "add effscale_trial_summaries", _v3_trial_summaries),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 RESULTS_SINCE = 2  # the version that added effscale_searches.result_json and effscale_candidates
+SUMMARIES_SINCE = 3  # the version that added effscale_trial_summaries
 
 _version_metadata = sa.MetaData()
 _version_table = sa.Table(

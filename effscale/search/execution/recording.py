@@ -9,6 +9,10 @@ out of memory, a diverged loss, an exception; trying again would fail again) is 
 "worker" (a worker that died even after Ray's retries) and "interrupted" (a signal, a cancel, a
 database outage) are run again. The names are `effscale.search.records.schema`'s; a FAIL is
 written by `effscale.search.records.trials.fail_trial`.
+
+Right after a trial's outcome is in Optuna, its summary (the row the trial pages read) is written
+too (`effscale.search.records.summaries.record_trial`); a driver killed in between leaves the
+repair to the next reader.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from effscale.search.records.schema import (
     WORKER_FINISHED_ATTR,
     WORKER_STARTED_ATTR,
 )
+from effscale.search.records.summaries import record_trial
 from effscale.search.records.trials import fail_trial
 
 LOGGER = logging.getLogger("effscale.search")
@@ -110,6 +115,7 @@ class TrialRecorder:
     def fail(self, reason: str, *, kind: str) -> str:
         """Write a FAIL (`fail_trial`); return "fail", or the state another driver settled it in."""
         if fail_trial(self.study, self.trial, reason=reason, kind=kind):
+            record_trial(self.study, self.trial)
             return "fail"
         return stored_state(self.study, self.trial).name.lower()
 
@@ -142,4 +148,5 @@ class TrialRecorder:
         if current.is_finished():
             return current.name.lower()  # already settled (reaped by a newer driver)
         self.study.tell(self.trial, value, state=state)
+        record_trial(self.study, self.trial)
         return state.name.lower()

@@ -5,10 +5,11 @@ by internal ids, which only private attributes (``Study._storage``, ``Study._stu
 ``FrozenTrial._trial_id``, ...) reveal, and its table models live in a private module. effscale
 needs them where the public API has no door: to create a RUNNING trial with its attributes in one
 write (Ray decides when a trial starts, not ``study.ask``), to fail a trial some other process left
-RUNNING, to keep the driver's identity on the study, and to page trials in SQL. Each such use is
-one small named function here, and each private is read in one function only (`storage_of`,
-`study_id`, `trial_id`, `rdb_tables`); no other module touches an Optuna private, so an Optuna
-upgrade that moves one is a change to this file alone.
+RUNNING, to keep the driver's identity on the study, to read Optuna's tables in SQL (the trial
+summaries' repair, the learning curves) and to read a few trials in one batch. Each such use is one
+small named function here, and each private is read in one function only (`storage_of`,
+`study_id`, `trial_id`, `rdb_tables`, `rdb_storage`, `trials_by_id`); no other module touches an
+Optuna private, so an Optuna upgrade that moves one is a change to this file alone.
 """
 
 from __future__ import annotations
@@ -77,8 +78,8 @@ def study_system_attrs(study: optuna.Study) -> dict[str, Any]:
 
 def rdb_tables() -> SimpleNamespace:
     """Optuna's own description of its RDB tables (``optuna.storages._rdb.models``), for reads in
-    SQL: ``trials``, ``values``, ``user_attrs``, ``steps`` (intermediate values), and the enum
-    members ``FINITE_VALUE`` and ``FINITE_STEP`` that mark a finite stored number."""
+    SQL: ``trials``, ``values``, ``user_attrs``, ``steps`` (intermediate values), ``params``, and
+    the enum members ``FINITE_VALUE`` and ``FINITE_STEP`` that mark a finite stored number."""
     from optuna.storages._rdb import models
 
     return SimpleNamespace(
@@ -86,6 +87,30 @@ def rdb_tables() -> SimpleNamespace:
         values=models.TrialValueModel.__table__,
         user_attrs=models.TrialUserAttributeModel.__table__,
         steps=models.TrialIntermediateValueModel.__table__,
+        params=models.TrialParamModel.__table__,
         FINITE_VALUE=models.TrialValueModel.TrialValueType.FINITE,
         FINITE_STEP=models.TrialIntermediateValueModel.TrialIntermediateValueType.FINITE,
     )
+
+
+def rdb_storage(storage: optuna.storages.BaseStorage) -> optuna.storages.RDBStorage | None:
+    """The `RDBStorage` under ``storage`` (effscale's retrying wrapper, Optuna's cache); None for a
+    storage that is not a database (an empty read-only one)."""
+    seen = 0
+    while not isinstance(storage, optuna.storages.RDBStorage) and seen < 4:
+        inner = getattr(storage, "inner", None) or getattr(storage, "_backend", None)
+        if inner is None:
+            return None
+        storage, seen = inner, seen + 1
+    return storage if isinstance(storage, optuna.storages.RDBStorage) else None
+
+
+def trials_by_id(storage: optuna.storages.BaseStorage, study: int, ids: set[int]) -> list[FrozenTrial]:
+    """The trials of study ``study`` whose ids are in ``ids``, read in one batch (Optuna's own
+    batched read, the one its cache uses for new trials) rather than one ``get_trial`` each."""
+    rdb = rdb_storage(storage)
+    if not ids:
+        return []
+    if rdb is None:
+        return [t for t in storage.get_all_trials(study, deepcopy=False) if trial_id(t) in ids]
+    return [t for t in rdb._get_trials(study, None, set(ids), max(ids)) if trial_id(t) in ids]

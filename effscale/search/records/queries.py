@@ -11,162 +11,30 @@ per-candidate aggregates: `effscale studies` and the REST API show both under th
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
 
 from effscale.errors import UsageError
 from effscale.search.family.members import Family
 from effscale.search.records import schema
 from effscale.search.records.liveness import stored_driver
-from effscale.search.records.optuna_access import study_id
+from effscale.search.records.optuna_access import storage_of, study_id
 from effscale.search.records.status import side_kind, status_row, study_status
-from effscale.search.records.study import best_trial, candidate_key, trial_params
 from effscale.search.records.options import SORTS
-
-# The row field each sort key orders by (the CLI's ``--sort`` and the API's ``sort``).
-SORT_FIELDS = {"value": "val_top1", "number": "number", "flops": "flops"}
-
-STATE_NAMES: dict[TrialState, str] = {
-    TrialState.COMPLETE: "complete",
-    TrialState.PRUNED: "pruned",
-    TrialState.FAIL: "fail",
-    TrialState.RUNNING: "running",
-    TrialState.WAITING: "waiting",
-}
-
-# Per-trial user attributes a search may set (repeated seeds, confirmation runs, the Ray node,
-# why a trial failed, its training settings). `trial_row` passes each through under the same
-# name, coerced to this type, and None when absent, so the CLI and API show them unchanged.
-RUN_ATTRS: dict[str, type] = {
-    schema.REPEAT_ATTR: int,
-    schema.SEED_ATTR: int,
-    schema.CONFIRMATION_ATTR: bool,
-    schema.NODE_ATTR: str,
-    schema.FAIL_REASON_ATTR: str,
-    schema.BATCH_SIZE_ATTR: int,
-    schema.LR_ATTR: float,
-}
-
-
-def as_float(value: Any) -> float | None:
-    """``value`` as a finite float, else None (JSON cannot carry NaN or infinities)."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def as_int(value: Any) -> int | None:
-    number = as_float(value)
-    return int(number) if number is not None else None
-
-
-def iso_utc(value: dt.datetime | None) -> str | None:
-    """ISO 8601 in UTC; Optuna stores naive datetimes, which are UTC on every backend we use."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc).isoformat()
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with non-finite floats replaced by None, recursively (lists, tuples, dicts)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
-
-
-def state_name(trial: FrozenTrial) -> str:
-    return STATE_NAMES.get(trial.state, trial.state.name.lower())
-
-
-def trial_val_top1(trial: FrozenTrial) -> float | None:
-    """Validation top-1 of a trial: its value when complete, else its last reported epoch."""
-    if trial.state == TrialState.COMPLETE and trial.values:
-        return as_float(trial.values[0])
-    attr = as_float(trial.user_attrs.get(schema.VAL_TOP1_ATTR))
-    if attr is not None:
-        return attr
-    if trial.intermediate_values:
-        return as_float(trial.intermediate_values[max(trial.intermediate_values)])
-    return None
-
-
-def _typed(value: Any, kind: type) -> Any:
-    if kind is bool:
-        return value if isinstance(value, bool) else None
-    if kind is str:
-        return value if isinstance(value, str) else None
-    if kind is int:
-        return as_int(value)
-    return as_float(value)
-
-
-def trial_row(trial: FrozenTrial) -> dict[str, Any]:
-    """The flat, JSON-safe view of one trial that `effscale trials`, the REST API and the dashboard show.
-
-    ``val_top1`` is the objective (validation top-1) for a COMPLETE trial and the last epoch's for
-    the others; ``train_seconds`` is the time spent training, ``duration_s`` Optuna's start-to-finish
-    wall time; ``aliases`` lists the (α, β, γ) grid points that build this same network.
-    """
-    attrs = trial.user_attrs
-    params = trial_params(trial)
-    duration = None
-    if trial.datetime_start is not None and trial.datetime_complete is not None:
-        duration = (trial.datetime_complete - trial.datetime_start).total_seconds()
-    aliases = attrs.get(schema.ALIASES_ATTR)
-    arch_id = attrs.get(schema.ARCH_ID_ATTR)
-    rule = attrs.get(schema.REPRESENTATIVE_RULE_ATTR)
-    row: dict[str, Any] = {
-        "number": trial.number,
-        "state": state_name(trial),
-        "alpha": as_float(params.get("alpha")),
-        "beta": as_float(params.get("beta")),
-        "gamma": as_float(params.get("gamma")),
-        "depth": as_float(attrs.get(schema.DEPTH_ATTR)),
-        "width": as_float(attrs.get(schema.WIDTH_ATTR)),
-        "resolution": as_int(attrs.get(schema.RESOLUTION_ATTR)),
-        "flops": as_int(attrs.get(schema.FLOPS_ATTR)),
-        "params": as_int(attrs.get(schema.PARAMS_ATTR)),
-        "flops_ratio": as_float(attrs.get(schema.FLOPS_RATIO_ATTR)),
-        "formula_ratio": as_float(attrs.get(schema.FORMULA_RATIO_ATTR)),
-        "activations": as_int(attrs.get(schema.ACTIVATIONS_ATTR)),
-        "activations_ratio": as_float(attrs.get(schema.ACTIVATIONS_RATIO_ATTR)),
-        "latency_ms": as_float(attrs.get(schema.LATENCY_MS_ATTR)),
-        "latency_ratio": as_float(attrs.get(schema.LATENCY_RATIO_ATTR)),
-        "val_top1": trial_val_top1(trial),
-        "val_loss": as_float(attrs.get(schema.VAL_LOSS_ATTR)),
-        "train_seconds": as_float(attrs.get(schema.TRAIN_SECONDS_ATTR)),
-        "images_per_s": as_float(attrs.get(schema.IMAGES_PER_S_ATTR)),
-        "epochs": as_int(attrs.get(schema.EPOCHS_ATTR)),
-        "duration_s": as_float(duration),
-        "arch_id": arch_id if isinstance(arch_id, str) else None,
-        "aliases": [
-            [as_float(v) for v in alias]
-            for alias in (aliases if isinstance(aliases, list) else [])
-            if isinstance(alias, (list, tuple))
-        ],
-        "representative_rule": rule if isinstance(rule, str) else None,
-        "datetime_start": iso_utc(trial.datetime_start),
-        "datetime_complete": iso_utc(trial.datetime_complete),
-    }
-    for name, kind in RUN_ATTRS.items():
-        row[name] = _typed(attrs.get(name), kind)
-    return row
-
+from effscale.search.records.rows import (  # noqa: F401 - re-exported: the row's helpers, where readers look
+    RUN_ATTRS,
+    SORT_FIELDS,
+    STATE_NAMES,
+    as_float,
+    as_int,
+    iso_utc,
+    json_safe,
+    state_name,
+    trial_row,
+    trial_val_top1,
+)
 
 # ---------------------------------------------------------------------------------------------
 # what a search concluded: its stored verdict, else its best single trial
@@ -211,9 +79,9 @@ def verdict_best(best: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def single_trial_best(trial: FrozenTrial) -> dict[str, Any]:
-    """`best_trial` in `verdict_best`'s shape: one repeat, no standard error, no tie, its ``number``."""
-    row = trial_row(trial)
+def single_trial_best(row: dict[str, Any]) -> dict[str, Any]:
+    """The best single trial (its `trial_row`) in `verdict_best`'s shape: one repeat, no standard
+    error, no tie, its ``number``."""
     return {
         **{p: row[p] for p in ("alpha", "beta", "gamma")},
         **_mean_se(row["val_top1"], None, 1),
@@ -222,10 +90,11 @@ def single_trial_best(trial: FrozenTrial) -> dict[str, Any]:
     }
 
 
-def search_verdict(result: dict[str, Any] | None, trials: Sequence[FrozenTrial]) -> dict[str, Any]:
+def search_verdict(result: dict[str, Any] | None, best_row: dict[str, Any] | None) -> dict[str, Any]:
     """What a search concluded: its stored verdict (``best_source`` "verdict"), else, for a search
-    still running or made by an effscale that stored none, its best single trial ("single trial",
-    no fidelity). ``fidelity`` is the stored document (NaN as None); ``failures`` one line per kind."""
+    still running or made by an effscale that stored none, its best single trial (``best_row``, the
+    `trial_row` of `StudyFacts.best`: "single trial", no fidelity). ``fidelity`` is the stored
+    document (NaN as None); ``failures`` one line per kind."""
     result = result if isinstance(result, dict) else {}
     if isinstance(result.get("best"), dict):
         fidelity = result.get("fidelity")
@@ -236,35 +105,39 @@ def search_verdict(result: dict[str, Any] | None, trials: Sequence[FrozenTrial])
             "warnings": [w for w in result.get("warnings") or [] if isinstance(w, str)],
             "failures": [f for f in result.get("failures") or [] if isinstance(f, str)],
         }
-    best = best_trial(trials)
-    return {"best": single_trial_best(best) if best is not None else None,
-            "best_source": "single trial" if best is not None else None,
+    return {"best": single_trial_best(best_row) if best_row is not None else None,
+            "best_source": "single trial" if best_row is not None else None,
             "fidelity": None, "warnings": [], "failures": []}
 
 
 # ---------------------------------------------------------------------------------------------
-# per-candidate aggregates
+# per-candidate aggregates, from trial rows (`trial_row`s)
+
+
+def row_candidate(row: dict[str, Any]) -> tuple[float, float, float] | None:
+    """A row's candidate (α, β, γ), as `effscale.search.records.study.candidate_key` keys a trial."""
+    point = [row.get(p) for p in ("alpha", "beta", "gamma")]
+    return None if None in point else tuple(round(v, 6) for v in point)  # type: ignore[return-value]
 
 
 def stage_values(
-    trials: Sequence[FrozenTrial], *, confirmation: bool, by: Callable[[FrozenTrial], Hashable | None],
+    rows: Sequence[dict[str, Any]], *, confirmation: bool, by: Callable[[dict[str, Any]], Hashable | None],
     budget: dict[str, Any] | None = None,
 ) -> dict[Hashable, dict[int, float]]:
     """repeat -> top-1 of the COMPLETE trials of one stage (the race, or the confirmation round, at
-    ``budget`` when given), per key ``by(trial)``; a repeat's first trial counts, as the search's own
+    ``budget`` when given), per key ``by(row)``; a repeat's first trial counts, as the search's own
     schedule (`effscale.search.verdict.schedule.SearchSchedule.records`) reads them."""
     out: dict[Hashable, dict[int, float]] = {}
-    for trial in trials:
-        attrs = trial.user_attrs
-        if bool(attrs.get(schema.CONFIRMATION_ATTR, False)) != confirmation:
+    for row in rows:
+        if bool(row["confirmation"]) != confirmation:
             continue
-        if confirmation and budget is not None and attrs.get(schema.BUDGET_ATTR) != budget:
+        if confirmation and budget is not None and row["budget"] != budget:
             continue
-        key = by(trial)
-        value = as_float(trial.values[0]) if trial.state == TrialState.COMPLETE and trial.values else None
+        key = by(row)
+        value = row["val_top1"] if row["state"] == "complete" else None
         if key is None or value is None:
             continue
-        out.setdefault(key, {}).setdefault(as_int(attrs.get(schema.REPEAT_ATTR)) or 0, value)
+        out.setdefault(key, {}).setdefault(row["repeat"] or 0, value)
     return out
 
 
@@ -279,36 +152,34 @@ def _ranked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda c: (c["mean"] is None, -(c["mean"] or 0.0), c["candidate"]))
 
 
-def live_ranking(trials: Sequence[FrozenTrial], *, confirm_budget: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Per-candidate aggregates computed from the trials, with the stored rows' fields and standing
+def live_ranking(rows: Sequence[dict[str, Any]], *, confirm_budget: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Per-candidate aggregates computed from trial rows, with the stored rows' fields and standing
     None: for a search that has no verdict yet (or is older than verdicts)."""
-    race = stage_values(trials, confirmation=False, by=candidate_key)
-    confirm = stage_values(trials, confirmation=True, by=candidate_key, budget=confirm_budget)
-    attrs_of: dict[Hashable, dict[str, Any]] = {}
-    for trial in trials:
-        attrs_of.setdefault(candidate_key(trial), trial.user_attrs)
-    attrs_of.pop(None, None)
-    rows = []
-    for key, attrs in attrs_of.items():
+    race = stage_values(rows, confirmation=False, by=row_candidate)
+    confirm = stage_values(rows, confirmation=True, by=row_candidate, budget=confirm_budget)
+    first: dict[Hashable, dict[str, Any]] = {}
+    for row in rows:
+        first.setdefault(row_candidate(row), row)
+    first.pop(None, None)
+    out = []
+    for key, row in first.items():
         s, c = _summary(race.get(key)), _summary(confirm.get(key))
-        rows.append({
+        out.append({
             "candidate": ",".join(f"{v:g}" for v in key), **dict(zip(("alpha", "beta", "gamma"), key)),
-            "arch_id": _text(attrs.get(schema.ARCH_ID_ATTR)), "flops": as_int(attrs.get(schema.FLOPS_ATTR)),
-            "standing": None,
+            "arch_id": row["arch_id"], "flops": row["flops"], "standing": None,
             "n": s.n, "mean": as_float(s.mean), "stderr": as_float(s.stderr),
             "confirm_n": c.n, "confirm_mean": as_float(c.mean), "confirm_stderr": as_float(c.stderr),
         })
-    return _ranked(rows)
+    return _ranked(out)
 
 
-def ranking(stored: list[dict[str, Any]], *, has_verdict: bool, trials: Sequence[FrozenTrial],
+def ranking(stored: list[dict[str, Any]], *, has_verdict: bool, rows: Callable[[], Sequence[dict[str, Any]]],
             confirm_budget: dict[str, Any] | None = None) -> dict[str, Any]:
     """The candidates' aggregates: the stored ones (``source`` "verdict") once the search has a
-    verdict, else computed from the trials ("trials")."""
+    verdict, else computed from its trial rows (``rows()``, read only then: "trials")."""
     if has_verdict:
-        rows = [{k: json_safe(v) for k, v in row.items()} for row in stored]
-        return {"source": "verdict", "candidates": _ranked(rows)}
-    return {"source": "trials", "candidates": live_ranking(trials, confirm_budget=confirm_budget)}
+        return {"source": "verdict", "candidates": _ranked([{k: json_safe(v) for k, v in row.items()} for row in stored])}
+    return {"source": "trials", "candidates": live_ranking(rows(), confirm_budget=confirm_budget)}
 
 
 def _storage(url: str | None):
@@ -338,22 +209,30 @@ def load_search_study(url: str | None, study_name: str) -> optuna.Study:
         raise UsageError(f"no study {study_name!r} in this storage (studies: {known}); see `effscale studies`") from None
 
 
+def _reader(url: str | None, storage: Any):
+    """Trial summaries for a query: repaired in memory, never written (`SummaryReader`)."""
+    from effscale.search.records.summary_reads import SummaryReader
+    from effscale.storage import resolve_storage
+
+    return SummaryReader(storage, resolve_storage(url), write=False)
+
+
 def list_studies(url: str | None) -> list[dict[str, Any]]:
     """One row per study (`effscale studies`): a search with its verdict (``best`` as mean ± se
     with n, ``best_source``, ``kendall_tau`` and ``tau_interval``), a comparison, or a search's
     confirmation round (``kind``; its status is its search's)."""
     storage = _storage(url)
-    store = _store(url)
+    store, reader = _store(url), _reader(url, storage)
     records = {r.study_name: r for r in store.list_searches()}
     summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
     ids = {s.study_name: study_id(s) for s in summaries}
     rows = []
     for summary in summaries:
         record = records.get(summary.study_name)
-        trials = storage.get_all_trials(ids[summary.study_name], deepcopy=False)
+        facts = reader.facts(ids[summary.study_name])
         row = {"study": summary.study_name, "n_trials": summary.n_trials,
                "created_at": record.created_at.isoformat() if record and record.created_at else None}
-        status = _stored_status(storage, ids, records, summary, trials)
+        status = _stored_status(storage, ids, records, summary, facts.present)
         kind = side_kind(summary.user_attrs)
         if kind is not None:
             compare = summary.user_attrs.get(schema.COMPARE_ATTR) or summary.user_attrs.get(schema.FRONTIER_ATTR) or {}
@@ -363,7 +242,7 @@ def list_studies(url: str | None) -> list[dict[str, Any]]:
                          "kendall_tau": None, "tau_interval": None, "effscale": True})
             continue
         config = summary.user_attrs.get(schema.CONFIG_ATTR) or {}
-        verdict = search_verdict(store.load_result(summary.study_name) if record else None, trials)
+        verdict = search_verdict(store.load_result(summary.study_name) if record else None, facts.best)
         best, fidelity = verdict["best"], verdict["fidelity"] or {}
         rows.append({
             **row, "kind": "search", "baseline": config.get("baseline"), "data": config.get("data"), "status": status,
@@ -376,28 +255,30 @@ def list_studies(url: str | None) -> list[dict[str, Any]]:
 
 
 def _stored_status(storage: Any, ids: dict[str, int], records: dict[str, Any], summary: Any,
-                   trials: Sequence[FrozenTrial]) -> str:
+                   states: set[str]) -> str:
     """`study_status` of one study in `list_studies`: its status row (a confirmation round's is its
     search's), and the driver of that row's study only when the row says running."""
     name = status_row(summary.study_name, summary.user_attrs)
     record = records.get(name)
     running = record is not None and record.status == "running"
     driver = stored_driver(storage, ids.get(name)) if running else None
-    return study_status(record=record, user_attrs=summary.user_attrs, trials=trials, driver=driver)
+    return study_status(record=record, user_attrs=summary.user_attrs, states=states, driver=driver)
+
+
+# The CLI's ``--sort`` -> the trial pages' sort: top-1 best first, FLOPs and numbers ascending.
+CLI_SORTS = {"value": "-value", "flops": "flops", "number": "number"}
+CLI_HIDDEN = ("budget",)  # a row's training budget: the API's rows carry it, `effscale trials --json` keeps its documented keys
 
 
 def list_trials(url: str | None, study_name: str, *, sort: str = "value", limit: int | None = None) -> list[dict[str, Any]]:
+    """`effscale trials`: the trial page query the REST API serves (`SummaryReader.page`), best
+    top-1 first by default (ties by the later trial, as the API's ``-value``)."""
     if sort not in SORTS:
         raise UsageError(f"sort {sort!r}; pass one of {', '.join(SORTS)}")
     study = load_search_study(url, study_name)
-    rows = [trial_row(t) for t in study.get_trials(deepcopy=False)]
-    field = SORT_FIELDS[sort]
-    if sort == "value":
-        # Best first, as `best_trial` ranks: ties go to lower measured FLOPs.
-        rows.sort(key=lambda r: (r[field] is None, -(r[field] or 0.0), r["flops"] or 0, r["number"]))
-    elif sort == "flops":
-        rows.sort(key=lambda r: (r[field] is None, r[field] or 0, r["number"]))
-    return rows[:limit] if limit else rows
+    reader = _reader(url, storage_of(study))
+    rows = reader.page(study_id(study), state=None, sort=CLI_SORTS[sort], limit=limit or None, offset=0)[1]
+    return [{k: v for k, v in row.items() if k not in CLI_HIDDEN} for row in rows]
 
 
 def load_family(url: str | None, study_name: str) -> Family:

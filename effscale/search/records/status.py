@@ -17,10 +17,8 @@ Before a search has written its row, the service's launch says how it stands ("s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection
 from typing import Any
-
-from optuna.trial import FrozenTrial, TrialState
 
 from effscale.search.records.liveness import recorded_driver_alive
 from effscale.search.records.schema import (
@@ -76,14 +74,15 @@ def study_status(
     record: Any = None,
     launch: dict[str, Any] | None = None,
     user_attrs: dict[str, Any] | None = None,
-    trials: Sequence[FrozenTrial] = (),
+    states: Collection[str] = (),
     driver: dict[str, Any] | None = None,
 ) -> str:
     """The status of one study from what is stored about it: its status row (``record``, an
     `effscale.storage.SearchRecord`, the one `status_row` names), the driver recorded on the study
     that row belongs to (``driver``, `effscale.search.records.liveness.stored_driver`; None: the
-    heartbeat alone says whether it lives), the service's ``launch``, its user attributes and its
-    trials (see the module docstring for the rule)."""
+    heartbeat alone says whether it lives), the service's ``launch``, its user attributes and the
+    states its trials are in (``states``: "running", "waiting", ...; see the module docstring for
+    the rule)."""
     if record is not None:
         if record.status == "running" and not recorded_driver_alive(driver, record.heartbeat_at):
             return INTERRUPTED
@@ -92,9 +91,9 @@ def study_status(
     if is_comparison(attrs) or isinstance(attrs.get(FRONTIER_ATTR), dict):
         if isinstance(attrs.get(RESULT_ATTR), dict) or isinstance(attrs.get(FRONTIER_RESULT_ATTR), dict):
             return "completed"
-        return "running" if any(t.state == TrialState.RUNNING for t in trials) else "incomplete"
+        return "running" if "running" in states else "incomplete"
     if launch is not None:
         return str(launch.get("status", "starting"))
-    if any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials):
+    if "running" in states or "waiting" in states:
         return "running"
     return UNKNOWN

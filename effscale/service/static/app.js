@@ -12,6 +12,7 @@
 "use strict";
 
 const REFRESH_MS = 3000;
+const CURVE_LIMIT = 200; // learning curves drawn: the study's first trials (the plot's title says when it holds more)
 const LIVE_STATUSES = new Set(["pending", "running", "starting", "cancelling"]);
 const STANDING_COLOURS = { winner: "#d69e2e", tied: "#2a62c9", separated: "#98a1b3", failed: "#c53030", pruned: "#b7791f", untrained: "#d9dde5" };
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -113,10 +114,18 @@ const LINE_COLOURS = ["#2a62c9", "#d64545", "#2f9e63", "#b7791f", "#805ad5", "#0
 // ------------------------------------------------------------------------------------------
 // data
 
+// Each answer is kept with its ETag; a refresh asks with If-None-Match and reuses it on a 304.
+const answers = new Map();
 async function api(path) {
-  const res = await fetch(path, { headers: { Accept: "application/json" } });
+  const headers = { Accept: "application/json" };
+  const held = answers.get(path);
+  if (held) headers["If-None-Match"] = held.etag;
+  const res = await fetch(path, { headers });
+  if (res.status === 304 && held) return structuredClone(held.body);
   let body = null;
   try { body = await res.json(); } catch (e) { body = null; }
+  const etag = res.headers.get("ETag");
+  if (res.ok && etag) answers.set(path, { etag, body: structuredClone(body) });
   if (!res.ok) {
     const detail = body && body.detail ? (typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail)) : res.statusText;
     const err = new Error(`${res.status}: ${detail}`);
@@ -239,7 +248,7 @@ async function studyPage(name) {
     api(base + "/trials?" + q.toString()),
     api(base + "/candidates"),
     api(base + "/candidates/ranking"),
-    api(base + "/curves"),
+    api(base + "/curves?limit=" + CURVE_LIMIT),
     api(base + "/family").catch((e) => (e.status === 404 ? null : Promise.reject(e))),
   ]);
   const rows = ranking.candidates;
@@ -249,7 +258,7 @@ async function studyPage(name) {
     h("div", { class: "card" }, h("h2", { text: "Top-1 (mean ± se over repeats) against measured FLOPs" }), flopsPlot(rows, study.best)),
     study.fidelity ? h("div", { class: "card" }, h("h2", { id: "fidelity-title", text: `Proxy against confirmed top-1: Kendall τ ${tau(study.fidelity)}` }), fidelityPlot(rows, study.fidelity)) : null,
     h("div", { class: "card" }, h("h2", { text: "Candidates: α × β per γ, coloured by mean top-1" }), candidateMap(cands)),
-    h("div", { class: "card" }, h("h2", { text: "Learning curves (validation top-1 per epoch)" }), curvesPlot(curves.curves)),
+    h("div", { class: "card" }, h("h2", { text: "Learning curves (validation top-1 per epoch)" + (curves.total > curves.curves.length ? `: the first ${curves.curves.length} of ${curves.total} trials` : "") }), curvesPlot(curves.curves)),
     h("div", { class: "card" }, h("h2", {}, "Family B0..B7 ", family ? h("a", { href: base + "/family/download", text: "download JSON" }) : null), familyTable(family, study, base)));
   const el = h("div", {}, studyHeader(study), plots,
     h("div", { class: "card", style: "margin-top:14px" }, candidateTable(ranking)),
