@@ -20,7 +20,6 @@ from effscale.search.records.queries import (
     json_safe,
     ranking,
     search_verdict,
-    stage_values,
     state_name,
     trial_row,  # noqa: F401 - the routes shape a trial as ser.trial_row
 )
