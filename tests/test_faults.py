@@ -71,18 +71,19 @@ def test_a_signal_stops_cleanly_and_the_same_command_resumes(sqlite_url: str, tm
     assert ProjectStore(sqlite_url).get_search("signalled").status == "completed"
 
 
-def test_a_second_ctrl_c_exits_at_once_and_is_still_safe_to_resume(sqlite_url: str, tmp_path: Path) -> None:
+def test_a_second_ctrl_c_exits_at_once(sqlite_url: str, tmp_path: Path) -> None:
     proc = _start(sqlite_url, "twice", tmp_path)
     _wait(sqlite_url, "twice", proc, complete=0, running=1)
     _signal_session(proc, signal.SIGINT)
     time.sleep(0.3)
     _signal_session(proc, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "exiting now" in err, err
-    again = _start(sqlite_url, "twice", tmp_path)
-    _, err = again.communicate(timeout=600)
-    assert again.returncode == 0, err
-    _one_complete_each(sqlite_url, "twice")
+    assert proc.returncode == 130 and "exiting now" in err and "Traceback" not in err, err
+    # What it may leave RUNNING is an orphan the next run reaps and trains again, as after a
+    # SIGKILLed driver (test_search.py::test_driver_killed_then_resumed resumes that).
+    from effscale.search.records.queries import list_studies
+
+    assert [s["status"] for s in list_studies(sqlite_url) if s["study"] == "twice"] == ["interrupted"]
 
 
 # ---------------------------------------------------------------------------------------------
