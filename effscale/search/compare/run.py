@@ -288,15 +288,10 @@ def _identity(options: CompareOptions, context: CompareContext) -> dict[str, Any
 
 def _open_comparison(storage: Any, name: str, identity: dict[str, Any], arms: dict[int, list[Any]]) -> Any:
     """The comparison study ``name`` when it holds this comparison; None when there is none."""
-    import optuna
+    from effscale.search.records.study import load_owned_study
 
-    try:
-        study = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        return None
-    if study.user_attrs.get(COMPARE_ATTR) != identity:
-        raise UsageError(f"study {name!r} already holds another comparison (or is not one); pass another --name")
-    if identity.get("cost") == "latency":
+    study = load_owned_study(storage, name, attr=COMPARE_ATTR, identity=identity, what="comparison")
+    if study is not None and identity.get("cost") == "latency":
         _check_same_networks(study, arms)
     return study
 

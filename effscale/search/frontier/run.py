@@ -155,6 +155,7 @@ def run_frontier(options: FrontierOptions, recipe_settings: dict[str, Any] | Non
     seeds, then store and return the front (`frontier_document`)."""
     from effscale.search.execution.execute import Stage
     from effscale.search.execution.session import RunTarget, finish, open_session, run, start
+    from effscale.search.records.study import load_owned_study
     from effscale.storage import resolve_storage, validate_url
 
     url = resolve_storage(options.storage)
@@ -169,7 +170,8 @@ def run_frontier(options: FrontierOptions, recipe_settings: dict[str, Any] | Non
     name = options.name or "frontier-" + hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
     target = RunTarget("frontier", name, url, options, context.recipe,
                        plan_trials=lambda: _plan_trials(options, context, space, fixed, name),
-                       open_study=lambda storage: _open(storage, name, identity))
+                       open_study=lambda storage: load_owned_study(storage, name, attr=FRONTIER_ATTR,
+                                                                   identity=identity, what="frontier"))
     with open_session(target) as session:
         start(session, config={FRONTIER_ATTR: identity}, create_study=lambda storage: _create(storage, name, identity))
         schedule = FrontierSchedule(session.study, space, fixed, options, context, fit=session.fit)
@@ -216,18 +218,6 @@ def _plan_trials(options: FrontierOptions, context: FrontierContext, space: Spac
                                options.gpus_per_trial, options.max_concurrent, options.repeats, options.repeats)
     return make_plan(ArmsWorkload(planning, context.baseline, context.base_resolution, context.recipe, context.data,
                                   ArmNetworks(tuple(networks.values())), name))
-
-
-def _open(storage: Any, name: str, identity: dict[str, Any]) -> Any:
-    import optuna
-
-    try:
-        study = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        return None
-    if study.user_attrs.get(FRONTIER_ATTR) != identity:
-        raise UsageError(f"study {name!r} already holds another frontier (or is not one); pass another --name")
-    return study
 
 
 def _create(storage: Any, name: str, identity: dict[str, Any]) -> Any:

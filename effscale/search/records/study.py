@@ -169,6 +169,18 @@ def open_confirmation_study(
     return study
 
 
+def load_owned_study(storage: Any, name: str, *, attr: str, identity: dict[str, Any], what: str) -> optuna.Study | None:
+    """Study ``name`` when its user attribute ``attr`` is ``identity`` (the same comparison or
+    frontier, to resume); None when there is none. `UsageError` when the name holds anything else."""
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None
+    if study.user_attrs.get(attr) != identity:
+        raise UsageError(f"study {name!r} already holds another {what} (or is not one); pass another --name")
+    return study
+
+
 def reap_orphans(study: optuna.Study) -> int:
     """Fail the trials a driver that is gone left RUNNING (or, from older versions, WAITING); their
     (candidate, repeat) pairs are trained again, since ``fail_kind`` "interrupted" is not final."""
