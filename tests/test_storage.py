@@ -612,3 +612,18 @@ def test_concurrent_first_opens_of_a_fresh_postgres_database(postgres_clean_url:
              for _ in range(4)]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+
+
+def test_a_comparisons_or_frontiers_study_resumes_only_under_its_own_identity(sqlite_url: str) -> None:
+    from effscale.search.records.study import load_owned_study
+    from effscale.storage import open_storage
+
+    storage = open_storage(sqlite_url)
+    assert load_owned_study(storage, "c", attr="effscale_compare", identity={"a": 1}, what="comparison") is None
+    optuna.create_study(study_name="c", storage=storage).set_user_attr("effscale_compare", {"a": 1})
+    found = load_owned_study(storage, "c", attr="effscale_compare", identity={"a": 1}, what="comparison")
+    assert found is not None and found.study_name == "c"
+    with pytest.raises(UsageError, match="study 'c' already holds another frontier .*pass another --name"):
+        load_owned_study(storage, "c", attr="effscale_frontier", identity={"a": 1}, what="frontier")
+    with pytest.raises(UsageError, match="already holds another comparison"):
+        load_owned_study(storage, "c", attr="effscale_compare", identity={"a": 2}, what="comparison")
