@@ -23,6 +23,7 @@ from effscale.storage import (
     open_storage,
     redact_url,
 )
+from effscale.storage.engine import POSTGRES_POOL_SIZE
 from effscale.storage.tables import (
     CANDIDATES_TABLE,
     FAMILIES_TABLE,
@@ -480,17 +481,47 @@ def test_sqlite_busy_timeout_is_set(sqlite_url: str) -> None:
 
 
 @pytest.mark.postgres
-def test_postgres_pool_pre_ping_and_connect_timeout(postgres_clean_url: str) -> None:
+def test_postgres_pool_pre_ping_and_connect_timeout(postgres_clean_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlalchemy as sa
+    from sqlalchemy import exc as sa_exc
+    from sqlalchemy.pool import NullPool
+
+    from effscale.storage import engine as engines
+
     storage = open_storage(postgres_clean_url, connect_timeout=7)
-    assert storage.engine.pool._pre_ping is True
+    assert storage.engine.pool._pre_ping is True  # Optuna's engine: every checkout
     assert storage.engine_kwargs["connect_args"]["connect_timeout"] == 7
-    assert ProjectStore(postgres_clean_url).engine.pool._pre_ping is True
+    # effscale's own: a connection that idled is pinged and, when its server side is gone, replaced;
+    # one used less than PING_AFTER_IDLE_S ago is not (its statement fails: the pool is invalidated).
+    engine = ProjectStore(postgres_clean_url).engine
+    admin = sa.create_engine(postgres_clean_url, poolclass=NullPool)
+
+    def used_then_killed() -> int:
+        with engine.connect() as connection:
+            pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with admin.connect() as connection:  # the backend of our own pooled connection, by its pid
+            assert connection.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar() is True
+        return pid
+
+    try:
+        monkeypatch.setattr(engines, "PING_AFTER_IDLE_S", 0.0)
+        killed = used_then_killed()
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar() != killed
+        monkeypatch.setattr(engines, "PING_AFTER_IDLE_S", 3600.0)
+        used_then_killed()
+        with pytest.raises(sa_exc.OperationalError), engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+        with engine.connect() as connection:  # the failure invalidated the pool: a new connection
+            assert connection.exec_driver_sql("SELECT 1").scalar() == 1
+    finally:
+        admin.dispose()
 
 
 def test_engine_options_without_connecting() -> None:
     assert engine_options("sqlite:///x.db") == {"connect_args": {"timeout": 30.0}}
     options = engine_options("postgresql+psycopg2://u:p@h/db", connect_timeout=3)
-    assert options == {"pool_pre_ping": True, "connect_args": {"connect_timeout": 3}}
+    assert options == {"pool_pre_ping": True, "pool_size": POSTGRES_POOL_SIZE, "connect_args": {"connect_timeout": 3}}
     assert DEFAULT_STORAGE_URL == "sqlite:///effscale.db"
 
 

@@ -16,7 +16,7 @@ _EXPORTS = {
     "dispose_engines": "effscale.storage.engine",
     "engine_options": "effscale.storage.engine",
     "normalize_url": "effscale.storage.engine",
-    "open_storage": "effscale.storage.engine",
+    "open_storage": "effscale.storage.optuna_storage",
     "redact_url": "effscale.storage.engine",
     "require_existing": "effscale.storage.engine",
     "sqlite_file_missing": "effscale.storage.engine",

@@ -1,4 +1,4 @@
-"""Storage URLs, engines and Optuna's RDB storage.
+"""Storage URLs and engines (Optuna's RDB storage on them: `effscale.storage.optuna_storage`).
 
 One URL names one database: Optuna's tables (studies, trials) and ours (`effscale_*`) live side
 by side in it. This module checks the URL (scheme, SQLite directory, reachability) before anything
@@ -13,17 +13,19 @@ Engine options per backend:
   nor it for them: the REST API's worker processes read while a search writes. Of the readers, only
   ``effscale serve`` sets the mode (it writes trial summaries itself, and runs several workers in WAL).
 * PostgreSQL: ``pool_pre_ping=True`` (a search runs for hours; the server or a proxy may drop idle
-  connections) and ``connect_args={"connect_timeout": N}`` so an unreachable host fails in N seconds.
+  connections; effscale's own engines ping only a connection that idled, `_ping_after_idle`),
+  ``pool_size=POSTGRES_POOL_SIZE`` and ``connect_args={"connect_timeout": N}`` so an unreachable
+  host fails in N seconds. Reads that need no transaction use `get_reader` (autocommit).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import threading
+import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 from urllib.parse import unquote
 
 import sqlalchemy
@@ -31,11 +33,16 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine, make_url
 
 from effscale.errors import UsageError
-from effscale.storage.url import DEFAULT_STORAGE_URL
+from effscale.storage.url import DEFAULT_STORAGE_URL  # noqa: F401 - store.py's default, from here
 
 SUPPORTED_SCHEMES: tuple[str, ...] = ("sqlite", "postgresql")
 SQLITE_BUSY_TIMEOUT_S = 30.0
 DEFAULT_CONNECT_TIMEOUT_S = 10
+PING_AFTER_IDLE_S = 1.0  # `_ping_after_idle`
+# Connections a PostgreSQL engine keeps open: the REST API's route threads (4 per worker), each
+# with up to two at once. A connection beyond the pool is opened and closed for one use, which
+# costs a PostgreSQL backend's start each time.
+POSTGRES_POOL_SIZE = 8
 
 _URL_EXAMPLES = "sqlite:///effscale.db or postgresql://user:password@host:5432/dbname"
 _SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "passfile", "sslpassword")
@@ -200,30 +207,37 @@ def engine_options(url: str, *, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT_S
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
     return {
         "pool_pre_ping": True,
+        "pool_size": POSTGRES_POOL_SIZE,
         "connect_args": {"connect_timeout": max(1, int(connect_timeout))},
     }
 
 
-_ENGINES: dict[tuple[int, str, int], Engine] = {}
+_ENGINES: dict[tuple[int, str, int, bool], Engine] = {}
 _ENGINES_LOCK = threading.Lock()
 
 
-def get_engine(url: str, *, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT_S) -> Engine:
+def get_engine(url: str, *, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT_S, autocommit: bool = False) -> Engine:
     """A process-wide engine for ``url`` (memoized per process id, so a fork gets its own pool).
+    ``autocommit``: `get_reader`'s.
 
     The URL is validated and the database reached once; failures raise `UsageError` (`StorageError`
     for a server that does not answer).
     """
     url = normalize_url(url)
-    key = (os.getpid(), url, int(connect_timeout))
+    key = (os.getpid(), url, int(connect_timeout), autocommit)
     with _ENGINES_LOCK:
         engine = _ENGINES.get(key)
     if engine is not None:
         return engine
     options = engine_options(url, connect_timeout=connect_timeout)
+    ping = options.pop("pool_pre_ping", False)  # effscale's engines ping a connection only after idling
+    if autocommit:
+        options["isolation_level"] = "AUTOCOMMIT"
     engine = _wrap_connect_errors(url, lambda: sqlalchemy.create_engine(url, **options))
     if engine.dialect.name == "sqlite":
         sqlalchemy.event.listen(engine, "connect", _sqlite_on_connect)
+    if ping:
+        _ping_after_idle(engine)
     try:
         check_reachable(engine, url)
     except (UsageError, StorageError):
@@ -234,6 +248,39 @@ def get_engine(url: str, *, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT_S) ->
     if existing is not engine:
         engine.dispose()
     return existing
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """``pool_pre_ping``, but only for a connection that sat in the pool `PING_AFTER_IDLE_S` or
+    more: the REST API checks connections out hundreds of times a second, and a round trip for each
+    is a round trip its answer waits for. A connection that fails its ping is replaced (the pool's
+    `DisconnectionError` protocol); one broken since its last use, less than that ago, fails its
+    statement, which invalidates the whole pool (SQLAlchemy) and is retried where writes are
+    (`effscale.storage.retry`)."""
+
+    @sqlalchemy.event.listens_for(engine, "checkin")
+    def _idle_from(_: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @sqlalchemy.event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, record: Any, _: Any) -> None:
+        since = record.info.get("idle_since")  # none: a connection opened for this checkout
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+        except Exception as exc:  # noqa: BLE001 - any failure: replace the connection
+            raise sa_exc.DisconnectionError(str(exc)) from exc
+
+
+def get_reader(url: str, *, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT_S) -> Engine:
+    """An engine of its own for reads, in autocommit: no transaction is begun, so none is rolled
+    back when the connection goes back to the pool (two round trips on PostgreSQL, for every read of
+    the REST API), and its connections never switch modes. A statement reads what is committed when
+    it runs, as in PostgreSQL's default isolation; writes use `get_engine`."""
+    return get_engine(url, connect_timeout=connect_timeout, autocommit=True)
 
 
 def use_wal(engine: Engine) -> None:
@@ -326,119 +373,3 @@ def describe_db_error(exc: sa_exc.SQLAlchemyError, url: str) -> Exception:
         return StorageError(f"storage {redact_url(url)!r} is unavailable: {reason}: "
                             "check that the database server is running and reachable")
     return StorageError(f"database error on storage {redact_url(url)!r}: {reason}")
-
-
-# --------------------------------------------------------------------------------------------
-# Optuna
-# --------------------------------------------------------------------------------------------
-
-
-# An arbitrary constant: the PostgreSQL advisory lock held while Optuna creates its schema.
-_OPTUNA_SCHEMA_LOCK_KEY = 0x0EFF5CA1F
-
-
-@contextlib.contextmanager
-def _optuna_schema_lock(engine: Engine) -> Iterator[None]:
-    """Two drivers opening a fresh PostgreSQL database at once would both run Optuna's
-    ``create_all`` and collide on its enum types; a session advisory lock makes them take turns.
-    (SQLite's own write lock and busy timeout already serialize them.)"""
-    if engine.dialect.name != "postgresql":
-        yield
-        return
-    with engine.connect() as connection:
-        connection.execute(sqlalchemy.select(sqlalchemy.func.pg_advisory_lock(_OPTUNA_SCHEMA_LOCK_KEY)))
-        try:
-            yield
-        finally:
-            connection.execute(sqlalchemy.select(sqlalchemy.func.pg_advisory_unlock(_OPTUNA_SCHEMA_LOCK_KEY)))
-            connection.commit()
-
-
-def open_storage(
-    url: str = DEFAULT_STORAGE_URL,
-    *,
-    read_only: bool = False,
-    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT_S,
-    heartbeat_interval: int | None = None,
-    grace_period: int | None = None,
-    heartbeat_stale_trial_callback: Callable[..., None] | None = None,
-    skip_compatibility_check: bool = False,
-) -> "optuna.storages.BaseStorage":
-    """Optuna's RDB storage for ``url`` with effscale's engine options.
-
-    The URL is checked and the database reached first, so bad input raises one-line `UsageError`
-    (password redacted) before Optuna writes anything. ``heartbeat_*`` and ``grace_period`` are
-    passed to Optuna unchanged (its failed-trial reaping).
-
-    ``read_only`` (every query: `effscale studies`, `effscale trials`, the REST API's reads) creates
-    nothing: no SQLite file, no table, no version row; Optuna's tables are read as they are, never
-    migrated. A SQLite file that is not there, or a database without Optuna's tables, reads as an
-    empty storage (no studies). Without it, Optuna creates its tables on first use.
-    """
-    import optuna  # here, not at the top: `effscale plan` checks a URL's form without it (0.16 s)
-
-    url = normalize_url(url)
-    if read_only and sqlite_file_missing(url):
-        return optuna.storages.InMemoryStorage()
-    engine = get_engine(url, connect_timeout=connect_timeout)  # validates and probes; memoized
-    options = engine_options(url, connect_timeout=connect_timeout)
-    if read_only and not _has_optuna_tables(engine, url):
-        return optuna.storages.InMemoryStorage()
-    if not read_only:
-        use_wal(engine)
-    try:
-        with contextlib.nullcontext() if read_only else _optuna_schema_lock(engine):
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=options,
-                skip_compatibility_check=skip_compatibility_check,
-                heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period,
-                heartbeat_stale_trial_callback=heartbeat_stale_trial_callback,
-                skip_table_creation=read_only,
-            )
-    except Exception as exc:  # noqa: BLE001 - each kind becomes one redacted line
-        raise _optuna_open_error(exc, url) from None
-
-
-# The tables and rows Optuna writes when it first opens a database: a reader that found one of
-# them missing would make Optuna write it.
-_OPTUNA_TABLES = ("studies", "trials", "version_info", "alembic_version")
-
-
-def _has_optuna_tables(engine: Engine, url: str) -> bool:
-    """Whether Optuna's tables and their version rows are all there (read, never written)."""
-
-    def probe() -> bool:
-        with engine.connect() as connection:
-            if not all(sqlalchemy.inspect(connection).has_table(t) for t in _OPTUNA_TABLES):
-                return False
-            return all(connection.exec_driver_sql(f"SELECT COUNT(*) FROM {t}").scalar() for t in _OPTUNA_TABLES[2:])
-
-    try:
-        return probe()
-    except sa_exc.SQLAlchemyError as exc:
-        raise describe_db_error(exc, url) from None
-
-
-def _optuna_open_error(exc: Exception, url: str) -> Exception:
-    """What opening Optuna's storage raised, as one line with the password redacted."""
-    import optuna
-
-    if isinstance(exc, sa_exc.SQLAlchemyError):
-        return describe_db_error(exc, url)
-    if isinstance(exc, optuna.exceptions.StorageInternalError):
-        cause = exc.__cause__
-        if isinstance(cause, sa_exc.SQLAlchemyError):
-            return describe_db_error(cause, url)
-        return StorageError(f"storage {redact_url(url)!r}: {_scrub(str(exc), url)}")
-    if isinstance(exc, RuntimeError):  # Optuna's "table schema is not compatible" check
-        return UsageError(f"storage {redact_url(url)!r}: {_scrub(str(exc), url)}")
-    if isinstance(exc, (KeyError, IndexError)):  # Optuna formats the URL as a template ("{...}")
-        return UsageError(
-            f"storage URL {redact_url(url)!r} has a brace Optuna cannot format: "
-            "percent-encode '{' and '}' (%7B, %7D) in the password"
-        )
-    if isinstance(exc, ValueError):  # bad heartbeat_interval / grace_period, or a stray brace
-        return UsageError(f"cannot open storage {redact_url(url)!r}: {_scrub(str(exc), url)}")
-    return exc

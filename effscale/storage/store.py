@@ -25,6 +25,7 @@ from effscale.storage.engine import (
     DEFAULT_STORAGE_URL,
     describe_db_error,
     get_engine,
+    get_reader,
     normalize_url,
     redact_url,
     sqlite_file_missing,
@@ -46,6 +47,7 @@ from effscale.storage.tables import (
 STATUSES: tuple[str, ...] = ("pending", "running", "completed", "failed", "cancelled", "interrupted")
 # "interrupted": stopped by a signal or a database outage; the same command resumes it.
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled", "interrupted"})
+_SEARCHES, _FAMILIES, _CANDIDATES = SearchRow.__table__, FamilyRow.__table__, CandidateRow.__table__
 CANDIDATE_FIELDS = ("alpha", "beta", "gamma", "arch_id", "flops", "standing", "n", "mean", "stderr",
                     "confirm_n", "confirm_mean", "confirm_stderr")
 
@@ -242,6 +244,20 @@ class ProjectStore:
         """How to load a search row: without ``result_json`` from tables older than it."""
         return [defer(SearchRow.result_json)] if self._tables() < RESULTS_SINCE else []
 
+    def _search_columns(self) -> list[Any]:
+        """The search row's columns a read returns: all but ``result_json`` (`load_result` reads it)."""
+        return [c for c in _SEARCHES.columns if c.name != "result_json"]
+
+    def _read(self, statement: Any) -> list[Any]:
+        """The rows of one read statement, in SQL without the ORM's session (the REST API reads a
+        search's rows on every request): a SQLAlchemy error is wrapped as `session_scope` wraps it."""
+        assert self._engine is not None, "a read-only store reads only once its tables are found"
+        try:
+            with get_reader(self._url, connect_timeout=self._connect_timeout).connect() as connection:
+                return list(connection.execute(statement))
+        except sa_exc.SQLAlchemyError as exc:
+            raise describe_db_error(exc, self._url) from exc
+
     # -- searches -------------------------------------------------------------------------
 
     def create_search(
@@ -278,19 +294,15 @@ class ProjectStore:
     def get_search(self, study_name: str) -> SearchRecord | None:
         if not self._tables():
             return None
-        with self.session() as session:
-            row = session.get(SearchRow, study_name, options=self._row_options())
-            return _record(row) if row is not None else None
+        rows = self._read(sa.select(*self._search_columns()).where(_SEARCHES.c.study_name == study_name))
+        return _record(rows[0]) if rows else None
 
     def list_searches(self) -> list[SearchRecord]:
         """All searches, oldest first."""
         if not self._tables():
             return []
-        with self.session() as session:
-            rows = session.scalars(
-                sa.select(SearchRow).options(*self._row_options()).order_by(SearchRow.created_at, SearchRow.study_name)
-            ).all()
-            return [_record(row) for row in rows]
+        rows = self._read(sa.select(*self._search_columns()).order_by(_SEARCHES.c.created_at, _SEARCHES.c.study_name))
+        return [_record(row) for row in rows]
 
     def set_status(self, study_name: str, status: str, *, error: str | None = None) -> None:
         """Move a search to ``status`` and stamp its times.
@@ -350,9 +362,8 @@ class ProjectStore:
         """The saved family, or None when the search has none (or does not exist)."""
         if not self._tables():
             return None
-        with self.session() as session:
-            row = session.get(FamilyRow, study_name)
-            return json.loads(row.family_json) if row is not None else None
+        rows = self._read(sa.select(_FAMILIES.c.family_json).where(_FAMILIES.c.study_name == study_name))
+        return json.loads(rows[0].family_json) if rows else None
 
     # -- results ---------------------------------------------------------------------------
 
@@ -373,17 +384,15 @@ class ProjectStore:
         """The stored verdict, or None before the search has one."""
         if self._tables() < RESULTS_SINCE:
             return None
-        with self.session() as session:
-            row = session.get(SearchRow, study_name)
-            return json.loads(row.result_json) if row is not None and row.result_json else None
+        rows = self._read(sa.select(_SEARCHES.c.result_json).where(_SEARCHES.c.study_name == study_name))
+        return json.loads(rows[0].result_json) if rows and rows[0].result_json else None
 
     def load_candidates(self, study_name: str) -> list[dict[str, Any]]:
         """Per-candidate aggregates, best mean first."""
         if self._tables() < RESULTS_SINCE:
             return []
-        with self.session() as session:
-            rows = session.scalars(sa.select(CandidateRow).where(CandidateRow.study_name == study_name)).all()
-            out = [{"candidate": r.candidate, **{k: getattr(r, k) for k in CANDIDATE_FIELDS}} for r in rows]
+        rows = self._read(sa.select(_CANDIDATES).where(_CANDIDATES.c.study_name == study_name))
+        out = [{"candidate": r.candidate, **{k: getattr(r, k) for k in CANDIDATE_FIELDS}} for r in rows]
         return sorted(out, key=lambda c: (c["mean"] is None, -(c["mean"] or 0.0), c["candidate"]))
 
     # -- helpers --------------------------------------------------------------------------
