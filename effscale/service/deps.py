@@ -6,26 +6,27 @@ serving a database never creates or migrates a table, nor a SQLite file that is 
 its flag (`ServiceState.writer`), and reading a study's trials repairs the trial summaries that are
 out of step with Optuna, in the summary table when the database has one (`ServiceState.trials`,
 `effscale.search.records.summary_reads`). A study's views read its trials only through those
-summaries: counts, the best trial and pages from indexed queries, never every trial."""
+summaries: counts, the best trial and pages from indexed queries, never every trial. The studies
+themselves (names, ids, attributes, directions, trial counts) are read in SQL
+(`effscale.search.records.catalog`), one statement each on the reader engine (`get_reader`), not
+through Optuna's storage API, whose every call is an ORM session with its own commit."""
 
 from __future__ import annotations
 
 import functools
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from optuna.trial import TrialState
 
 from effscale.errors import UsageError
-from effscale.search.records import optuna_access
-from effscale.search.records.liveness import stored_driver
-from effscale.search.records.schema import COMPARE_ATTR, CONFIRMATION_STUDY_ATTR, FRONTIER_ATTR
+from effscale.search.records import catalog, optuna_access
+from effscale.search.records.schema import COMPARE_ATTR, CONFIRMATION_STUDY_ATTR, DRIVER_ATTR, FRONTIER_ATTR
 from effscale.search.records.status import (
     confirmation_of,
     is_comparison,
@@ -36,6 +37,7 @@ from effscale.search.records.status import (
 from effscale.search.records.summary_reads import StudyFacts, SummaryReader
 from effscale.service.policy import TOKEN_ENV, LaunchPolicy
 from effscale.storage import ProjectStore, SearchRecord, open_storage, redact_url
+from effscale.storage.engine import get_reader
 
 NO_TOKEN_MESSAGE = (
     "launching and cancelling searches and reading their logs is disabled because the server has no token: "
@@ -94,20 +96,30 @@ class ServiceState:
         """The study's `StudyFacts`, read when called."""
         return lambda: self.trials().facts(study_id) if study_id is not None else StudyFacts({})
 
-    def trial_states(self, study_id: int) -> StudyFacts:
-        """Trials by state, counted in Optuna's table (no summary needed: a comparison's or a
-        confirmation round's link shows only these)."""
-        storage = self.storage()
-        running = storage.get_n_trials(study_id, state=TrialState.RUNNING)
-        return StudyFacts({"all": storage.get_n_trials(study_id) - running, "running": running})
+    def trial_states(self, study_ids: Iterable[int]) -> dict[int, StudyFacts]:
+        """Trials by state of each study, counted in Optuna's table in one read (no summary needed:
+        a comparison's or a confirmation round's link shows only these)."""
+        with self.connect() as connection:
+            counts = catalog.running_and_all(connection, study_ids)
+        return {i: StudyFacts({"all": n - running, "running": running}) for i, (running, n) in counts.items()}
+
+    def connect(self) -> Any:
+        """A connection for the catalog's reads (`effscale.search.records.catalog`)."""
+        return get_reader(self.storage_url).connect()
+
+    def _studies(self) -> list[catalog.CatalogStudy]:
+        """Every study in Optuna's tables (none before they exist)."""
+        if optuna_access.rdb_storage(self.storage()) is None:
+            return []
+        with self.connect() as connection:
+            return catalog.all_studies(connection)
 
     # -- reads --------------------------------------------------------------------------
 
     def study_names(self) -> list[str]:
         """The searches: every study but the comparisons (`comparisons`) and the searches'
         confirmation rounds (`confirmations`), then searches not yet a study."""
-        names = [s.study_name for s in self.storage().get_all_studies()
-                 if side_kind(s.user_attrs) is None]
+        names = [s.name for s in self._studies() if side_kind(s.user_attrs) is None]
         for record in self.store().list_searches():
             # A comparison keeps its status row in the same table (the search's engine runs it).
             if record.study_name not in names and side_kind(record.config or {}) is None:
@@ -117,13 +129,20 @@ class ServiceState:
                 names.append(launch["study_name"])
         return names
 
-    def study_id(self, name: str) -> int | None:
-        """The id of study ``name``; None for a frontier too (a multi-objective study, served at
+    def _study(self, connection: Any, name: str) -> catalog.CatalogStudy | None:
+        """Study ``name`` as a search: None for a frontier too (a multi-objective study, served at
         /api/frontiers, not as a search)."""
-        found = optuna_access.study_id_by_name(self.storage(), name)
-        if found is not None and isinstance(self.storage().get_study_user_attrs(found).get(FRONTIER_ATTR), dict):
+        if optuna_access.rdb_storage(self.storage()) is None:
             return None
-        return found
+        found = catalog.study_by_name(connection, name)
+        return None if found is None or isinstance(found.user_attrs.get(FRONTIER_ATTR), dict) else found
+
+    def study_id(self, name: str) -> int | None:
+        """The id of study ``name``; None for a frontier too (see `_study`)."""
+        if optuna_access.rdb_storage(self.storage()) is None:
+            return None
+        with self.connect() as connection:
+            return catalog.study_id(connection, name, unless=FRONTIER_ATTR)
 
     def find(self, name: str) -> int | None:
         """The Optuna study id of ``name`` (None while a launched search has written nothing);
@@ -133,79 +152,94 @@ class ServiceState:
             raise StudyNotFound(name)
         return study_id
 
+    def _driver(self, connection: Any, study_id: int | None, record: SearchRecord | None) -> dict[str, Any] | None:
+        """The driver recorded on the study with id ``study_id``, read only while its status row
+        says running (what `study_status` needs to tell a live driver from a dead one)."""
+        if record is None or record.status != "running" or study_id is None:
+            return None
+        driver = catalog.system_attr(connection, study_id, DRIVER_ATTR)
+        return driver if isinstance(driver, dict) else None
+
     def driver(self, name: str, record: SearchRecord | None) -> dict[str, Any] | None:
-        """The driver recorded on study ``name``, read only while its status row says running (what
-        `study_status` needs to tell a live driver from a dead one)."""
+        """The driver recorded on study ``name`` while its status row ``record`` says running."""
         if record is None or record.status != "running":
             return None
-        return stored_driver(self.storage(), self.study_id(name))
+        with self.connect() as connection:
+            found = self._study(connection, name)
+            return self._driver(connection, found.study_id if found is not None else None, record)
 
-    def status_of(self, name: str, user_attrs: dict[str, Any]) -> tuple[SearchRecord | None, dict[str, Any] | None]:
+    def status_of(self, name: str, study_id: int | None,
+                  user_attrs: dict[str, Any]) -> tuple[SearchRecord | None, dict[str, Any] | None]:
+        """`_status_of` on a connection of its own."""
+        with self.connect() as connection:
+            return self._status_of(connection, name, study_id, user_attrs)
+
+    def _status_of(self, connection: Any, name: str, study_id: int | None,
+                   user_attrs: dict[str, Any]) -> tuple[SearchRecord | None, dict[str, Any] | None]:
         """The status row of study ``name`` (a confirmation round's is its search's) and the driver
         of that row's study: what `study_status` reads besides the study itself."""
         row = status_row(name, user_attrs)
         record = self.store().get_search(row)
-        return record, self.driver(row, record)
+        if row != name:
+            found = self._study(connection, row) if record is not None and record.status == "running" else None
+            study_id = found.study_id if found is not None else None
+        return record, self._driver(connection, study_id, record)
 
     def load(self, name: str) -> "StudyData":
         """Everything about one study; `StudyNotFound` when nothing by that name exists."""
-        storage = self.storage()
-        study_id = self.study_id(name)
-        record = self.store().get_search(name)
-        launch = self.launcher.get(name)
-        if study_id is None and record is None and launch is None:
-            raise StudyNotFound(name)
-        result = self.store().load_result(name) if record is not None else None
-        if study_id is None:
-            return StudyData(name, None, record, launch, {}, [], self.facts(None), result, record, self.driver(name, record))
-        user_attrs = storage.get_study_user_attrs(study_id)
-        return StudyData(
-            name,
-            study_id,
-            record,
-            launch,
-            user_attrs,
-            [d.name.lower() for d in storage.get_study_directions(study_id)],
-            self.facts(study_id),
-            result,
-            *self.status_of(name, user_attrs),
-        )
+        with self.connect() as connection:
+            study = self._study(connection, name)
+            record = self.store().get_search(name)
+            launch = self.launcher.get(name)
+            if study is None and record is None and launch is None:
+                raise StudyNotFound(name)
+            result = self.store().load_result(name) if record is not None else None
+            if study is None:
+                return StudyData(name, None, record, launch, {}, [], self.facts(None), result, record,
+                                 self._driver(connection, None, record))
+            return StudyData(
+                name,
+                study.study_id,
+                record,
+                launch,
+                study.user_attrs,
+                catalog.directions(connection, study.study_id),
+                self.facts(study.study_id),
+                result,
+                *self._status_of(connection, name, study.study_id, study.user_attrs),
+            )
+
+    def _comparison(self, connection: Any, study: catalog.CatalogStudy, facts: StudyFacts) -> "ComparisonData":
+        return ComparisonData(study.name, study.study_id, study.user_attrs, facts,
+                              *self._status_of(connection, study.name, study.study_id, study.user_attrs))
 
     def comparisons(self, *, search: str | None = None) -> list["ComparisonData"]:
         """Every comparison study (`effscale compare`), oldest first; only ``search``'s when given."""
-        storage = self.storage()
-        found = []
-        for study in storage.get_all_studies():
-            identity = study.user_attrs.get(COMPARE_ATTR)
-            if not isinstance(identity, dict) or (search is not None and identity.get("search") != search):
-                continue
-            study_id = optuna_access.study_id(study)
-            found.append(ComparisonData(study.study_name, study_id, study.user_attrs, self.trial_states(study_id),
-                                        *self.status_of(study.study_name, study.user_attrs)))
-        return found
+        found = [s for s in self._studies() if isinstance(identity := s.user_attrs.get(COMPARE_ATTR), dict)
+                 and (search is None or identity.get("search") == search)]
+        states = self.trial_states(s.study_id for s in found)
+        with self.connect() as connection:
+            return [self._comparison(connection, s, states[s.study_id]) for s in found]
 
     def load_comparison(self, name: str) -> "ComparisonData":
         """One comparison; `StudyNotFound` when no comparison has that name (a search is not one)."""
-        storage = self.storage()
-        study_id = self.study_id(name)
-        attrs = storage.get_study_user_attrs(study_id) if study_id is not None else {}
-        if not is_comparison(attrs):
-            raise StudyNotFound(name)
-        return ComparisonData(name, study_id, attrs, self.trial_states(study_id), *self.status_of(name, attrs))
+        with self.connect() as connection:
+            study = self._study(connection, name)
+            if study is None or not is_comparison(study.user_attrs):
+                raise StudyNotFound(name)
+            return self._comparison(connection, study, self.trial_states([study.study_id])[study.study_id])
 
     def confirmations(self, search: str) -> list["ConfirmationData"]:
         """``search``'s confirmation rounds (each a study linked to it by `CONFIRMATION_STUDY_ATTR`,
         one per budget), oldest first. A search stored before keeps them among its own trials."""
-        storage = self.storage()
-        found = []
-        for study in storage.get_all_studies():
-            if confirmation_of(study.user_attrs) != search:
-                continue
+        found = [s for s in self._studies() if confirmation_of(s.user_attrs) == search]
+        states = self.trial_states(s.study_id for s in found)
+        rounds = []
+        for study in found:
             link = study.user_attrs[CONFIRMATION_STUDY_ATTR]
             budget = link.get("budget") if isinstance(link.get("budget"), dict) else {}
-            study_id = optuna_access.study_id(study)
-            found.append(ConfirmationData(study.study_name, study_id, budget, self.trial_states(study_id)))
-        return found
+            rounds.append(ConfirmationData(study.name, study.study_id, budget, states[study.study_id]))
+        return rounds
 
 
 @dataclass

@@ -53,7 +53,7 @@ def _url(name: str) -> str:
 
 def _link(state: ServiceState, study: Any, trials: list[Any]) -> dict[str, Any]:
     identity, result = study.user_attrs.get(FRONTIER_ATTR) or {}, study.user_attrs.get(FRONTIER_RESULT_ATTR)
-    record, driver = state.status_of(study.study_name, study.user_attrs)
+    record, driver = state.status_of(study.study_name, optuna_access.study_id(study), study.user_attrs)
     states = {t.state.name.lower() for t in trials}
     status = study_status(record=record, user_attrs=study.user_attrs, states=states, driver=driver)
     return {"name": study.study_name, "url": _url(study.study_name), "baseline": identity.get("baseline"),

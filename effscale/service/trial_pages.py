@@ -22,7 +22,7 @@ from effscale.search.records.optuna_access import rdb_tables
 from effscale.search.records.queries import STATE_NAMES
 from effscale.search.records.schema import HISTORY_ATTR
 from effscale.service.serializers import curve
-from effscale.storage.engine import get_engine
+from effscale.storage.engine import get_reader
 
 STATES_BY_NAME = {v: k for k, v in STATE_NAMES.items()}
 
@@ -38,13 +38,13 @@ def trial_page(state: Any, study_id: int, *, state_filter: str | None, sort: str
 
 def count_trials(url: str, study_id: int) -> int:
     """How many trials the study has (Optuna's count)."""
-    with get_engine(url).connect() as connection:
+    with get_reader(url).connect() as connection:
         return int(connection.execute(sa.select(sa.func.count()).where(_trials.c.study_id == study_id)).scalar_one())
 
 
 def curve_page(url: str, study: str, study_id: int, *, limit: int | None, offset: int) -> tuple[int, list[dict[str, Any]]]:
     """``(trials, curves of the page)``: the study's trials in number order from ``offset``."""
-    with get_engine(url).connect() as connection:
+    with get_reader(url).connect() as connection:
         total = int(connection.execute(sa.select(sa.func.count()).where(_trials.c.study_id == study_id)).scalar_one())
         page = connection.execute(
             sa.select(_trials.c.trial_id, _trials.c.number, _trials.c.state).where(_trials.c.study_id == study_id)

@@ -78,11 +78,16 @@ def study_system_attrs(study: optuna.Study) -> dict[str, Any]:
 
 def rdb_tables() -> SimpleNamespace:
     """Optuna's own description of its RDB tables (``optuna.storages._rdb.models``), for reads in
-    SQL: ``trials``, ``values``, ``user_attrs``, ``steps`` (intermediate values), ``params``, and
-    the enum members ``FINITE_VALUE`` and ``FINITE_STEP`` that mark a finite stored number."""
+    SQL: ``studies``, ``study_user_attrs``, ``study_system_attrs``, ``directions``, ``trials``,
+    ``values``, ``user_attrs``, ``steps`` (intermediate values), ``params``, and the enum members
+    ``FINITE_VALUE`` and ``FINITE_STEP`` that mark a finite stored number."""
     from optuna.storages._rdb import models
 
     return SimpleNamespace(
+        studies=models.StudyModel.__table__,
+        study_user_attrs=models.StudyUserAttributeModel.__table__,
+        study_system_attrs=models.StudySystemAttributeModel.__table__,
+        directions=models.StudyDirectionModel.__table__,
         trials=models.TrialModel.__table__,
         values=models.TrialValueModel.__table__,
         user_attrs=models.TrialUserAttributeModel.__table__,
