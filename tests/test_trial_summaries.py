@@ -38,15 +38,33 @@ recorder.finish({"epoch": 3, "val_top1": 0.875, "val_loss": 0.4, "seconds": 2.0,
 """
 
 
-@pytest.fixture
-def study_url(sqlite_url: str) -> tuple[str, Any]:
+@pytest.fixture(autouse=True)
+def _settle_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trial a read has seen is settled at the next read (`SETTLE_S` waits for late commits), so
+    that these tests read through the settled path: only the trials above and the pending ones."""
+    from effscale.search.records import summary_reads
+
+    monkeypatch.setattr(summary_reads, "SETTLE_S", 0.0)
+
+
+def _study(url: str) -> tuple[str, Any]:
     import optuna
 
     from effscale.storage import ProjectStore, open_storage
 
-    ProjectStore(sqlite_url)  # effscale's tables (the summaries among them), as a search creates them
-    study = optuna.create_study(study_name=STUDY, storage=open_storage(sqlite_url), direction="maximize")
-    return sqlite_url, study
+    ProjectStore(url)  # effscale's tables (the summaries among them), as a search creates them
+    study = optuna.create_study(study_name=STUDY, storage=open_storage(url), direction="maximize")
+    return url, study
+
+
+@pytest.fixture
+def study_url(sqlite_url: str) -> tuple[str, Any]:
+    return _study(sqlite_url)
+
+
+@pytest.fixture
+def each_backend(storage_url: str) -> tuple[str, Any]:
+    return _study(storage_url)
 
 
 def _page(url: str, **params: Any) -> dict[str, Any]:
@@ -70,10 +88,10 @@ def _stored_state(url: str, number: int) -> str:
 
 
 def test_a_driver_killed_between_the_result_and_the_summary_leaves_nothing_stale(
-        study_url: tuple[str, Any], tmp_path: Path) -> None:
+        each_backend: tuple[str, Any], tmp_path: Path) -> None:
     from optuna.distributions import FloatDistribution
 
-    url, study = study_url
+    url, study = each_backend
     study.enqueue_trial({"alpha": 1.2})
     trial = study.ask({"alpha": FloatDistribution(0.5, 3.0)})
     trial.set_user_attr("seed", 7)
@@ -81,6 +99,7 @@ def test_a_driver_killed_between_the_result_and_the_summary_leaves_nothing_stale
     before = _page(url)
     assert [(r["number"], r["state"]) for r in before["trials"]] == [(0, "running"), (1, "complete")]
     assert _stored_state(url, 0) == "running"  # the read wrote its summary: running, no value
+    assert _page(url)["total"] == 2  # read again: trial 1 is settled now, trial 0 pending
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     writer = subprocess.Popen([sys.executable, "-c", WRITER, url, STUDY, str(trial._trial_id)],
@@ -104,7 +123,7 @@ def test_a_driver_killed_between_the_result_and_the_summary_leaves_nothing_stale
     assert _page(url, state="running")["total"] == 0 and _page(url, state="complete")["total"] == 2
 
 
-def test_a_trial_written_by_plain_optuna_appears_with_the_rows_keys(study_url: tuple[str, Any]) -> None:
+def test_a_trial_written_by_plain_optuna_appears_with_the_rows_keys(each_backend: tuple[str, Any]) -> None:
     from optuna.distributions import FloatDistribution
     from optuna.trial import TrialState, create_trial
 
@@ -112,7 +131,7 @@ def test_a_trial_written_by_plain_optuna_appears_with_the_rows_keys(study_url: t
     from effscale.search.records.summary_reads import SummaryReader
     from effscale.storage import open_storage
 
-    url, study = study_url
+    url, study = each_backend
     study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.61, params={"alpha": 1.1},
                                  distributions={"alpha": FloatDistribution(0.5, 3.0)},
                                  user_attrs={"flops": 1234, "activations": 99, "latency_ms": 1.5}))
@@ -124,6 +143,45 @@ def test_a_trial_written_by_plain_optuna_appears_with_the_rows_keys(study_url: t
     storage = open_storage(url, read_only=True)
     _, rows = SummaryReader(storage, url, write=False).page(study._study_id, state=None, sort="number", limit=10, offset=0)
     assert rows == [expected]  # the CLI's `effscale trials` rows: exactly trial_row's keys
+
+
+@pytest.mark.parametrize("settle_s", [0.0, 3600.0], ids=["settled", "unsettled"])
+def test_what_a_reader_remembers_follows_every_change(each_backend: tuple[str, Any], settle_s: float,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counts and totals remembered under a study's signature are read again when a trial is added,
+    when a pending (unfinished) trial finishes, and when the database is replaced: whether each read
+    settles what it saw (its signature then changes with the settled id) or nothing settles (the
+    trials above it change it)."""
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from effscale.search.records import summary_reads
+    from effscale.search.records.summary_reads import SummaryReader
+
+    monkeypatch.setattr(summary_reads, "SETTLE_S", settle_s)
+    from effscale.storage import open_storage
+    from effscale.storage.engine import dispose_engines
+
+    url, study = each_backend
+    dist = {"alpha": FloatDistribution(0.5, 3.0)}
+    for value in (0.5, 0.6):
+        study.add_trial(create_trial(state=TrialState.COMPLETE, value=value, params={"alpha": 1.0}, distributions=dist))
+    running = study.ask(dist)
+    reader = SummaryReader(open_storage(url, read_only=True), url, write=True)
+
+    def seen() -> tuple[dict[str, int], int, float | None]:
+        facts = reader.facts(study._study_id)
+        total, rows = reader.page(study._study_id, state="complete", sort="-value", limit=1, offset=0)
+        return facts.states, total, rows[0]["val_top1"] if rows else None
+
+    assert seen() == ({"complete": 2, "running": 1}, 2, 0.6)
+    assert seen() == ({"complete": 2, "running": 1}, 2, 0.6)  # settled: the pending trial is the running one
+    study.tell(running, 0.9)
+    assert seen() == ({"complete": 3}, 3, 0.9)
+    study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.95, params={"alpha": 1.0}, distributions=dist))
+    assert seen() == ({"complete": 4}, 4, 0.95)
+    dispose_engines()  # as a server's engine is replaced: it remembers nothing of the old one
+    assert seen() == ({"complete": 4}, 4, 0.95)
 
 
 def test_answers_carry_etags_and_a_match_is_304(study_url: tuple[str, Any]) -> None:

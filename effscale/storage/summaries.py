@@ -74,13 +74,23 @@ def _where(study_id: int, state: str | None, exclude: Collection[int]) -> list[A
     return where
 
 
+def page_counts(connection: Connection, study_id: int, *, state: str | None, sort: str,
+                exclude: Collection[int] = ()) -> tuple[int, int]:
+    """``(rows matching, those with a value in the sort's column)``: what `page` needs besides."""
+    column = T.c[KEY_COLUMNS[sort.lstrip("-")]]
+    total, present = connection.execute(
+        sa.select(sa.func.count(), sa.func.count(column)).where(*_where(study_id, state, exclude))).one()
+    return int(total), int(present)
+
+
 def page(connection: Connection, study_id: int, *, state: str | None, sort: str, limit: int | None, offset: int,
-         exclude: Collection[int] = ()) -> tuple[int, list[dict[str, Any]]]:
+         exclude: Collection[int] = (), counts: tuple[int, int] | None = None) -> tuple[int, list[dict[str, Any]]]:
     """``(rows matching, the page's rows)`` of ``study_id``, filtered by ``state``, in ``sort``
-    order (number, value or flops; a leading ``-`` descends), rows of ``exclude`` left out."""
+    order (number, value or flops; a leading ``-`` descends), rows of ``exclude`` left out.
+    ``counts``: `page_counts`' answer when the caller has it."""
     where = _where(study_id, state, exclude)
     column, descending = T.c[KEY_COLUMNS[sort.lstrip("-")]], sort.startswith("-")
-    total, present = connection.execute(sa.select(sa.func.count(), sa.func.count(column)).where(*where)).one()
+    total, present = counts or page_counts(connection, study_id, state=state, sort=sort, exclude=exclude)
     number = T.c.number.desc() if descending else T.c.number.asc()
     if column is T.c.number:
         return total, _rows(connection, sa.select(T).where(*where).order_by(number).limit(limit).offset(offset))

@@ -76,7 +76,10 @@ def row_of(record: Mapping[str, Any]) -> dict[str, Any]:
     for name, _ in SUMMARY_FIELDS:
         value = record[name]
         if name in _JSON_FIELDS:
-            value = json.loads(value) if value is not None else ([] if name == "aliases" else None)
+            if value is None:
+                value = [] if name == "aliases" else None
+            else:  # most rows have no aliases: a page of them decodes no JSON for those
+                value = [] if value == "[]" else json.loads(value)
         elif name in _TIME_FIELDS:
             value = iso_utc(value)
         row[name] = value
@@ -89,7 +92,6 @@ def row_of(record: Mapping[str, Any]) -> dict[str, Any]:
 _tables = optuna_access.rdb_tables()
 _trials, _attrs, _steps, _params = _tables.trials, _tables.user_attrs, _tables.steps, _tables.params
 _STATE = sa.case(*((_trials.c.state == s, name) for s, name in STATE_NAMES.items()), else_="unknown")
-_JOINED = sa.and_(_trials.c.trial_id == T.c.trial_id, _trials.c.study_id == T.c.study_id)
 
 
 def _size(table: Any, column: Any = None) -> Any:
@@ -114,41 +116,38 @@ class Stale:
         return bool(self.trials or self.orphans)
 
 
-def find_stale(connection: sa.Connection, study_id: int) -> Stale:
-    """The rows of ``study_id`` out of step with Optuna's tables. When the study's trials and rows
-    are as many, only the rows of unfinished trials are compared with their trials (an indexed
-    read of a few rows); otherwise the new trials are the ones above the highest summarized id, or,
-    when that does not account for them all, every trial is compared."""
-    n_trials = connection.execute(sa.select(sa.func.count()).where(_trials.c.study_id == study_id)).scalar()
-    n_rows, top = connection.execute(
-        sa.select(sa.func.count(), sa.func.max(T.c.trial_id)).where(T.c.study_id == study_id)).one()
-    changed = sa.or_(T.c.number != _trials.c.number, T.c.state != _STATE,
-                     *(T.c[name] != size for name, size in _SOURCE.items()))
-    stale, orphans = set(), set()
-    query = (sa.select(T.c.trial_id, _trials.c.trial_id.is_(None)).select_from(T.outerjoin(_trials, _JOINED))
-             .where(T.c.study_id == study_id, T.c.state.in_(sql.UNFINISHED),
-                    sa.or_(_trials.c.trial_id.is_(None), changed)))
-    for trial_id, gone in connection.execute(query):
-        (orphans if gone else stale).add(trial_id)
-    if n_trials != n_rows or orphans:
-        fresh = {r[0] for r in connection.execute(
-            sa.select(_trials.c.trial_id).where(_trials.c.study_id == study_id, _trials.c.trial_id > (top or -1)))}
-        if n_rows + len(fresh) == n_trials and not orphans:
-            stale |= fresh
-        else:
-            stale |= _compare_all(connection, study_id)
-            orphans |= {r[0] for r in connection.execute(
-                sa.select(T.c.trial_id).select_from(T.outerjoin(_trials, _JOINED))
-                .where(T.c.study_id == study_id, _trials.c.trial_id.is_(None)))}
-    return Stale(_sources(connection, stale), orphans)
+# What a row must agree on with its trial: the number, the state and, while unfinished, the size of
+# its record (`_SOURCE`; zeros for a finished trial, whose record never changes again).
+Key = tuple[int, str, tuple[int, ...]]
 
 
-def _compare_all(connection: sa.Connection, study_id: int) -> set[int]:
-    """Every trial of the study whose row is missing, another trial's, or of another state."""
-    mismatch = sa.or_(T.c.trial_id.is_(None), T.c.number != _trials.c.number, T.c.state != _STATE)
-    query = (sa.select(_trials.c.trial_id).select_from(_trials.outerjoin(T, _JOINED))
-             .where(_trials.c.study_id == study_id, mismatch))
-    return {r[0] for r in connection.execute(query)}
+def find_stale(connection: sa.Connection, study_id: int, above: int = -1,
+               pending: Collection[int] = ()) -> tuple[Stale, dict[int, Key]]:
+    """The rows of ``study_id`` out of step with Optuna's tables among its trials with an id above
+    ``above`` or in ``pending`` (the caller knows every other trial at or below ``above`` is
+    finished and summarized: such a row never changes, `SummaryReader`), and those trials' `Key`s.
+    Indexed reads of those trials, of the sizes of the unfinished ones' records, and of their rows;
+    compared here."""
+    def among(table: Any) -> list[Any]:
+        ids = table.c.trial_id > above
+        return [table.c.study_id == study_id, sa.or_(ids, table.c.trial_id.in_(sorted(pending))) if pending else ids]
+
+    found = connection.execute(sa.select(_trials.c.trial_id, _trials.c.number, _STATE).where(*among(_trials))).all()
+    # The sizes in a read of their own, of the unfinished trials only: in the same statement, the
+    # planner prices their subqueries for every trial and PostgreSQL compiles it (JIT) for 100 ms.
+    sizes = _sources(connection, [trial_id for trial_id, _, state in found if state in sql.UNFINISHED])
+    trials = {trial_id: (number, state, tuple(sizes.get(trial_id, {}).get(k, 0) for k in _SOURCE))
+              for trial_id, number, state in found}
+    rows = {trial_id: (number, state, tuple(src)) for trial_id, number, state, *src in connection.execute(
+        sa.select(T.c.trial_id, T.c.number, T.c.state, *(T.c[name] for name in _SOURCE)).where(*among(T)))}
+    stale = Stale()
+    for trial_id, (number, state, src) in trials.items():
+        row = rows.get(trial_id)
+        settled = state not in sql.UNFINISHED
+        if row is None or row[:2] != (number, state) or (not settled and row[2] != src):
+            stale.trials[trial_id] = {} if settled else dict(zip(_SOURCE, src))
+    stale.orphans = set(rows) - set(trials)
+    return stale, trials
 
 
 def _sources(connection: sa.Connection, ids: Collection[int]) -> dict[int, dict[str, int]]:
