@@ -166,15 +166,23 @@ def _load(base: str, n: int, *, clients: int, requests: int, timeout: float, see
             "n": len(ordered), "errors": errors, "rps": len(ordered) / wall}
 
 
+WARM_S = 3.0  # longer than `effscale.search.records.summary_reads.SETTLE_S`
+
+
 def _warm(base: str, clients: int) -> None:
-    """Each view and a page once from each of ``clients`` concurrent connections, untimed, so that
-    every worker has imported and connected."""
+    """Each view and a page from each of ``clients`` concurrent connections, untimed, for at least
+    `WARM_S`: every worker has imported and connected, and a server that has run a few seconds is
+    measured (the new one's first reads of a study check every trial until they are settled)."""
     import httpx
 
     def one() -> None:
+        deadline = time.monotonic() + WARM_S
         with httpx.Client(base_url=base, timeout=600) as http:
-            for view in (*VIEWS, f"/api/studies/{LARGE_STUDY}/trials?limit=10"):
-                http.get(view.format(s=LARGE_STUDY) if view else "/api/studies")  # no params: the query stays
+            while True:
+                for view in (*VIEWS, f"/api/studies/{LARGE_STUDY}/trials?limit=10"):
+                    http.get(view.format(s=LARGE_STUDY) if view else "/api/studies")  # no params: the query stays
+                if time.monotonic() > deadline:
+                    return
 
     threads = [threading.Thread(target=one) for _ in range(clients)]
     for t in threads:

@@ -33,6 +33,7 @@ STUDY = "load-2000"
 N_TRIALS = 2000
 CLIENTS, REQUESTS_EACH = 20, 10  # a fixed count; benchmarks/bench_service_load.py compares latencies
 HARD_LIMIT_S = 300.0
+WRITER_PAUSE_S = 0.05  # a trial every 50 ms: a search far busier than any real one, whose each trial a page repairs
 SORTS = ("number", "-number", "value", "-value", "flops", "-flops")
 STATES = (None, None, "complete", "pruned", "fail")
 LIMITS = (10, 25, 50)
@@ -88,6 +89,7 @@ def _writer(url: str, stop: threading.Event, added: list[int], errors: list[str]
                                          distributions=dist, user_attrs=attrs))
             added.append(i)
             i += 1
+            time.sleep(WRITER_PAUSE_S)
     except Exception as exc:  # noqa: BLE001 - reported by the test
         errors.append(f"writer: {type(exc).__name__}: {exc}")
 
