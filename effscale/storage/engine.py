@@ -33,7 +33,6 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine, make_url
 
 from effscale.errors import UsageError
-from effscale.storage.url import DEFAULT_STORAGE_URL  # noqa: F401 - store.py's default, from here
 
 SUPPORTED_SCHEMES: tuple[str, ...] = ("sqlite", "postgresql")
 SQLITE_BUSY_TIMEOUT_S = 30.0

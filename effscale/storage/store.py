@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session, defer
 from effscale.errors import UsageError
 from effscale.storage.engine import (
     DEFAULT_CONNECT_TIMEOUT_S,
-    DEFAULT_STORAGE_URL,
     describe_db_error,
     get_engine,
     get_reader,
@@ -43,6 +42,7 @@ from effscale.storage.tables import (
     newer_schema_error,
     read_schema_version,
 )
+from effscale.storage.url import DEFAULT_STORAGE_URL
 
 STATUSES: tuple[str, ...] = ("pending", "running", "completed", "failed", "cancelled", "interrupted")
 # "interrupted": stopped by a signal or a database outage; the same command resumes it.
