@@ -41,7 +41,7 @@ log = logging.getLogger("effscale.service")
 
 STATIC_DIR = Path(__file__).with_name("static")
 DOCS_ASSETS = "/docs-assets"  # Swagger UI's script, style and icon (`_add_docs`)
-ROUTE_THREADS = 4  # per worker process (`_threads`); 20 clients on 2 cores wait less with 4 than 40
+ROUTE_THREADS = 4  # per worker process: see `_threads`
 
 _DESCRIPTION = """\
 effscale's compound-scaling searches: studies with their verdicts (mean ± se over repeats, ties,
