@@ -74,13 +74,21 @@ def _where(study_id: int, state: str | None, exclude: Collection[int]) -> list[A
     return where
 
 
-def page_counts(connection: Connection, study_id: int, *, state: str | None, sort: str,
-                exclude: Collection[int] = ()) -> tuple[int, int]:
-    """``(rows matching, those with a value in the sort's column)``: what `page` needs besides."""
-    column = T.c[KEY_COLUMNS[sort.lstrip("-")]]
-    total, present = connection.execute(
-        sa.select(sa.func.count(), sa.func.count(column)).where(*_where(study_id, state, exclude))).one()
-    return int(total), int(present)
+def state_counts(connection: Connection, study_id: int, *, exclude: Collection[int] = ()) -> dict[str, dict[str, int]]:
+    """state -> rows in it and, per sort column, those with a value in it: every `page`'s counts,
+    for any filter and sort, from one grouped read."""
+    columns = [c for c in dict.fromkeys(KEY_COLUMNS.values()) if c != "number"]
+    query = (sa.select(T.c.state, sa.func.count(), *(sa.func.count(T.c[c]) for c in columns))
+             .where(*_where(study_id, None, exclude)).group_by(T.c.state))
+    return {state: {"rows": int(n), "number": int(n), **{c: int(v) for c, v in zip(columns, values)}}
+            for state, n, *values in connection.execute(query)}
+
+
+def page_counts(by_state: Mapping[str, Mapping[str, int]], *, state: str | None, sort: str) -> tuple[int, int]:
+    """``(rows matching, those with a value in the sort's column)`` from `state_counts`."""
+    column = KEY_COLUMNS[sort.lstrip("-")]
+    chosen = [c for s, c in by_state.items() if state is None or s == state]
+    return sum(c["rows"] for c in chosen), sum(c[column] for c in chosen)
 
 
 def page(connection: Connection, study_id: int, *, state: str | None, sort: str, limit: int | None, offset: int,
@@ -90,7 +98,7 @@ def page(connection: Connection, study_id: int, *, state: str | None, sort: str,
     ``counts``: `page_counts`' answer when the caller has it."""
     where = _where(study_id, state, exclude)
     column, descending = T.c[KEY_COLUMNS[sort.lstrip("-")]], sort.startswith("-")
-    total, present = counts or page_counts(connection, study_id, state=state, sort=sort, exclude=exclude)
+    total, present = counts or page_counts(state_counts(connection, study_id, exclude=exclude), state=state, sort=sort)
     number = T.c.number.desc() if descending else T.c.number.asc()
     if column is T.c.number:
         return total, _rows(connection, sa.select(T).where(*where).order_by(number).limit(limit).offset(offset))

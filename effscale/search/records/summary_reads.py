@@ -271,8 +271,8 @@ class SummaryReader:
             total, stored = 0, []
             if not repair.complete:
                 ahead = None if limit is None else offset + limit
-                counts = repair.remembered(("page", state, sql.KEY_COLUMNS[sort.lstrip("-")]), lambda: sql.page_counts(
-                    connection, study_id, state=state, sort=sort, exclude=repair.hidden))
+                by_state = repair.remembered("states", lambda: sql.state_counts(connection, study_id, exclude=repair.hidden))
+                counts = sql.page_counts(by_state, state=state, sort=sort)
                 total, stored = sql.page(connection, study_id, state=state, sort=sort, exclude=repair.hidden,
                                          limit=limit if not repair.memory else ahead,
                                          offset=offset if not repair.memory else 0, counts=counts)
