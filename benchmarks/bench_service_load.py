@@ -42,7 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from _large_study import LARGE_STUDY, make_large_study, trial_attrs  # noqa: E402
+from _large_study import LARGE_STUDY, add_trials_until, make_large_study  # noqa: E402
 
 SORTS = ("number", "-number", "value", "-value", "flops", "-flops")
 STATES = (None, None, "complete", "pruned", "fail")
@@ -98,27 +98,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-
-
-def _writer(url: str, first: int, stop: threading.Event, added: list[int], errors: list[str]) -> None:
-    import optuna
-    from optuna.distributions import FloatDistribution
-    from optuna.trial import TrialState, create_trial
-
-    from effscale.storage import open_storage
-
-    try:
-        study = optuna.load_study(study_name=LARGE_STUDY, storage=open_storage(url))
-        dist, i = {"alpha": FloatDistribution(0.5, 3.0)}, first
-        while not stop.is_set():
-            attrs = trial_attrs(i)
-            study.add_trial(create_trial(state=TrialState.COMPLETE, value=attrs["val_top1"], params={"alpha": 1.0},
-                                         distributions=dist, user_attrs=attrs))
-            added.append(i)
-            i += 1
-            time.sleep(0.2)  # a busy search: about five results a second
-    except Exception as exc:  # noqa: BLE001 - printed with the figures
-        errors.append(f"writer: {type(exc).__name__}: {exc}")
 
 
 def _request(rng: random.Random, n: int) -> tuple[str, dict[str, Any]]:
@@ -195,7 +174,9 @@ def _run(label: str, url: str, n: int, workdir: Path, *, pythonpath: str | None,
          requests: int) -> dict[str, Any]:
     process, base = _serve(url, workdir, pythonpath=pythonpath)
     stop, added, werrors = threading.Event(), [], []
-    writer = threading.Thread(target=_writer, args=(url, 10**6 + random.randrange(10**6), stop, added, werrors))
+    # a busy search: about five results a second
+    writer = threading.Thread(target=add_trials_until,
+                              args=(url, LARGE_STUDY, 10**6 + random.randrange(10**6), stop, added, werrors, 0.2))
     try:
         _warm(base, 1 if pythonpath else 8)  # the old server has one worker
         writer.start()

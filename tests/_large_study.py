@@ -162,3 +162,30 @@ def make_large_study(url: str, n: int, *, study: str = LARGE_STUDY, summarize: b
     store.save_result(study, *_verdict([trial_row(t) for t in trials]))
     store.set_status(study, "completed")
     return study_id
+
+
+def add_trials_until(url: str, study: str, first: int, stop: Any, added: list[int], errors: list[str],
+                     pause_s: float) -> None:
+    """Add finished trials (`trial_attrs` from ``first`` on) to ``study`` through Optuna's API, as
+    plain Optuna writes them (no trial summary), one every ``pause_s``, until ``stop`` is set;
+    their numbers go to ``added``, a failure to ``errors``."""
+    import time
+
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from effscale.storage import open_storage
+
+    try:
+        loaded = optuna.load_study(study_name=study, storage=open_storage(url))
+        dist, i = {"alpha": FloatDistribution(0.5, 3.0)}, first
+        while not stop.is_set():
+            attrs = trial_attrs(i)
+            loaded.add_trial(create_trial(state=TrialState.COMPLETE, value=attrs["val_top1"], params={"alpha": 1.0},
+                                          distributions=dist, user_attrs=attrs))
+            added.append(i)
+            i += 1
+            time.sleep(pause_s)
+    except Exception as exc:  # noqa: BLE001 - reported by the caller
+        errors.append(f"writer: {type(exc).__name__}: {exc}")

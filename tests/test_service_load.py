@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from _large_study import make_large_study, trial_attrs, trial_state
+from _large_study import add_trials_until, make_large_study, trial_state
 from effscale.search.records.queries import SORT_FIELDS
 
 pytestmark = pytest.mark.slow
@@ -69,29 +69,6 @@ def _serve(url: str, tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
             pass
         assert time.monotonic() < deadline, "effscale serve did not answer /healthz in 120 s"
         time.sleep(0.2)
-
-
-def _writer(url: str, stop: threading.Event, added: list[int], errors: list[str]) -> None:
-    """Adds finished trials through Optuna's API until told to stop."""
-    import optuna
-    from optuna.distributions import FloatDistribution
-    from optuna.trial import TrialState, create_trial
-
-    from effscale.storage import open_storage
-
-    try:
-        study = optuna.load_study(study_name=STUDY, storage=open_storage(url))
-        dist = {"alpha": FloatDistribution(0.5, 3.0)}
-        i = N_TRIALS
-        while not stop.is_set():
-            attrs = trial_attrs(i)
-            study.add_trial(create_trial(state=TrialState.COMPLETE, value=attrs["val_top1"], params={"alpha": 1.0},
-                                         distributions=dist, user_attrs=attrs))
-            added.append(i)
-            i += 1
-            time.sleep(WRITER_PAUSE_S)
-    except Exception as exc:  # noqa: BLE001 - reported by the test
-        errors.append(f"writer: {type(exc).__name__}: {exc}")
 
 
 def _check_page(body: dict[str, Any], params: dict[str, Any], floor: int) -> None:
@@ -156,7 +133,8 @@ def test_trial_pages_under_concurrent_load_while_a_writer_adds_trials(tmp_path: 
         assert totals["fail"] == expected["fail"] == 198
         out: dict[str, list[Any]] = {"latency": [], "status": [], "errors": []}
         stop, added, writer_errors = threading.Event(), [], []
-        writer = threading.Thread(target=_writer, args=(url, stop, added, writer_errors), daemon=True)
+        writer = threading.Thread(target=add_trials_until, daemon=True,
+                                  args=(url, STUDY, N_TRIALS, stop, added, writer_errors, WRITER_PAUSE_S))
         deadline = time.monotonic() + HARD_LIMIT_S
         clients = [threading.Thread(target=_client, args=(base, totals, seed, deadline, out), daemon=True)
                    for seed in range(CLIENTS)]
