@@ -46,6 +46,9 @@ NO_TOKEN_MESSAGE = (
 )
 
 
+_UNREAD = object()  # `ServiceState._status_of`: the caller has not read the row
+
+
 class StudyNotFound(LookupError):
     """No study (and no search record or launch) with that name."""
 
@@ -174,12 +177,13 @@ class ServiceState:
         with self.connect() as connection:
             return self._status_of(connection, name, study_id, user_attrs)
 
-    def _status_of(self, connection: Any, name: str, study_id: int | None,
-                   user_attrs: dict[str, Any]) -> tuple[SearchRecord | None, dict[str, Any] | None]:
+    def _status_of(self, connection: Any, name: str, study_id: int | None, user_attrs: dict[str, Any],
+                   own: Any = _UNREAD) -> tuple[SearchRecord | None, dict[str, Any] | None]:
         """The status row of study ``name`` (a confirmation round's is its search's) and the driver
-        of that row's study: what `study_status` reads besides the study itself."""
+        of that row's study: what `study_status` reads besides the study itself. ``own``: study
+        ``name``'s own row (`ProjectStore.get_search`), when the caller has read it already."""
         row = status_row(name, user_attrs)
-        record = self.store().get_search(row)
+        record = own if row == name and own is not _UNREAD else self.store().get_search(row)
         if row != name:
             found = self._study(connection, row) if record is not None and record.status == "running" else None
             study_id = found.study_id if found is not None else None
@@ -206,7 +210,7 @@ class ServiceState:
                 catalog.directions(connection, study.study_id),
                 self.facts(study.study_id),
                 result,
-                *self._status_of(connection, name, study.study_id, study.user_attrs),
+                *self._status_of(connection, name, study.study_id, study.user_attrs, record),
             )
 
     def _comparison(self, connection: Any, study: catalog.CatalogStudy, facts: StudyFacts) -> "ComparisonData":
