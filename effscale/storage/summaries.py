@@ -92,13 +92,13 @@ def page_counts(by_state: Mapping[str, Mapping[str, int]], *, state: str | None,
 
 
 def page(connection: Connection, study_id: int, *, state: str | None, sort: str, limit: int | None, offset: int,
-         exclude: Collection[int] = (), counts: tuple[int, int] | None = None) -> tuple[int, list[dict[str, Any]]]:
+         counts: tuple[int, int], exclude: Collection[int] = ()) -> tuple[int, list[dict[str, Any]]]:
     """``(rows matching, the page's rows)`` of ``study_id``, filtered by ``state``, in ``sort``
     order (number, value or flops; a leading ``-`` descends), rows of ``exclude`` left out.
-    ``counts``: `page_counts`' answer when the caller has it."""
+    ``counts``: `page_counts`' for the same filter, sort and exclusions."""
     where = _where(study_id, state, exclude)
     column, descending = T.c[KEY_COLUMNS[sort.lstrip("-")]], sort.startswith("-")
-    total, present = counts or page_counts(state_counts(connection, study_id, exclude=exclude), state=state, sort=sort)
+    total, present = counts
     number = T.c.number.desc() if descending else T.c.number.asc()
     if column is T.c.number:
         return total, _rows(connection, sa.select(T).where(*where).order_by(number).limit(limit).offset(offset))
@@ -129,18 +129,14 @@ def rows_of(connection: Connection, study_id: int, columns: Iterable[str] | None
     return _rows(connection, sa.select(*what).where(*where).order_by(T.c.number))
 
 
-def counts(connection: Connection, study_id: int) -> dict[str, Any]:
-    """A study's rows by state, and its networks: how many distinct ones any started (not WAITING)
-    or finished trial trained."""
-    by_state = dict(connection.execute(
-        sa.select(T.c.state, sa.func.count()).where(T.c.study_id == study_id).group_by(T.c.state)).all())
+def network_counts(connection: Connection, study_id: int) -> tuple[int, int]:
+    """How many distinct networks a study's started (not WAITING) and finished trials trained."""
     started = sa.case((T.c.state != "waiting", T.c.network), else_=None)
     finished = sa.case((T.c.state.in_(FINISHED), T.c.network), else_=None)
     n_started, n_finished = connection.execute(
         sa.select(sa.func.count(sa.distinct(started)), sa.func.count(sa.distinct(finished)))
         .where(T.c.study_id == study_id)).one()
-    return {"states": {k: int(v) for k, v in by_state.items()}, "networks_started": int(n_started),
-            "networks_finished": int(n_finished)}
+    return int(n_started), int(n_finished)
 
 
 def best(connection: Connection, study_id: int) -> dict[str, Any] | None:

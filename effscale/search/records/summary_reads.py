@@ -155,8 +155,9 @@ def _order(sort: str) -> Any:
 
 
 def facts_of(records: Iterable[dict[str, Any]]) -> tuple[dict[str, int], int, int, dict[str, Any] | None]:
-    """`StudyFacts`' figures from records in memory (`effscale.storage.summaries.counts` and
-    `best`, computed the same way): states, networks started, finished, and the best record."""
+    """`StudyFacts`' figures from records in memory (`effscale.storage.summaries.state_counts`,
+    `network_counts` and `best`, computed the same way): states, networks started, finished, and the
+    best record."""
     records = list(records)
     states = Counter(r["state"] for r in records)
     started = {r["network"] for r in records if r["state"] != "waiting" and r["network"] is not None}
@@ -166,9 +167,10 @@ def facts_of(records: Iterable[dict[str, Any]]) -> tuple[dict[str, int], int, in
     return dict(states), len(started), len(finished), best
 
 
-def _stored_facts(connection: Any, study_id: int) -> StudyFacts:
-    counts, best = sql.counts(connection, study_id), sql.best(connection, study_id)
-    return StudyFacts(counts["states"], counts["networks_started"], counts["networks_finished"],
+def _stored_facts(connection: Any, study_id: int, by_state: dict[str, dict[str, int]]) -> StudyFacts:
+    """`StudyFacts` from the stored rows; ``by_state``: their `state_counts`."""
+    (started, finished), best = sql.network_counts(connection, study_id), sql.best(connection, study_id)
+    return StudyFacts({state: c["rows"] for state, c in by_state.items()}, started, finished,
                       row_of(best) if best is not None else None)
 
 
@@ -271,8 +273,7 @@ class SummaryReader:
             total, stored = 0, []
             if not repair.complete:
                 ahead = None if limit is None else offset + limit
-                by_state = repair.remembered("states", lambda: sql.state_counts(connection, study_id, exclude=repair.hidden))
-                counts = sql.page_counts(by_state, state=state, sort=sort)
+                counts = sql.page_counts(self._states(connection, study_id, repair), state=state, sort=sort)
                 total, stored = sql.page(connection, study_id, state=state, sort=sort, exclude=repair.hidden,
                                          limit=limit if not repair.memory else ahead,
                                          offset=offset if not repair.memory else 0, counts=counts)
@@ -283,12 +284,18 @@ class SummaryReader:
         end = None if limit is None else offset + limit
         return total + len(extra), [row_of(r) for r in merged[offset:end]]
 
+    @staticmethod
+    def _states(connection: Any, study_id: int, repair: _Repair) -> dict[str, dict[str, int]]:
+        """The stored rows' `state_counts` (one grouped read per signature: pages and facts share it)."""
+        return repair.remembered("states", lambda: sql.state_counts(connection, study_id, exclude=repair.hidden))
+
     def facts(self, study_id: int) -> StudyFacts:
         """The study's `StudyFacts`, repaired first."""
         with self._reader().connect() as connection:
             repair = self.repair(study_id, connection)
             if not repair.memory and not repair.complete:
-                return repair.remembered("facts", lambda: _stored_facts(connection, study_id))
+                by_state = self._states(connection, study_id, repair)
+                return repair.remembered("facts", lambda: _stored_facts(connection, study_id, by_state))
             stored = [] if repair.complete else sql.rows_of(connection, study_id, _FACT_COLUMNS, exclude=repair.hidden)
             states, started, finished, best = facts_of([*stored, *repair.memory.values()])
             if best is not None and best["trial_id"] not in repair.memory:
